@@ -1,0 +1,2 @@
+// placeholder until proxy/ lands
+int main() { return 0; }
