@@ -1,0 +1,142 @@
+#pragma once
+
+// The proxy's configuration: cutover.yaml parsed into plain, validated, immutable structs.
+// Nothing here exposes YAML types; every key and default is documented in docs/configuration.md.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cutover::config {
+
+// libpq's sslmode names (allow is left out: it only makes sense for libpq's retry dance).
+enum class SslMode { Disable, Prefer, Require, VerifyCa, VerifyFull };
+// How clients authenticate to the proxy (the front door).
+enum class AuthMethod { ScramSha256, Md5, Trust };
+// Whether clients may or must use TLS to reach the proxy.
+enum class TlsMode { Disable, Allow, Require };
+// Who is authoritative for writes and whether the other store is mirrored (DESIGN.md "Flags").
+enum class WritesMode { Old, Dual, DualNew, New };
+// When the secondary must have applied a mirrored write.
+enum class MirrorMode { Sync, Async, Strict };
+// Ramp bucketing key.
+enum class Sticky { Session, Statement };
+
+// The YAML spelling of each value ("verify-full", "scram-sha-256", "dual-new", ...).
+std::string_view toString(SslMode value);
+std::string_view toString(AuthMethod value);
+std::string_view toString(TlsMode value);
+std::string_view toString(WritesMode value);
+std::string_view toString(MirrorMode value);
+std::string_view toString(Sticky value);
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  // "host:port", with an IPv6 host in brackets: "[::1]:6432".
+  std::string toString() const;
+};
+
+struct StoreConfig {
+  std::string name;                     // "old" / "new"
+  std::string host = "127.0.0.1";
+  uint16_t port = 5432;
+  std::optional<std::string> user;      // omitted = the user the client asked for
+  std::optional<std::string> database;  // omitted = the database the client asked for
+  // Resolved at load from password_env (an environment variable's NAME) or password_file (a
+  // path; trailing newline stripped). Inline passwords are refused.
+  std::optional<std::string> password;
+  SslMode sslmode = SslMode::Prefer;    // this build: prefer means plaintext
+  std::string sslrootcert;
+};
+
+struct AuthConfig {
+  AuthMethod method = AuthMethod::ScramSha256;
+  std::string users_file;  // "name" "SCRAM-SHA-256$..." lines, as pg_authid stores them
+};
+
+struct TlsConfig {
+  std::string cert_file, key_file;
+  TlsMode mode = TlsMode::Disable;
+};
+
+// Per-table overrides of the global flags; an unset field inherits the global value.
+struct TableFlags {
+  std::optional<int> reads_new_percent, shadow_percent;
+  std::optional<WritesMode> writes;
+};
+
+// Initial flag values; the state file wins once it exists.
+struct FlagsConfig {
+  std::string state_file = "cutover-flags.json";
+  WritesMode writes = WritesMode::Old;
+  MirrorMode mirror = MirrorMode::Sync;
+  int reads_new_percent = 0;
+  int shadow_percent = 0;
+  Sticky sticky = Sticky::Session;
+  std::map<std::string, TableFlags> tables;
+};
+
+struct RecheckConfig {
+  int attempts = 2;
+  int delay_ms = 200;
+};
+
+struct CompareConfig {
+  std::vector<std::string> ignore_columns;
+  double float_tolerance = 1e-9;
+  RecheckConfig recheck;
+};
+
+struct AutoRollbackConfig {
+  bool enabled = false;  // true when the auto_rollback section is present (even as {})
+  int window_s = 30;
+  double max_mismatch_rate = 0.001, max_new_error_rate = 0.001, max_p99_ratio = 1.5;
+};
+
+struct AdminConfig {
+  HostPort listen{"127.0.0.1", 9187};
+  std::optional<std::string> token;  // resolved from token_env or token_file
+};
+
+struct Config {
+  HostPort listen{"127.0.0.1", 6432};
+  int workers = 2;  // the YAML value 0 = one per core, resolved at load (never 0 here)
+  int max_client_connections = 1000;
+  StoreConfig old_store;                 // stores.old — required
+  std::optional<StoreConfig> new_store;  // stores.new — optional for pass-through
+  AuthConfig auth;
+  TlsConfig tls;
+  FlagsConfig flags;
+  CompareConfig compare;
+  AutoRollbackConfig auto_rollback;
+  std::string journal_dir = "journal/";
+  AdminConfig admin;
+
+  // Extensions beyond DESIGN.md's example (see docs/configuration.md):
+  int login_timeout_ms = 60000;  // client must finish startup+auth within this
+                                 // (PostgreSQL's authentication_timeout)
+  int connect_timeout_ms = 5000;       // TCP connect + login to a store
+  int shutdown_timeout_ms = 30000;     // SIGTERM: how long sessions may finish before closing
+  uint32_t max_message_bytes = 1u << 30;  // after authentication (PostgreSQL's own ceiling)
+  std::string log_level = "info";         // debug|info|warn|error
+};
+
+// Looks up an environment variable by name; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// Reads, parses and validates a config file. Errors read "<path>:<line>: <key.path>: <what to
+// do>". `env` defaults to getenv. Relative paths inside the file (password_file, token_file)
+// are resolved against the process's working directory.
+Result<Config> loadFile(const std::string& path, const EnvLookup& env = {});
+// Same, from text already in memory; `source_name` prefixes every error message.
+Result<Config> loadString(std::string_view yaml, std::string_view source_name,
+                          const EnvLookup& env = {});
+
+}  // namespace cutover::config
