@@ -1,2 +1,569 @@
+#include "config/config.h"
+
 #include <gtest/gtest.h>
-TEST(Placeholder, Builds) {}
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace cutover::config {
+namespace {
+
+const std::map<std::string, std::string> kEnv = {
+    {"OLD_PASSWORD", "old-secret"},
+    {"NEW_PASSWORD", "new-secret"},
+    {"CUTOVER_ADMIN_TOKEN", "admin-token"},
+    {"EMPTY", ""},
+};
+
+std::optional<std::string> fakeEnv(const std::string& name) {
+  auto it = kEnv.find(name);
+  if (it == kEnv.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<Config> load(std::string_view yaml) { return loadString(yaml, "cutover.yaml", fakeEnv); }
+
+// The error message of a load that must fail.
+std::string errorOf(std::string_view yaml) {
+  auto result = load(yaml);
+  if (result) return "<loaded without error>";
+  return result.status().message();
+}
+
+// Smallest config this build accepts: the old store, and client auth spelled out as trust.
+constexpr std::string_view kMinimal =
+    "stores: { old: {} }\n"
+    "auth: { method: trust }\n";
+
+std::string minimalWith(std::string_view extra) { return std::string(kMinimal) + std::string(extra); }
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = ::testing::TempDir() + "config_test_XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    for (const auto& f : files_) unlink(f.c_str());
+    rmdir(path_.c_str());
+  }
+  std::string write(const std::string& name, const std::string& content) {
+    std::string path = path_ + "/" + name;
+    std::ofstream(path) << content;
+    files_.push_back(path);
+    return path;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> files_;
+};
+
+// DESIGN.md's example with the values this build refuses replaced by accepted ones
+// (writes: old, shadow_percent: 0, no per-table rules, auth trust, tls disable).
+constexpr std::string_view kDesignExample = R"(listen: 127.0.0.1:6432
+workers: 2                       # event-loop threads; 0 = one per core
+max_client_connections: 1000
+stores:                          # user/database omitted = the ones the client asked for
+  old: { host: 127.0.0.1, port: 5432, user: app, password_env: OLD_PASSWORD, sslmode: prefer }
+  new: { host: 127.0.0.1, port: 5433, user: app, password_env: NEW_PASSWORD, sslmode: prefer,
+         database: app_v2 }      # e.g. the new store names the database differently
+auth:
+  method: trust                  # scram-sha-256 | md5 | trust
+  users_file: users.txt          # "name" "SCRAM-SHA-256$..." lines, as pg_authid stores them
+tls: { cert_file: server.crt, key_file: server.key, mode: disable }   # disable|allow|require
+flags:                            # initial values; the state file wins once it exists
+  state_file: cutover-flags.json
+  writes: old                    # old | dual | dual-new | new
+  mirror: async                  # sync | async | strict
+  reads_new_percent: 0
+  shadow_percent: 0
+  sticky: statement
+compare:
+  ignore_columns: [updated_at, synced_at]
+  float_tolerance: 1e-6
+  recheck: { attempts: 3, delay_ms: 250 }
+auto_rollback: { window_s: 60, max_mismatch_rate: 0.01, max_new_error_rate: 0.02, max_p99_ratio: 2.5 }
+journal_dir: /var/lib/cutover/journal/
+admin: { listen: 0.0.0.0:9188, token_env: CUTOVER_ADMIN_TOKEN }
+login_timeout_ms: 10000
+connect_timeout_ms: 2000
+shutdown_timeout_ms: 15000
+max_message_bytes: 16777216
+log_level: debug
+)";
+
+TEST(ConfigLoad, DesignExampleLoadsEveryField) {
+  auto result = load(kDesignExample);
+  ASSERT_TRUE(result) << result.status().message();
+  const Config& c = *result;
+  EXPECT_EQ(c.listen.host, "127.0.0.1");
+  EXPECT_EQ(c.listen.port, 6432);
+  EXPECT_EQ(c.workers, 2);
+  EXPECT_EQ(c.max_client_connections, 1000);
+
+  EXPECT_EQ(c.old_store.name, "old");
+  EXPECT_EQ(c.old_store.host, "127.0.0.1");
+  EXPECT_EQ(c.old_store.port, 5432);
+  EXPECT_EQ(c.old_store.user, "app");
+  EXPECT_EQ(c.old_store.database, std::nullopt);
+  EXPECT_EQ(c.old_store.password, "old-secret");
+  EXPECT_EQ(c.old_store.sslmode, SslMode::Prefer);
+  EXPECT_EQ(c.old_store.sslrootcert, "");
+  ASSERT_TRUE(c.new_store.has_value());
+  EXPECT_EQ(c.new_store->name, "new");
+  EXPECT_EQ(c.new_store->host, "127.0.0.1");
+  EXPECT_EQ(c.new_store->port, 5433);
+  EXPECT_EQ(c.new_store->user, "app");
+  EXPECT_EQ(c.new_store->database, "app_v2");
+  EXPECT_EQ(c.new_store->password, "new-secret");
+  EXPECT_EQ(c.new_store->sslmode, SslMode::Prefer);
+
+  EXPECT_EQ(c.auth.method, AuthMethod::Trust);
+  EXPECT_EQ(c.auth.users_file, "users.txt");
+  EXPECT_EQ(c.tls.cert_file, "server.crt");
+  EXPECT_EQ(c.tls.key_file, "server.key");
+  EXPECT_EQ(c.tls.mode, TlsMode::Disable);
+
+  EXPECT_EQ(c.flags.state_file, "cutover-flags.json");
+  EXPECT_EQ(c.flags.writes, WritesMode::Old);
+  EXPECT_EQ(c.flags.mirror, MirrorMode::Async);
+  EXPECT_EQ(c.flags.reads_new_percent, 0);
+  EXPECT_EQ(c.flags.shadow_percent, 0);
+  EXPECT_EQ(c.flags.sticky, Sticky::Statement);
+  EXPECT_TRUE(c.flags.tables.empty());
+
+  EXPECT_EQ(c.compare.ignore_columns, (std::vector<std::string>{"updated_at", "synced_at"}));
+  EXPECT_DOUBLE_EQ(c.compare.float_tolerance, 1e-6);
+  EXPECT_EQ(c.compare.recheck.attempts, 3);
+  EXPECT_EQ(c.compare.recheck.delay_ms, 250);
+
+  EXPECT_TRUE(c.auto_rollback.enabled);
+  EXPECT_EQ(c.auto_rollback.window_s, 60);
+  EXPECT_DOUBLE_EQ(c.auto_rollback.max_mismatch_rate, 0.01);
+  EXPECT_DOUBLE_EQ(c.auto_rollback.max_new_error_rate, 0.02);
+  EXPECT_DOUBLE_EQ(c.auto_rollback.max_p99_ratio, 2.5);
+
+  EXPECT_EQ(c.journal_dir, "/var/lib/cutover/journal/");
+  EXPECT_EQ(c.admin.listen.host, "0.0.0.0");
+  EXPECT_EQ(c.admin.listen.port, 9188);
+  EXPECT_EQ(c.admin.token, "admin-token");
+
+  EXPECT_EQ(c.login_timeout_ms, 10000);
+  EXPECT_EQ(c.connect_timeout_ms, 2000);
+  EXPECT_EQ(c.shutdown_timeout_ms, 15000);
+  EXPECT_EQ(c.max_message_bytes, 16777216u);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST(ConfigLoad, OmittedKeysTakeDefaults) {
+  auto result = load(kMinimal);
+  ASSERT_TRUE(result) << result.status().message();
+  const Config& c = *result;
+  EXPECT_EQ(c.listen.toString(), "127.0.0.1:6432");
+  EXPECT_EQ(c.workers, 2);
+  EXPECT_EQ(c.max_client_connections, 1000);
+  EXPECT_EQ(c.old_store.name, "old");
+  EXPECT_EQ(c.old_store.host, "127.0.0.1");
+  EXPECT_EQ(c.old_store.port, 5432);
+  EXPECT_EQ(c.old_store.user, std::nullopt);
+  EXPECT_EQ(c.old_store.database, std::nullopt);
+  EXPECT_EQ(c.old_store.password, std::nullopt);
+  EXPECT_EQ(c.old_store.sslmode, SslMode::Prefer);
+  EXPECT_FALSE(c.new_store.has_value());
+  EXPECT_EQ(c.auth.users_file, "");
+  EXPECT_EQ(c.tls.mode, TlsMode::Disable);
+  EXPECT_EQ(c.flags.state_file, "cutover-flags.json");
+  EXPECT_EQ(c.flags.writes, WritesMode::Old);
+  EXPECT_EQ(c.flags.mirror, MirrorMode::Sync);
+  EXPECT_EQ(c.flags.reads_new_percent, 0);
+  EXPECT_EQ(c.flags.shadow_percent, 0);
+  EXPECT_EQ(c.flags.sticky, Sticky::Session);
+  EXPECT_TRUE(c.compare.ignore_columns.empty());
+  EXPECT_DOUBLE_EQ(c.compare.float_tolerance, 1e-9);
+  EXPECT_EQ(c.compare.recheck.attempts, 2);
+  EXPECT_EQ(c.compare.recheck.delay_ms, 200);
+  EXPECT_FALSE(c.auto_rollback.enabled);
+  EXPECT_EQ(c.journal_dir, "journal/");
+  EXPECT_EQ(c.admin.listen.toString(), "127.0.0.1:9187");
+  EXPECT_EQ(c.admin.token, std::nullopt);
+  EXPECT_EQ(c.login_timeout_ms, 60000);
+  EXPECT_EQ(c.connect_timeout_ms, 5000);
+  EXPECT_EQ(c.shutdown_timeout_ms, 30000);
+  EXPECT_EQ(c.max_message_bytes, 1u << 30);
+  EXPECT_EQ(c.log_level, "info");
+}
+
+TEST(ConfigLoad, EmptySectionsCountAsOmitted) {
+  auto result = load(minimalWith("tls:\ncompare:\nauto_rollback:\nadmin:\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_FALSE(result->auto_rollback.enabled);
+  EXPECT_EQ(result->admin.listen.port, 9187);
+}
+
+TEST(ConfigLoad, AutoRollbackSectionPresentEnablesItWithDefaults) {
+  auto result = load(minimalWith("auto_rollback: {}\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_TRUE(result->auto_rollback.enabled);
+  EXPECT_EQ(result->auto_rollback.window_s, 30);
+  EXPECT_DOUBLE_EQ(result->auto_rollback.max_p99_ratio, 1.5);
+}
+
+TEST(ConfigLoad, WorkersZeroResolvesToCoreCount) {
+  auto result = load(minimalWith("workers: 0\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_GE(result->workers, 1);
+}
+
+TEST(ConfigLoad, Ipv6ListenAddress) {
+  auto result = load(minimalWith("listen: '[::1]:7432'\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->listen.host, "::1");
+  EXPECT_EQ(result->listen.port, 7432);
+  EXPECT_EQ(result->listen.toString(), "[::1]:7432");
+}
+
+TEST(ConfigLoad, SslmodeDisableAndPreferAreAccepted) {
+  auto result = load(
+      "stores:\n"
+      "  old: { sslmode: disable }\n"
+      "  new: { sslmode: prefer, sslrootcert: /etc/ca.pem }\n"
+      "auth: { method: trust }\n");
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->old_store.sslmode, SslMode::Disable);
+  EXPECT_EQ(result->new_store->sslmode, SslMode::Prefer);
+  EXPECT_EQ(result->new_store->sslrootcert, "/etc/ca.pem");
+}
+
+TEST(ConfigLoad, EnumNamesRoundTrip) {
+  EXPECT_EQ(toString(SslMode::VerifyFull), "verify-full");
+  EXPECT_EQ(toString(AuthMethod::ScramSha256), "scram-sha-256");
+  EXPECT_EQ(toString(TlsMode::Require), "require");
+  EXPECT_EQ(toString(WritesMode::DualNew), "dual-new");
+  EXPECT_EQ(toString(MirrorMode::Strict), "strict");
+  EXPECT_EQ(toString(Sticky::Statement), "statement");
+}
+
+// --- keys and types ---------------------------------------------------------------------------
+
+TEST(ConfigErrors, UnknownStoreKeyNamesLineAndExpectedKeys) {
+  EXPECT_EQ(errorOf("listen: 127.0.0.1:6432\n"
+                    "workers: 2\n"
+                    "auth:\n"
+                    "  method: trust\n"
+                    "stores:\n"
+                    "  old:\n"
+                    "    hots: db1\n"),
+            "cutover.yaml:7: unknown key 'stores.old.hots' (expected one of: host, port, user, "
+            "database, password_env, password_file, sslmode, sslrootcert)");
+}
+
+TEST(ConfigErrors, UnknownTopLevelKey) {
+  EXPECT_EQ(errorOf(minimalWith("worker: 4\n")),
+            "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
+            "max_client_connections, stores, auth, tls, flags, compare, auto_rollback, "
+            "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
+            "max_message_bytes, log_level)");
+}
+
+TEST(ConfigErrors, UnknownNestedKeys) {
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  recheck: { attempts: 1, delay: 5 }\n")),
+            "cutover.yaml:4: unknown key 'compare.recheck.delay' (expected one of: attempts, "
+            "delay_ms)");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  tables:\n    orders: { read_new_percent: 5 }\n")),
+            "cutover.yaml:5: unknown key 'flags.tables.orders.read_new_percent' (expected one "
+            "of: reads_new_percent, shadow_percent, writes)");
+  EXPECT_EQ(errorOf("stores: { old: {}, older: {} }\nauth: { method: trust }\n"),
+            "cutover.yaml:1: unknown key 'stores.older' (expected one of: old, new)");
+}
+
+TEST(ConfigErrors, DuplicateKey) {
+  EXPECT_EQ(errorOf(minimalWith("workers: 2\nworkers: 3\n")),
+            "cutover.yaml:4: duplicate key 'workers' (first given on line 3); keep one");
+}
+
+TEST(ConfigErrors, PercentOutOfRange) {
+  EXPECT_EQ(errorOf(minimalWith("listen: 127.0.0.1:6432\n"
+                                "workers: 2\n"
+                                "max_client_connections: 10\n"
+                                "journal_dir: j/\n"
+                                "log_level: info\n"
+                                "login_timeout_ms: 100\n"
+                                "connect_timeout_ms: 100\n"
+                                "flags:\n"
+                                "  sticky: session\n"
+                                "  reads_new_percent: 150\n")),
+            "cutover.yaml:12: flags.reads_new_percent: 150 is out of range (0-100)");
+  EXPECT_EQ(errorOf(minimalWith("flags: { shadow_percent: -1 }\n")),
+            "cutover.yaml:3: flags.shadow_percent: -1 is out of range (0-100)");
+}
+
+TEST(ConfigErrors, BadEnumListsValidValues) {
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: both\n")),
+            "cutover.yaml:4: flags.writes: 'both' is not valid (expected one of: old, dual, "
+            "dual-new, new)");
+  EXPECT_EQ(errorOf(minimalWith("flags: { mirror: later }\n")),
+            "cutover.yaml:3: flags.mirror: 'later' is not valid (expected one of: sync, async, "
+            "strict)");
+  EXPECT_EQ(errorOf(minimalWith("flags: { sticky: user }\n")),
+            "cutover.yaml:3: flags.sticky: 'user' is not valid (expected one of: session, "
+            "statement)");
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth: { method: password }\n"),
+            "cutover.yaml:2: auth.method: 'password' is not valid (expected one of: "
+            "scram-sha-256, md5, trust)");
+  EXPECT_EQ(errorOf(minimalWith("tls: { mode: on }\n")),
+            "cutover.yaml:3: tls.mode: 'on' is not valid (expected one of: disable, allow, "
+            "require)");
+  EXPECT_EQ(errorOf("stores: { old: { sslmode: allow } }\nauth: { method: trust }\n"),
+            "cutover.yaml:1: stores.old.sslmode: 'allow' is not valid (expected one of: "
+            "disable, prefer, require, verify-ca, verify-full)");
+  EXPECT_EQ(errorOf(minimalWith("log_level: verbose\n")),
+            "cutover.yaml:3: log_level: 'verbose' is not valid (expected one of: debug, info, "
+            "warn, error)");
+}
+
+TEST(ConfigErrors, PortsMustBeOneTo65535) {
+  EXPECT_EQ(errorOf("stores:\n  old: { port: 0 }\nauth: { method: trust }\n"),
+            "cutover.yaml:2: stores.old.port: 0 is out of range (1-65535)");
+  EXPECT_EQ(errorOf("stores:\n  old: {}\n  new:\n    port: 70000\nauth: { method: trust }\n"),
+            "cutover.yaml:4: stores.new.port: 70000 is out of range (1-65535)");
+  EXPECT_EQ(errorOf("stores:\n  old: { port: fivefourthreetwo }\nauth: { method: trust }\n"),
+            "cutover.yaml:2: stores.old.port: 'fivefourthreetwo' is not an integer; expected a "
+            "whole number (1-65535)");
+  EXPECT_EQ(errorOf(minimalWith("listen: 127.0.0.1:0\n")),
+            "cutover.yaml:3: listen: port '0' in '127.0.0.1:0' must be a number from 1 to "
+            "65535");
+  EXPECT_EQ(errorOf(minimalWith("admin: { listen: 'localhost:http' }\n")),
+            "cutover.yaml:3: admin.listen: port 'http' in 'localhost:http' must be a number "
+            "from 1 to 65535");
+}
+
+TEST(ConfigErrors, ListenMustBeHostPort) {
+  EXPECT_EQ(errorOf(minimalWith("listen: 6432\n")),
+            "cutover.yaml:3: listen: '6432' must be host:port, e.g. 127.0.0.1:6432 (IPv6: "
+            "[::1]:6432)");
+  EXPECT_EQ(errorOf(minimalWith("listen: '::1:6432'\n")),
+            "cutover.yaml:3: listen: '::1:6432' must be host:port, e.g. 127.0.0.1:6432 (IPv6: "
+            "[::1]:6432)");
+  EXPECT_EQ(errorOf(minimalWith("listen: { host: a, port: 1 }\n")),
+            "cutover.yaml:3: listen: expected a string, got a mapping");
+}
+
+TEST(ConfigErrors, CountsAndTimeouts) {
+  EXPECT_EQ(errorOf(minimalWith("workers: 257\n")),
+            "cutover.yaml:3: workers: 257 is out of range (0-256)");
+  EXPECT_EQ(errorOf(minimalWith("workers: two\n")),
+            "cutover.yaml:3: workers: 'two' is not an integer; expected a whole number (0-256)");
+  EXPECT_EQ(errorOf(minimalWith("max_client_connections: 0\n")),
+            "cutover.yaml:3: max_client_connections: 0 is out of range (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("login_timeout_ms: 0\n")),
+            "cutover.yaml:3: login_timeout_ms: 0 is out of range (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("connect_timeout_ms: -5\n")),
+            "cutover.yaml:3: connect_timeout_ms: -5 is out of range (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("shutdown_timeout_ms: 1.5\n")),
+            "cutover.yaml:3: shutdown_timeout_ms: '1.5' is not an integer; expected a whole "
+            "number (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("max_message_bytes: 2000000000\n")),
+            "cutover.yaml:3: max_message_bytes: 2000000000 is out of range (1024-1073741824)");
+  EXPECT_EQ(errorOf(minimalWith("workers: 99999999999999999999\n")),
+            "cutover.yaml:3: workers: 99999999999999999999 is out of range (0-256)");
+}
+
+TEST(ConfigErrors, NumbersAndLists) {
+  EXPECT_EQ(errorOf(minimalWith("compare: { float_tolerance: -0.5 }\n")),
+            "cutover.yaml:3: compare.float_tolerance: -0.5 is out of range (at least 0)");
+  EXPECT_EQ(errorOf(minimalWith("compare: { float_tolerance: .nan }\n")),
+            "cutover.yaml:3: compare.float_tolerance: '.nan' is not a number; expected a number "
+            "(at least 0)");
+  EXPECT_EQ(errorOf(minimalWith("auto_rollback:\n  max_mismatch_rate: 5\n")),
+            "cutover.yaml:4: auto_rollback.max_mismatch_rate: 5 is out of range (0-1)");
+  EXPECT_EQ(errorOf(minimalWith("auto_rollback:\n  max_p99_ratio: 0.5\n")),
+            "cutover.yaml:4: auto_rollback.max_p99_ratio: 0.5 is out of range (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("compare: { ignore_columns: updated_at }\n")),
+            "cutover.yaml:3: compare.ignore_columns: expected a list such as [a, b], got a "
+            "single value");
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  ignore_columns:\n    - a\n    - [b]\n")),
+            "cutover.yaml:6: compare.ignore_columns: every item must be a non-empty name");
+}
+
+TEST(ConfigErrors, KeyWithoutValue) {
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes:\n")),
+            "cutover.yaml:4: flags.writes: no value given (expected one of: old, dual, "
+            "dual-new, new); remove the key to use the default");
+  EXPECT_EQ(errorOf("stores: { old: { host: '' } }\nauth: { method: trust }\n"),
+            "cutover.yaml:1: stores.old.host: must not be empty; remove the key to use the "
+            "default");
+}
+
+TEST(ConfigErrors, StoresRequired) {
+  EXPECT_EQ(errorOf("workers: 2\n"),
+            "cutover.yaml:1: stores: required section is missing; add 'stores: { old: { host: "
+            "..., port: ... } }' naming the current database server");
+  EXPECT_EQ(errorOf(""),
+            "cutover.yaml:1: stores: required section is missing; add 'stores: { old: { host: "
+            "..., port: ... } }' naming the current database server");
+  EXPECT_EQ(errorOf("workers: 2\nstores:\n  new: { port: 5433 }\n"),
+            "cutover.yaml:3: stores.old: required; give the current (old) store's host and port");
+  EXPECT_EQ(errorOf("workers: 2\nstores:\n  old: {}\n  new:\n"),
+            "cutover.yaml:4: stores.new: no settings given; remove the key or give the new "
+            "store's host and port");
+}
+
+TEST(ConfigErrors, TopLevelMustBeMapping) {
+  EXPECT_EQ(errorOf("- listen\n- stores\n"),
+            "cutover.yaml:1: the file must be a mapping of keys such as 'listen:' and 'stores:'");
+}
+
+TEST(ConfigErrors, YamlSyntaxErrorNamesLine) {
+  EXPECT_EQ(errorOf("workers: 2\nstores:\n  old: { host: a\nauth: x\n"),
+            "cutover.yaml:4: YAML syntax error: end of map flow not found");
+}
+
+// --- secrets ----------------------------------------------------------------------------------
+
+TEST(ConfigSecrets, InlinePasswordIsRejected) {
+  EXPECT_EQ(errorOf("stores:\n  old:\n    host: db\n    password: hunter2\nauth: { method: trust }\n"),
+            "cutover.yaml:4: stores.old.password: inline secrets are not accepted; use "
+            "password_env or password_file");
+  EXPECT_EQ(errorOf(minimalWith("admin: { token: abc }\n")),
+            "cutover.yaml:3: admin.token: inline secrets are not accepted; use token_env or "
+            "token_file");
+}
+
+TEST(ConfigSecrets, UnsetOrEmptyEnvironmentVariable) {
+  EXPECT_EQ(errorOf("stores:\n  old: { password_env: NOPE_PASSWORD }\nauth: { method: trust }\n"),
+            "cutover.yaml:2: stores.old.password_env: environment variable 'NOPE_PASSWORD' is "
+            "not set; export it or use password_file");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  token_env: MISSING_TOKEN\n")),
+            "cutover.yaml:4: admin.token_env: environment variable 'MISSING_TOKEN' is not set; "
+            "export it or use token_file");
+  EXPECT_EQ(errorOf("stores:\n  old: { password_env: EMPTY }\nauth: { method: trust }\n"),
+            "cutover.yaml:2: stores.old.password_env: environment variable 'EMPTY' is empty");
+}
+
+TEST(ConfigSecrets, PasswordAndTokenFromFilesStripTrailingNewline) {
+  TempDir dir;
+  std::string password = dir.write("old.pass", "s3cret pass\n");
+  std::string token = dir.write("admin.token", "tok\r\n");
+  auto result = load("stores:\n  old: { password_file: '" + password +
+                     "' }\nauth: { method: trust }\nadmin: { token_file: '" + token + "' }\n");
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->old_store.password, "s3cret pass");
+  EXPECT_EQ(result->admin.token, "tok");
+}
+
+TEST(ConfigSecrets, SecretFileProblems) {
+  TempDir dir;
+  std::string missing = dir.path() + "/missing";
+  EXPECT_EQ(errorOf("stores:\n  old:\n    password_file: " + missing + "\nauth: { method: trust }\n"),
+            "cutover.yaml:3: stores.old.password_file: cannot read '" + missing +
+                "': No such file or directory");
+  std::string empty = dir.write("empty", "\n");
+  EXPECT_EQ(errorOf(minimalWith("admin: { token_file: " + empty + " }\n")),
+            "cutover.yaml:3: admin.token_file: '" + empty + "' is empty");
+  EXPECT_EQ(errorOf(minimalWith("admin: { token_file: " + dir.path() + " }\n")),
+            "cutover.yaml:3: admin.token_file: cannot read '" + dir.path() +
+                "': Is a directory");
+}
+
+TEST(ConfigSecrets, EnvAndFileTogetherIsAnError) {
+  EXPECT_EQ(errorOf("stores:\n  old:\n    password_env: OLD_PASSWORD\n    password_file: p\n"
+                    "auth: { method: trust }\n"),
+            "cutover.yaml:4: stores.old.password_file: give either password_env or "
+            "password_file, not both");
+}
+
+TEST(ConfigSecrets, DefaultLookupReadsProcessEnvironment) {
+  setenv("CUTOVER_CONFIG_TEST_PW", "from-env", 1);
+  auto result = loadString(
+      "stores: { old: { password_env: CUTOVER_CONFIG_TEST_PW } }\nauth: { method: trust }\n",
+      "x.yaml");
+  unsetenv("CUTOVER_CONFIG_TEST_PW");
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->old_store.password, "from-env");
+}
+
+// --- what this build refuses ------------------------------------------------------------------
+
+TEST(ConfigBuildSupport, DualWritesRefused) {
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: dual\n")),
+            "cutover.yaml:4: flags.writes: 'dual' is not available in this build yet "
+            "(pass-through only); use 'old'");
+  EXPECT_EQ(errorOf(minimalWith("flags: { writes: new }\n")),
+            "cutover.yaml:3: flags.writes: 'new' is not available in this build yet "
+            "(pass-through only); use 'old'");
+}
+
+TEST(ConfigBuildSupport, ReadRampShadowAndTablesRefused) {
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  reads_new_percent: 10\n")),
+            "cutover.yaml:4: flags.reads_new_percent: 10 is not available in this build yet "
+            "(pass-through only); use 0");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  shadow_percent: 10\n")),
+            "cutover.yaml:4: flags.shadow_percent: 10 is not available in this build yet "
+            "(pass-through only); use 0");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  tables:\n    orders: { reads_new_percent: 50 }\n")),
+            "cutover.yaml:5: flags.tables.orders: per-table rules are not available in this "
+            "build yet (pass-through only); remove flags.tables");
+}
+
+TEST(ConfigBuildSupport, StrictMirrorRefused) {
+  EXPECT_EQ(errorOf(minimalWith("flags: { mirror: strict }\n")),
+            "cutover.yaml:3: flags.mirror: 'strict' (two-phase commit mode) is not available "
+            "yet; use sync or async");
+}
+
+TEST(ConfigBuildSupport, OnlyTrustClientAuth) {
+  const std::string message =
+      "auth.method: only 'trust' is available in this build; client SCRAM/md5 authentication "
+      "comes with the front-door work (the default is scram-sha-256, so set 'method: trust' "
+      "explicitly)";
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  method: md5\n"), "cutover.yaml:3: " + message);
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  users_file: u.txt\n"),
+            "cutover.yaml:2: " + message);
+  EXPECT_EQ(errorOf("stores: { old: {} }\n"), "cutover.yaml:1: " + message);
+}
+
+TEST(ConfigBuildSupport, ClientTlsRefused) {
+  EXPECT_EQ(errorOf(minimalWith("tls: { cert_file: a, key_file: b, mode: require }\n")),
+            "cutover.yaml:3: tls.mode: 'require' is not available in this build yet; client TLS "
+            "comes with the front-door work; use 'disable'");
+}
+
+TEST(ConfigBuildSupport, StoreTlsRefused) {
+  EXPECT_EQ(errorOf("stores:\n  old: {}\n  new:\n    sslmode: verify-full\nauth: { method: trust }\n"),
+            "cutover.yaml:4: stores.new.sslmode: 'verify-full' is not available in this build "
+            "yet (TLS to stores is not implemented); use 'prefer' (plaintext for now) or "
+            "'disable'");
+  EXPECT_EQ(errorOf("stores:\n  old: { sslmode: require }\nauth: { method: trust }\n"),
+            "cutover.yaml:2: stores.old.sslmode: 'require' is not available in this build yet "
+            "(TLS to stores is not implemented); use 'prefer' (plaintext for now) or 'disable'");
+}
+
+// --- files ------------------------------------------------------------------------------------
+
+TEST(ConfigFile, MissingFile) {
+  auto result = loadFile("/nonexistent/cutover.yaml", fakeEnv);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().message(),
+            "cannot read config file '/nonexistent/cutover.yaml': No such file or directory");
+}
+
+TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
+  TempDir dir;
+  std::string good = dir.write("good.yaml", std::string(kDesignExample));
+  auto result = loadFile(good, fakeEnv);
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->new_store->database, "app_v2");
+
+  std::string bad = dir.write("bad.yaml", std::string(kMinimal) + "workers: 1000\n");
+  auto failed = loadFile(bad, fakeEnv);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.status().message(), bad + ":3: workers: 1000 is out of range (0-256)");
+}
+
+}  // namespace
+}  // namespace cutover::config
