@@ -761,3 +761,42 @@ def standard_setup(ctx, **target_overrides):
     old = ctx.cluster("old")
     tgt = ctx.target(old, new=ref, **target_overrides)
     return {"ref": ref, "old": old, "tgt": tgt}
+
+
+def raw_query(sock, sql):
+    """Sends a simple Query and reads up to ReadyForQuery; returns (rows, command tags, error
+    fields or None)."""
+    body = sql.encode() + b"\0"
+    sock.sendall(b"Q" + struct.pack("!i", len(body) + 4) + body)
+    rows, tags, error = [], [], None
+    while True:
+        msg = read_message(sock)
+        if msg is None:
+            raise HarnessError("connection closed while waiting for ReadyForQuery")
+        kind, body = msg
+        if kind == b"D":
+            (n,) = struct.unpack("!h", body[:2])
+            pos, row = 2, []
+            for _ in range(n):
+                (length,) = struct.unpack("!i", body[pos:pos + 4])
+                pos += 4
+                if length < 0:
+                    row.append(None)
+                else:
+                    row.append(body[pos:pos + length].decode())
+                    pos += length
+            rows.append(tuple(row))
+        elif kind == b"C":
+            tags.append(body.rstrip(b"\0").decode())
+        elif kind == b"E":
+            error = error_fields(body)
+        elif kind == b"Z":
+            return rows, tags, error
+
+
+def send_cancel(port, pid, secret):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(cancel_packet(pid, secret))
+        # The server answers a CancelRequest by closing the connection.
+        with contextlib.suppress(OSError):
+            s.recv(1)
