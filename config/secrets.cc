@@ -30,7 +30,9 @@ Result<std::string> readWholeFile(const std::string& path) {
 
 Result<std::string> readSecretFile(const std::string& path) {
   auto text = readWholeFile(path);
-  if (!text) return Status::error(fmt::format("cannot read '{}': {}", path, text.status().message()));
+  if (!text) {
+    return Status::error(fmt::format("cannot read '{}': {}", path, text.status().message()));
+  }
   std::string secret = std::move(*text);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   if (secret.empty()) return Status::error(fmt::format("'{}' is empty", path));

@@ -38,7 +38,9 @@ constexpr std::string_view kMinimal =
     "stores: { old: {} }\n"
     "auth: { method: trust }\n";
 
-std::string minimalWith(std::string_view extra) { return std::string(kMinimal) + std::string(extra); }
+std::string minimalWith(std::string_view extra) {
+  return std::string(kMinimal) + std::string(extra);
+}
 
 class TempDir {
  public:
@@ -426,7 +428,8 @@ TEST(ConfigErrors, YamlSyntaxErrorNamesLine) {
 // --- secrets ----------------------------------------------------------------------------------
 
 TEST(ConfigSecrets, InlinePasswordIsRejected) {
-  EXPECT_EQ(errorOf("stores:\n  old:\n    host: db\n    password: hunter2\nauth: { method: trust }\n"),
+  EXPECT_EQ(errorOf("stores:\n  old:\n    host: db\n    password: hunter2\n"
+                    "auth: { method: trust }\n"),
             "cutover.yaml:4: stores.old.password: inline secrets are not accepted; use "
             "password_env or password_file");
   EXPECT_EQ(errorOf(minimalWith("admin: { token: abc }\n")),
@@ -459,7 +462,8 @@ TEST(ConfigSecrets, PasswordAndTokenFromFilesStripTrailingNewline) {
 TEST(ConfigSecrets, SecretFileProblems) {
   TempDir dir;
   std::string missing = dir.path() + "/missing";
-  EXPECT_EQ(errorOf("stores:\n  old:\n    password_file: " + missing + "\nauth: { method: trust }\n"),
+  EXPECT_EQ(errorOf("stores:\n  old:\n    password_file: " + missing +
+                    "\nauth: { method: trust }\n"),
             "cutover.yaml:3: stores.old.password_file: cannot read '" + missing +
                 "': No such file or directory");
   std::string empty = dir.write("empty", "\n");
@@ -534,7 +538,8 @@ TEST(ConfigBuildSupport, ClientTlsRefused) {
 }
 
 TEST(ConfigBuildSupport, StoreTlsRefused) {
-  EXPECT_EQ(errorOf("stores:\n  old: {}\n  new:\n    sslmode: verify-full\nauth: { method: trust }\n"),
+  EXPECT_EQ(errorOf("stores:\n  old: {}\n  new:\n    sslmode: verify-full\n"
+                    "auth: { method: trust }\n"),
             "cutover.yaml:4: stores.new.sslmode: 'verify-full' is not available in this build "
             "yet (TLS to stores is not implemented); use 'prefer' (plaintext for now) or "
             "'disable'");
