@@ -38,6 +38,14 @@ class CheckFailed(AssertionError):
     pass
 
 
+class StartupError(HarnessError):
+    """The server answered the StartupMessage with an ErrorResponse; `fields` by code letter."""
+
+    def __init__(self, fields):
+        super().__init__(f"startup error: {fields}")
+        self.fields = fields
+
+
 def check(cond, why):
     if not cond:
         raise CheckFailed(why)
@@ -607,7 +615,7 @@ def raw_login(port, user="postgres", database="postgres", timeout=10.0):
         kind, body = msg
         if kind == b"E":
             sock.close()
-            raise HarnessError(f"startup error: {error_fields(body)}")
+            raise StartupError(error_fields(body))
         if kind == b"R":
             (code,) = struct.unpack("!i", body[:4])
             if code != 0:
