@@ -1,0 +1,270 @@
+#include "proxy/backend.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "protocol/md5.h"
+#include "proxy/message_io.h"
+#include "proxy/socket_util.h"
+
+namespace cutover::proxy {
+namespace {
+
+using protocol::Authentication;
+using protocol::DecodeStatus;
+using protocol::Direction;
+
+// Login replies are small (authentication, ParameterStatus, BackendKeyData, errors); a store that
+// sends more than this before ReadyForQuery is not speaking the protocol.
+constexpr uint32_t kLoginMessageLimit = 1 << 20;
+
+}  // namespace
+
+Backend::Backend(event_base* base, const StoreAddress& address, BackendCallbacks& callbacks)
+    : address_(address), callbacks_(callbacks) {
+  bev_.reset(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+  timer_.reset(evtimer_new(base, &Backend::onTimeout, this));
+}
+
+Backend::~Backend() = default;
+
+std::string Backend::describe() const {
+  return store().name + " store " + store().host + ":" + std::to_string(store().port);
+}
+
+void Backend::connect(const Parameters& startup, int timeout_ms) {
+  const auto& store = *address_.store;
+  protocol::StartupMessage message;
+  message.protocol_version = protocol::kProtocolVersion3;
+  for (const auto& [name, value] : startup) {
+    if (name == "user" && store.user) continue;
+    if (name == "database" && store.database) continue;
+    message.parameters.emplace_back(name, value);
+  }
+  if (store.user) message.parameters.emplace_back("user", *store.user);
+  if (store.database) message.parameters.emplace_back("database", *store.database);
+  user_ = message.get("user").value_or("");
+  startup_ = startup;
+
+  bufferevent_setcb(bev_.get(), &Backend::onRead, &Backend::onWrite, &Backend::onEvent, this);
+  timeout_ms_ = timeout_ms;
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  evtimer_add(timer_.get(), &tv);
+  if (bufferevent_socket_connect(bev_.get(), reinterpret_cast<const sockaddr*>(&address_.address),
+                                 static_cast<int>(address_.address_length)) != 0) {
+    failLogin("08001", fmt::format("cutover could not connect to the {}: {}", describe(), std::strerror(errno)),
+              fmt::format("check that the {} store is running and that stores.{}.host/port are right", store.name,
+                          store.name));
+    return;
+  }
+  append(output(), protocol::encode(message));
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void Backend::onTimeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Backend*>(arg);
+  const char* phase = self->state_ == State::Connecting ? "connecting to" : "logging in to";
+  self->failLogin("08006",
+                  fmt::format("cutover timed out {} the {} (connect_timeout_ms = {})", phase, self->describe(),
+                              self->timeout_ms_),
+                  "check the store's health and load, or raise connect_timeout_ms");
+}
+
+void Backend::onEvent(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<Backend*>(arg);
+  if (what & BEV_EVENT_CONNECTED) {
+    setNoDelay(bufferevent_getfd(self->bev_.get()));
+    self->state_ = State::Authenticating;
+    return;
+  }
+  if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
+  const int err = EVUTIL_SOCKET_ERROR();
+  std::string why = (what & BEV_EVENT_ERROR) && err != 0 ? std::strerror(err) : "connection closed by the store";
+  if (self->state_ == State::Ready) {
+    self->state_ = State::Closed;
+    self->callbacks_.onBackendClosed(*self, why);
+    return;
+  }
+  if (self->state_ == State::Closed) return;
+  const bool connecting = self->state_ == State::Connecting;
+  self->failLogin(connecting ? "08001" : "08006",
+                  fmt::format("cutover could not {} the {}: {}", connecting ? "connect to" : "log in to",
+                              self->describe(), why),
+                  connecting ? fmt::format("check that the {} store is running and that stores.{}.host/port are right",
+                                           self->store().name, self->store().name)
+                             : std::string("see the store's log for the reason it closed the connection"));
+}
+
+void Backend::onRead(bufferevent*, void* arg) {
+  auto* self = static_cast<Backend*>(arg);
+  if (self->state_ == State::Ready) {
+    self->callbacks_.onBackendReadable(*self);
+  } else if (self->state_ != State::Closed) {
+    self->handleLoginMessages();
+  }
+}
+
+void Backend::onWrite(bufferevent*, void* arg) {
+  auto* self = static_cast<Backend*>(arg);
+  if (self->state_ == State::Ready) self->callbacks_.onBackendDrained(*self);
+}
+
+void Backend::handleLoginMessages() {
+  evbuffer* in = input();
+  for (;;) {
+    protocol::Frame frame = peekMessage(in, Direction::Backend, kLoginMessageLimit);
+    if (frame.status == DecodeStatus::NeedMoreData) return;
+    if (frame.status == DecodeStatus::Invalid) {
+      return failLogin("08P01", fmt::format("the {} sent an invalid message during login: {}", describe(), frame.reason));
+    }
+    if (evbuffer_get_length(in) < frame.totalSize()) return;
+    std::span<const uint8_t> body = pullBody(in, frame);
+    bool keep_going = true;
+    switch (frame.type) {
+      case Authentication::kType: {
+        auto auth = protocol::decode<Authentication>(body);
+        if (!auth.isOk()) return failLogin("08P01", fmt::format("bad authentication message from the {}: {}", describe(), auth.reason()));
+        keep_going = handleAuthentication(auth.value());
+        break;
+      }
+      case protocol::ParameterStatus::kType: {
+        auto ps = protocol::decode<protocol::ParameterStatus>(body);
+        if (ps.isOk()) parameters_.emplace_back(ps.value().name, ps.value().value);
+        break;
+      }
+      case protocol::BackendKeyData::kType: {
+        auto key = protocol::decode<protocol::BackendKeyData>(body);
+        if (key.isOk()) key_ = key.value();
+        break;
+      }
+      case protocol::ErrorResponse::kType: {
+        auto error = protocol::decode<protocol::ErrorResponse>(body);
+        evbuffer_drain(in, frame.totalSize());
+        if (!error.isOk()) return failLogin("08P01", fmt::format("the {} rejected the login", describe()));
+        return failLogin(std::move(error.value()));
+      }
+      case protocol::NoticeResponse::kType:
+      case protocol::NegotiateProtocolVersion::kType:
+        break;   // informational during login; nothing the client asked for
+      case protocol::ReadyForQuery::kType:
+        evbuffer_drain(in, frame.totalSize());
+        evtimer_del(timer_.get());
+        state_ = State::Ready;
+        scram_.reset();
+        callbacks_.onBackendReady(*this);
+        // Bytes that followed ReadyForQuery (none in practice) belong to the relay.
+        if (state_ == State::Ready && evbuffer_get_length(in) > 0) callbacks_.onBackendReadable(*this);
+        return;
+      default:
+        return failLogin("08P01", fmt::format("the {} sent unexpected message '{}' during login", describe(), frame.type));
+    }
+    if (!keep_going) return;
+    evbuffer_drain(in, frame.totalSize());
+  }
+}
+
+bool Backend::handleAuthentication(const Authentication& auth) {
+  const auto& password = store().password;
+  auto needPassword = [&](const char* method) {
+    if (password) return true;
+    failLogin("28P01",
+              fmt::format("the {} asks for {} authentication of user \"{}\" but stores.{} has no password",
+                          describe(), method, user_, store().name),
+              fmt::format("set stores.{}.password_env or stores.{}.password_file", store().name, store().name));
+    return false;
+  };
+  switch (auth.kind) {
+    case Authentication::Kind::Ok:
+      state_ = State::Starting;
+      return true;
+    case Authentication::Kind::CleartextPassword:
+      if (!needPassword("password")) return false;
+      append(output(), protocol::encode(protocol::PasswordMessage{*password}));
+      return true;
+    case Authentication::Kind::Md5Password:
+      if (!needPassword("md5")) return false;
+      append(output(), protocol::encode(protocol::PasswordMessage{protocol::md5PasswordResponse(user_, *password, auth.md5_salt)}));
+      return true;
+    case Authentication::Kind::Sasl: {
+      if (!needPassword("SCRAM-SHA-256")) return false;
+      bool offered = false;
+      for (const auto& m : auth.sasl_mechanisms) offered = offered || m == "SCRAM-SHA-256";
+      if (!offered) {
+        failLogin("28000", fmt::format("the {} offers no SASL mechanism cutover supports (it needs SCRAM-SHA-256)", describe()));
+        return false;
+      }
+      scram_ = std::make_unique<protocol::ScramClient>(*password);
+      append(output(), protocol::encode(protocol::SaslInitialResponse{"SCRAM-SHA-256", scram_->clientFirstMessage()}));
+      return true;
+    }
+    case Authentication::Kind::SaslContinue: {
+      if (!scram_) break;
+      auto final_message = scram_->handleServerFirst(auth.data);
+      if (!final_message.isOk()) {
+        failLogin("28000", fmt::format("SCRAM exchange with the {} failed: {}", describe(), final_message.status().message()));
+        return false;
+      }
+      append(output(), protocol::encode(protocol::SaslResponse{final_message.value()}));
+      return true;
+    }
+    case Authentication::Kind::SaslFinal: {
+      if (!scram_) break;
+      Status verified = scram_->verifyServerFinal(auth.data);
+      if (!verified.isOk()) {
+        // The store could not prove it knows the password: it may not be the store we think.
+        failLogin("28000", fmt::format("the {} failed SCRAM server verification: {}", describe(), verified.message()));
+        return false;
+      }
+      return true;
+    }
+    default:
+      break;
+  }
+  failLogin("28000", fmt::format("the {} asks for an authentication method cutover does not support (code {})",
+                                 describe(), static_cast<int>(auth.kind)),
+            fmt::format("allow trust, password, md5 or scram-sha-256 for cutover's user in the {} store's pg_hba.conf",
+                        store().name));
+  return false;
+}
+
+void Backend::failLogin(const char* sqlstate, std::string message, std::string hint) {
+  failLogin(protocol::ErrorResponse::make("FATAL", sqlstate, message, {}, hint));
+}
+
+void Backend::failLogin(protocol::ErrorResponse error) {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  evtimer_del(timer_.get());
+  bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+  callbacks_.onBackendLoginFailed(*this, std::move(error));
+}
+
+void Backend::enableRead(bool on) {
+  if (on) {
+    bufferevent_enable(bev_.get(), EV_READ);
+  } else {
+    bufferevent_disable(bev_.get(), EV_READ);
+  }
+}
+
+void Backend::watchDrain(size_t low) { bufferevent_setwatermark(bev_.get(), EV_WRITE, low, 0); }
+
+void Backend::terminate() {
+  if (!bev_) return;
+  if (state_ == State::Ready) {
+    // Flushed now, not from the loop: the session that owns us is about to be destroyed. The
+    // store then ends the backend cleanly instead of logging an unexpected EOF.
+    append(output(), protocol::encode(protocol::Terminate{}));
+    evbuffer_write(output(), bufferevent_getfd(bev_.get()));
+  }
+  state_ = State::Closed;
+  evtimer_del(timer_.get());
+  bev_.reset();
+}
+
+}  // namespace cutover::proxy

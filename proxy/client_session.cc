@@ -1,0 +1,387 @@
+#include "proxy/client_session.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "proxy/cancel_forwarder.h"
+#include "proxy/message_io.h"
+#include "proxy/socket_util.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+namespace {
+
+using protocol::DecodeStatus;
+using protocol::Direction;
+
+// Past this many bytes waiting for a slow peer, the other side is no longer read (backpressure):
+// a fast store streaming to a slow client costs at most this much proxy memory per session.
+constexpr size_t kHighWatermark = 512 * 1024;
+// A closing client that does not read its last messages within this is dropped.
+constexpr int kFlushLimitMs = 5000;
+
+timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+}  // namespace
+
+ClientSession::ClientSession(Worker& worker, uint64_t id, int fd) : worker_(worker), id_(id) {
+  client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  timer_.reset(evtimer_new(worker.base(), &ClientSession::onTimer, this));
+  const auto& ctx = worker.context();
+  ctx.client_connections->fetch_add(1, std::memory_order_relaxed);
+  counted_ = true;
+}
+
+ClientSession::~ClientSession() {
+  if (key_minted_) worker_.context().cancel_registry->release(key_.process_id);
+  if (counted_) worker_.context().client_connections->fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ClientSession::start() {
+  setNoDelay(bufferevent_getfd(client_.get()));
+  bufferevent_setcb(client_.get(), &ClientSession::onClientRead, &ClientSession::onClientWrite,
+                    &ClientSession::onClientEvent, this);
+  bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
+  timeval tv = millis(worker_.context().config->login_timeout_ms);
+  evtimer_add(timer_.get(), &tv);
+}
+
+void ClientSession::onTimer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (self->state_ == State::Closing) {
+    self->finish();   // the client did not read its last messages in time
+    return;
+  }
+  log::info("session {}: login timeout ({} ms) before the client finished its startup", self->id_,
+            self->worker_.context().config->login_timeout_ms);
+  self->fatal("08006", "cutover: timeout expired before the client completed login",
+              "raise login_timeout_ms if clients are legitimately slow to log in");
+}
+
+void ClientSession::onClientRead(bufferevent*, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  switch (self->state_) {
+    case State::Startup: self->handleStartupPackets(); break;
+    case State::Relaying: self->relayClientToBackend(); break;
+    case State::LoggingIn:   // reads are off while the store login runs
+    case State::Closing: break;
+  }
+}
+
+void ClientSession::onClientWrite(bufferevent*, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (self->state_ == State::Closing) {
+    if (evbuffer_get_length(self->clientOutput()) == 0) self->finish();
+    return;
+  }
+  // The client caught up: resume reading the store.
+  if (self->backend_paused_ && self->backend_) {
+    self->backend_paused_ = false;
+    self->backend_->enableRead(true);
+    self->relayBackendToClient();
+  }
+}
+
+void ClientSession::onClientEvent(bufferevent*, short what, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    if (self->state_ == State::Relaying) log::debug("session {}: client disconnected", self->id_);
+    self->finish();
+  }
+}
+
+// --- startup -------------------------------------------------------------------------------
+
+void ClientSession::handleStartupPackets() {
+  evbuffer* in = clientInput();
+  while (state_ == State::Startup) {
+    protocol::Frame frame = peekStartup(in, protocol::kStartupPacketLimit);
+    if (frame.status == DecodeStatus::NeedMoreData) return;
+    if (frame.status == DecodeStatus::Invalid) {
+      log::info("session {}: invalid startup packet: {}", id_, frame.reason);
+      return fatal("08P01", "invalid startup packet: " + frame.reason);
+    }
+    if (evbuffer_get_length(in) < frame.totalSize()) return;
+    std::span<const uint8_t> body = pullBody(in, frame);
+    const uint32_t code = (uint32_t{body[0]} << 24) | (uint32_t{body[1]} << 16) | (uint32_t{body[2]} << 8) | body[3];
+    if (code == protocol::kSslRequestCode || code == protocol::kGssEncRequestCode) {
+      evbuffer_drain(in, frame.totalSize());
+      // TLS and GSS encryption to clients are not offered by this build: 'N' means "go on in
+      // plaintext", exactly as a server without SSL answers (protocol docs 53.2.10/53.2.11).
+      bufferevent_write(client_.get(), "N", 1);
+      continue;
+    }
+    if (code == protocol::kCancelRequestCode) {
+      auto cancel = protocol::decode<protocol::CancelRequest>(body);
+      evbuffer_drain(in, frame.totalSize());
+      if (cancel.isOk()) handleCancelRequest(cancel.value());
+      return finish();   // PostgreSQL answers a cancel connection with nothing and closes it
+    }
+    auto startup = protocol::decode<protocol::StartupMessage>(body);
+    evbuffer_drain(in, frame.totalSize());
+    if (!startup.isOk()) return fatal("08P01", "invalid startup packet: " + startup.reason());
+    return handleStartupMessage(startup.value());
+  }
+}
+
+void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup) {
+  const auto& ctx = worker_.context();
+  const uint32_t major = startup.protocol_version >> 16;
+  const uint32_t minor = startup.protocol_version & 0xffff;
+  if (major != 3) {
+    return fatal("0A000", fmt::format("unsupported frontend protocol {}.{}: cutover supports 3.0", major, minor));
+  }
+  Backend::Parameters backend_params;
+  std::vector<std::string> unrecognized;
+  for (const auto& [name, value] : startup.parameters) {
+    if (name.starts_with("_pq_.")) {
+      unrecognized.push_back(name);   // protocol options: none are supported in 3.0
+    } else {
+      backend_params.emplace_back(name, value);
+    }
+  }
+  if (minor > 0 || !unrecognized.empty()) {
+    protocol::NegotiateProtocolVersion negotiate;
+    negotiate.newest_minor_version = 0;
+    negotiate.unrecognized_options = unrecognized;
+    append(clientOutput(), protocol::encode(negotiate));
+  }
+  user_ = startup.get("user").value_or("");
+  database_ = startup.get("database").value_or(user_);
+  if (user_.empty()) return fatal("28000", "no PostgreSQL user name specified in startup packet");
+  if (worker_.draining()) {
+    return fatal("57P03", "cutover is shutting down and accepts no new connections",
+                 "reconnect to another cutover instance or retry shortly");
+  }
+  const int limit = ctx.config->max_client_connections;
+  if (ctx.client_connections->load(std::memory_order_relaxed) > limit) {
+    log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
+              user_, limit);
+    return fatal("53300", fmt::format("sorry, too many clients already: cutover allows {} client connections", limit),
+                 "raise max_client_connections, or use fewer connections in the application's pool");
+  }
+  // Client authentication is `trust` in this build (config validation refuses anything else).
+  state_ = State::LoggingIn;
+  bufferevent_disable(client_.get(), EV_READ);
+  backend_ = std::make_unique<Backend>(worker_.base(), ctx.old_store, *this);
+  backend_->connect(backend_params, ctx.config->connect_timeout_ms);
+}
+
+void ClientSession::handleCancelRequest(const protocol::CancelRequest& cancel) {
+  auto target = worker_.context().cancel_registry->lookup(cancel.process_id, cancel.secret_key);
+  if (!target) {
+    // Unknown or wrong key: ignored, as PostgreSQL does, and nothing reaches a store.
+    log::debug("session {}: cancel request for an unknown key ignored", id_);
+    return;
+  }
+  CancelForwarder::send(worker_.base(), *target, worker_.context().config->connect_timeout_ms);
+}
+
+void ClientSession::onBackendReady(Backend& backend) {
+  const auto& ctx = worker_.context();
+  key_ = ctx.cancel_registry->mint();
+  key_minted_ = true;
+  CancelTarget target;
+  target.address = backend.address().address;
+  target.address_length = backend.address().address_length;
+  target.backend_process_id = backend.key().process_id;
+  target.backend_secret_key = backend.key().secret_key;
+  ctx.cancel_registry->bind(key_.process_id, target);
+
+  evbuffer* out = clientOutput();
+  protocol::Authentication ok;
+  ok.kind = protocol::Authentication::Kind::Ok;
+  append(out, protocol::encode(ok));
+  for (const auto& [name, value] : backend.parameters()) {
+    append(out, protocol::encode(protocol::ParameterStatus{name, value}));
+  }
+  append(out, protocol::encode(protocol::BackendKeyData{key_.process_id, key_.secret_key}));
+  append(out, protocol::encode(protocol::ReadyForQuery{'I'}));
+
+  evtimer_del(timer_.get());
+  state_ = State::Relaying;
+  log::debug("session {}: user \"{}\" database \"{}\" connected through the {}", id_, user_, database_,
+             backend.describe());
+  bufferevent_enable(client_.get(), EV_READ);
+  if (draining_) return closeIfDrainedAndIdle();
+  if (evbuffer_get_length(clientInput()) > 0) relayClientToBackend();
+}
+
+void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorResponse error) {
+  log::warn("session {}: login of user \"{}\" to the {} failed: {} ({})", id_, user_, backend.describe(),
+            error.field('M'), error.field('C'));
+  fatal(error);
+}
+
+// --- relay ---------------------------------------------------------------------------------
+
+void ClientSession::relayClientToBackend() {
+  if (state_ != State::Relaying || client_paused_) return;
+  evbuffer* in = clientInput();
+  const size_t available = evbuffer_get_length(in);
+  const uint32_t limit = worker_.context().config->max_message_bytes;
+  size_t run = 0;   // bytes of whole or partial messages ready to move in one go
+  bool terminate_after = false;
+  while (run < available) {
+    if (client_remaining_ > 0) {
+      const size_t n = std::min(client_remaining_, available - run);
+      run += n;
+      client_remaining_ -= n;
+      continue;
+    }
+    protocol::Frame frame = peekMessageAt(in, run, Direction::Frontend, limit);
+    if (frame.status == DecodeStatus::NeedMoreData) break;
+    if (frame.status == DecodeStatus::Invalid) {
+      evbuffer_remove_buffer(in, backend_->output(), run);
+      log::info("session {}: protocol violation from client: {}", id_, frame.reason);
+      return fatal("08P01", "invalid frontend message: " + frame.reason);
+    }
+    switch (frame.type) {
+      case protocol::Terminate::kType:
+        terminate_after = true;
+        break;
+      case protocol::Query::kType:
+      case protocol::FunctionCall::kType:
+        ++pending_ready_;
+        break;
+      case protocol::Sync::kType:
+        ++pending_ready_;
+        extended_open_ = false;
+        break;
+      case protocol::Parse::kType:
+      case protocol::Bind::kType:
+      case protocol::Execute::kType:
+      case protocol::Describe::kType:
+      case protocol::Close::kType:
+      case protocol::Flush::kType:
+        extended_open_ = true;
+        break;
+      default:
+        break;   // COPY data and the rest carry no state the pass-through needs
+    }
+    if (terminate_after) break;
+    client_remaining_ = frame.totalSize();
+  }
+  if (run > 0) evbuffer_remove_buffer(in, backend_->output(), run);
+  if (terminate_after) {
+    log::debug("session {}: client sent Terminate", id_);
+    return finish();
+  }
+  if (evbuffer_get_length(backend_->output()) > kHighWatermark) {
+    client_paused_ = true;
+    bufferevent_disable(client_.get(), EV_READ);
+  }
+}
+
+void ClientSession::onBackendDrained(Backend&) {
+  if (client_paused_ && state_ == State::Relaying) {
+    client_paused_ = false;
+    bufferevent_enable(client_.get(), EV_READ);
+    relayClientToBackend();
+  }
+}
+
+void ClientSession::onBackendReadable(Backend&) { relayBackendToClient(); }
+
+void ClientSession::relayBackendToClient() {
+  if (state_ != State::Relaying || backend_paused_) return;
+  evbuffer* in = backend_->input();
+  const size_t available = evbuffer_get_length(in);
+  size_t run = 0;
+  bool saw_ready = false;
+  while (run < available) {
+    if (backend_remaining_ > 0) {
+      const size_t n = std::min(backend_remaining_, available - run);
+      run += n;
+      backend_remaining_ -= n;
+      continue;
+    }
+    protocol::Frame frame = peekMessageAt(in, run, Direction::Backend, protocol::kDefaultMaxMessageLength);
+    if (frame.status == DecodeStatus::NeedMoreData) break;
+    if (frame.status == DecodeStatus::Invalid) {
+      evbuffer_remove_buffer(in, clientOutput(), run);
+      log::error("session {}: protocol violation from the {}: {}", id_, backend_->describe(), frame.reason);
+      return fatal("08P01", fmt::format("cutover received an invalid message from the {}", backend_->describe()));
+    }
+    if (frame.type == protocol::ReadyForQuery::kType) {
+      const int status = byteAt(in, run + 5);
+      if (status < 0) break;   // wait for the status byte, so the state is known when relayed
+      transaction_status_ = static_cast<char>(status);
+      if (pending_ready_ > 0) --pending_ready_;
+      saw_ready = true;
+    }
+    backend_remaining_ = frame.totalSize();
+  }
+  if (run > 0) evbuffer_remove_buffer(in, clientOutput(), run);
+  if (evbuffer_get_length(clientOutput()) > kHighWatermark) {
+    backend_paused_ = true;
+    backend_->enableRead(false);
+  }
+  if (saw_ready && draining_) closeIfDrainedAndIdle();
+}
+
+void ClientSession::onBackendClosed(Backend& backend, const std::string& reason) {
+  // Whatever the store sent last (often a FATAL ErrorResponse) is relayed before closing.
+  relayBackendToClient();
+  log::info("session {}: the {} closed the connection: {}", id_, backend.describe(), reason);
+  closeAfterFlush("store closed the connection");
+}
+
+// --- shutdown ------------------------------------------------------------------------------
+
+bool ClientSession::idle() const {
+  return state_ == State::Relaying && pending_ready_ == 0 && !extended_open_ && transaction_status_ == 'I' &&
+         client_remaining_ == 0 && evbuffer_get_length(clientInput()) == 0;
+}
+
+void ClientSession::beginDrain() {
+  draining_ = true;
+  if (state_ == State::Startup) {
+    return fatal("57P03", "cutover is shutting down and accepts no new connections");
+  }
+  closeIfDrainedAndIdle();
+}
+
+void ClientSession::closeIfDrainedAndIdle() {
+  if (!draining_ || !idle()) return;
+  fatal("57P01", "terminating connection because cutover is shutting down",
+        "reconnect: another cutover instance, or this one after its restart, will serve you");
+}
+
+void ClientSession::terminate(const char* reason) {
+  if (state_ == State::Closing) return finish();
+  if (state_ == State::Relaying) return fatal("57P01", fmt::format("terminating connection: {}", reason));
+  finish();
+}
+
+void ClientSession::fatal(const char* sqlstate, const std::string& message, const std::string& hint) {
+  fatal(protocol::ErrorResponse::make("FATAL", sqlstate, message, {}, hint));
+}
+
+void ClientSession::fatal(const protocol::ErrorResponse& error) {
+  if (state_ == State::Closing) return;
+  append(clientOutput(), protocol::encode(error));
+  closeAfterFlush(std::string(error.field('M')));
+}
+
+void ClientSession::closeAfterFlush(const std::string& reason) {
+  if (state_ == State::Closing) return;
+  log::debug("session {}: closing: {}", id_, reason);
+  state_ = State::Closing;
+  if (backend_) backend_->terminate();
+  bufferevent_disable(client_.get(), EV_READ);
+  if (evbuffer_get_length(clientOutput()) == 0) return finish();
+  timeval tv = millis(kFlushLimitMs);
+  evtimer_add(timer_.get(), &tv);
+}
+
+void ClientSession::finish() {
+  if (!client_) return;
+  if (backend_) backend_->terminate();
+  evtimer_del(timer_.get());
+  client_.reset();
+  state_ = State::Closing;
+  worker_.sessionClosed(this);
+}
+
+}  // namespace cutover::proxy

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "protocol/messages.h"
+#include "proxy/backend.h"
+#include "proxy/cancel_registry.h"
+#include "proxy/libevent_handles.h"
+
+namespace cutover::proxy {
+
+class Worker;
+
+// One client connection and the backend connection(s) serving it, on one worker. Pass-through:
+// after login every message is relayed frame by frame to the old store and back, streamed (a
+// message is forwarded as its bytes arrive, never gathered whole), with backpressure both ways.
+class ClientSession : public BackendCallbacks {
+ public:
+  ClientSession(Worker& worker, uint64_t id, int fd);
+  ~ClientSession() override;
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  void start();
+  // Shutdown: close at the next moment the session is idle (no transaction, nothing in flight).
+  void beginDrain();
+  // Close now, telling a logged-in client why (FATAL 57P01).
+  void terminate(const char* reason);
+
+  // BackendCallbacks
+  void onBackendReady(Backend& backend) override;
+  void onBackendLoginFailed(Backend& backend, protocol::ErrorResponse error) override;
+  void onBackendReadable(Backend& backend) override;
+  void onBackendDrained(Backend& backend) override;
+  void onBackendClosed(Backend& backend, const std::string& reason) override;
+
+ private:
+  enum class State { Startup, LoggingIn, Relaying, Closing };
+
+  static void onClientRead(bufferevent*, void* arg);
+  static void onClientWrite(bufferevent*, void* arg);
+  static void onClientEvent(bufferevent*, short what, void* arg);
+  static void onTimer(evutil_socket_t, short, void* arg);
+
+  void handleStartupPackets();
+  void handleStartupMessage(const protocol::StartupMessage& startup);
+  void handleCancelRequest(const protocol::CancelRequest& cancel);
+  void relayClientToBackend();
+  void relayBackendToClient();
+  bool idle() const;
+  void closeIfDrainedAndIdle();
+
+  // Sends a FATAL ErrorResponse, then closes once it is flushed.
+  void fatal(const char* sqlstate, const std::string& message, const std::string& hint = {});
+  void fatal(const protocol::ErrorResponse& error);
+  // Stops reading, closes the backend, and closes the client once its output is flushed.
+  void closeAfterFlush(const std::string& reason);
+  void finish();
+
+  evbuffer* clientInput() const { return bufferevent_get_input(client_.get()); }
+  evbuffer* clientOutput() const { return bufferevent_get_output(client_.get()); }
+
+  Worker& worker_;
+  const uint64_t id_;
+  BufferEventPtr client_;
+  EventPtr timer_;   // login timeout, then the flush-before-close limit
+  std::unique_ptr<Backend> backend_;
+  State state_ = State::Startup;
+  std::string user_;
+  std::string database_;
+  bool counted_ = false;
+  bool key_minted_ = false;
+  CancelRegistry::MintedKey key_{};
+
+  // Relay state. A message may be forwarded in pieces; *_remaining_ is what is left of it.
+  size_t client_remaining_ = 0;
+  size_t backend_remaining_ = 0;
+  int pending_ready_ = 0;          // Query/Sync/FunctionCall relayed, ReadyForQuery not yet seen
+  bool extended_open_ = false;     // extended-protocol messages relayed since the last Sync
+  char transaction_status_ = 'I';
+  bool draining_ = false;
+  bool client_paused_ = false;     // client reads stopped: backend output is full
+  bool backend_paused_ = false;    // backend reads stopped: client output is full
+};
+
+}  // namespace cutover::proxy

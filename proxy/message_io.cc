@@ -1,0 +1,53 @@
+#include "proxy/message_io.h"
+
+namespace cutover::proxy {
+namespace {
+
+protocol::Frame headerOnly(protocol::Frame frame) {
+  if (frame.status == protocol::DecodeStatus::NeedMoreData && frame.length != 0) {
+    frame.status = protocol::DecodeStatus::Ready;
+  }
+  return frame;
+}
+
+}  // namespace
+
+protocol::Frame peekMessage(evbuffer* buffer, protocol::Direction direction, uint32_t max_length) {
+  uint8_t header[5];
+  ev_ssize_t n = evbuffer_copyout(buffer, header, sizeof header);
+  return headerOnly(protocol::peekMessage(std::span<const uint8_t>(header, n < 0 ? 0 : static_cast<size_t>(n)), direction,
+                               max_length));
+}
+
+protocol::Frame peekMessageAt(evbuffer* buffer, size_t offset, protocol::Direction direction, uint32_t max_length) {
+  if (offset == 0) return peekMessage(buffer, direction, max_length);
+  evbuffer_ptr at;
+  if (evbuffer_ptr_set(buffer, &at, offset, EVBUFFER_PTR_SET) != 0) {
+    return protocol::peekMessage({}, direction, max_length);
+  }
+  uint8_t header[5];
+  ev_ssize_t n = evbuffer_copyout_from(buffer, &at, header, sizeof header);
+  return headerOnly(protocol::peekMessage(std::span<const uint8_t>(header, n < 0 ? 0 : static_cast<size_t>(n)), direction,
+                               max_length));
+}
+
+int byteAt(evbuffer* buffer, size_t offset) {
+  evbuffer_ptr at;
+  if (evbuffer_ptr_set(buffer, &at, offset, EVBUFFER_PTR_SET) != 0) return -1;
+  uint8_t byte;
+  return evbuffer_copyout_from(buffer, &at, &byte, 1) == 1 ? byte : -1;
+}
+
+protocol::Frame peekStartup(evbuffer* buffer, uint32_t max_length) {
+  uint8_t header[8];
+  ev_ssize_t n = evbuffer_copyout(buffer, header, sizeof header);
+  return headerOnly(protocol::peekStartup(std::span<const uint8_t>(header, n < 0 ? 0 : static_cast<size_t>(n)), max_length));
+}
+
+std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame) {
+  const size_t total = frame.totalSize();
+  const uint8_t* data = evbuffer_pullup(buffer, static_cast<ev_ssize_t>(total));
+  return std::span<const uint8_t>(data + frame.headerSize(), total - frame.headerSize());
+}
+
+}  // namespace cutover::proxy

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "protocol/framing.h"
+#include "proxy/libevent_handles.h"
+
+namespace cutover::proxy {
+
+// These peek only at headers (the caller streams bodies), so unlike protocol::peekMessage their
+// Ready means "header complete and valid", whether or not the whole body has arrived yet.
+
+// Header of the next typed message at the front of `buffer` (NeedMoreData under 5 bytes).
+protocol::Frame peekMessage(evbuffer* buffer, protocol::Direction direction, uint32_t max_length);
+// Header of the typed message that starts `offset` bytes into `buffer`.
+protocol::Frame peekMessageAt(evbuffer* buffer, size_t offset, protocol::Direction direction, uint32_t max_length);
+// The byte at `offset`, or -1 when the buffer is shorter.
+int byteAt(evbuffer* buffer, size_t offset);
+
+// Header of the next untyped startup-family packet at the front of `buffer`.
+protocol::Frame peekStartup(evbuffer* buffer, uint32_t max_length);
+
+// The body of the whole message described by `frame`, made contiguous in `buffer`. Valid until
+// `buffer` is next modified; the caller drains frame.totalSize() once done with it.
+std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame);
+
+inline void append(evbuffer* buffer, const std::string& bytes) { evbuffer_add(buffer, bytes.data(), bytes.size()); }
+
+}  // namespace cutover::proxy

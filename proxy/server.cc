@@ -1,0 +1,154 @@
+#include "proxy/server.h"
+
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+
+#include <cstring>
+
+#include "common/log.h"
+
+namespace cutover::proxy {
+
+Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out, socklen_t& length) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    return Status::error(fmt::format("cannot resolve '{}': {}", host, gai_strerror(rc)));
+  }
+  std::memcpy(&out, result->ai_addr, result->ai_addrlen);
+  length = result->ai_addrlen;
+  freeaddrinfo(result);
+  return Status::ok();
+}
+
+Server::Server(const config::Config& config) : config_(config) {
+  context_.config = &config_;
+  context_.cancel_registry = &cancel_registry_;
+  context_.client_connections = &client_connections_;
+}
+
+Server::~Server() {
+  listener_.reset();
+  for (auto& w : workers_) w->stop();
+}
+
+Status Server::run() {
+  // Cross-thread event_active() (Worker::post) needs libevent's locking.
+  if (evthread_use_pthreads() != 0) return Status::error("libevent has no pthreads support");
+  signal(SIGPIPE, SIG_IGN);
+
+  context_.old_store.store = &config_.old_store;
+  Status resolved = resolveAddress(config_.old_store.host, config_.old_store.port, context_.old_store.address,
+                                   context_.old_store.address_length);
+  if (!resolved) return Status::error("stores.old.host: " + resolved.message());
+
+  base_.reset(event_base_new());
+  if (!base_) return Status::error("cannot create the main event loop");
+
+  sockaddr_storage listen_address{};
+  socklen_t listen_length = 0;
+  Status listen_resolved = resolveAddress(config_.listen.host, config_.listen.port, listen_address, listen_length);
+  if (!listen_resolved) return Status::error("listen: " + listen_resolved.message());
+  listener_.reset(evconnlistener_new_bind(base_.get(), &Server::onAccept, this,
+                                          LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                          reinterpret_cast<sockaddr*>(&listen_address),
+                                          static_cast<int>(listen_length)));
+  if (!listener_) {
+    return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(),
+                                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())));
+  }
+  evconnlistener_set_error_cb(listener_.get(), &Server::onAcceptError);
+
+  const int worker_count = config_.workers > 0 ? config_.workers : 1;
+  for (int i = 0; i < worker_count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, context_));
+    Status started = workers_.back()->start();
+    if (!started) return started;
+  }
+
+  for (int sig : {SIGTERM, SIGINT}) {
+    signal_events_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
+    evsignal_add(signal_events_.back().get(), nullptr);
+  }
+
+  log::info("cutover {} listening on {} with {} workers; old store {}:{}", CUTOVER_VERSION_STRING,
+            config_.listen.toString(), worker_count, config_.old_store.host, config_.old_store.port);
+  event_base_dispatch(base_.get());
+
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+  log::info("cutover stopped");
+  return Status::ok();
+}
+
+void Server::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  Worker& worker = *self->workers_[self->next_worker_++ % self->workers_.size()];
+  worker.post([&worker, fd] { worker.adoptClient(fd); });
+}
+
+void Server::onAcceptError(evconnlistener*, void*) {
+  // EMFILE/ENFILE and friends: keep serving existing sessions; the kernel queues new ones.
+  log::error("accepting a client connection failed: {}", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+void Server::onSignal(evutil_socket_t signal, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  if (self->shutting_down_) {
+    log::warn("second signal {}: closing every session now", static_cast<int>(signal));
+    self->forced_ = true;
+    for (auto& w : self->workers_) {
+      Worker* worker = w.get();
+      worker->post([worker] { worker->closeAllSessions("cutover is stopping"); });
+    }
+    return;
+  }
+  log::info("signal {}: no longer accepting connections; waiting up to {} ms for sessions to finish",
+            static_cast<int>(signal), self->config_.shutdown_timeout_ms);
+  self->beginShutdown();
+}
+
+void Server::beginShutdown() {
+  shutting_down_ = true;
+  shutdown_started_ = std::chrono::steady_clock::now();
+  listener_.reset();   // closes the listening socket: new connections are refused
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->post([worker] { worker->beginDrain(); });
+  }
+  shutdown_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Server::onShutdownTick, this));
+  timeval tick{0, 20 * 1000};
+  evtimer_add(shutdown_timer_.get(), &tick);
+}
+
+int Server::liveSessions() const {
+  int total = 0;
+  for (const auto& w : workers_) total += w->sessionCount();
+  return total;
+}
+
+void Server::onShutdownTick(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  const int live = self->liveSessions();
+  if (live == 0) {
+    event_base_loopexit(self->base_.get(), nullptr);
+    return;
+  }
+  const auto waited = std::chrono::steady_clock::now() - self->shutdown_started_;
+  if (!self->forced_ && waited > std::chrono::milliseconds(self->config_.shutdown_timeout_ms)) {
+    log::warn("shutdown timeout ({} ms) reached with {} sessions still busy; closing them",
+              self->config_.shutdown_timeout_ms, live);
+    self->forced_ = true;
+    for (auto& w : self->workers_) {
+      Worker* worker = w.get();
+      worker->post([worker] { worker->closeAllSessions("cutover shutdown timeout reached"); });
+    }
+  }
+}
+
+}  // namespace cutover::proxy

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "config/config.h"
+#include "proxy/cancel_registry.h"
+#include "proxy/libevent_handles.h"
+#include "proxy/session_context.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+
+// The proxy process: the listener and signal handling on the main thread, sessions on workers.
+// SIGTERM/SIGINT: stop accepting, let each session finish its transaction and close when idle,
+// close what is left after shutdown_timeout_ms, return. A second signal closes everything at once.
+class Server {
+ public:
+  explicit Server(const config::Config& config);
+  ~Server();
+
+  // Binds, starts the workers and serves until shut down.
+  Status run();
+
+ private:
+  static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg);
+  static void onAcceptError(evconnlistener*, void* arg);
+  static void onSignal(evutil_socket_t signal, short, void* arg);
+  static void onShutdownTick(evutil_socket_t, short, void* arg);
+  void beginShutdown();
+  int liveSessions() const;
+
+  const config::Config& config_;
+  CancelRegistry cancel_registry_;
+  std::atomic<int> client_connections_{0};
+  SessionContext context_;
+  EventBasePtr base_;
+  ListenerPtr listener_;
+  std::vector<EventPtr> signal_events_;
+  EventPtr shutdown_timer_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t next_worker_ = 0;
+  bool shutting_down_ = false;
+  bool forced_ = false;
+  std::chrono::steady_clock::time_point shutdown_started_;
+};
+
+// Resolves "host", port to the first address getaddrinfo returns.
+Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out, socklen_t& length);
+
+}  // namespace cutover::proxy

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "proxy/libevent_handles.h"
+#include "proxy/session_context.h"
+
+namespace cutover::proxy {
+
+class ClientSession;
+
+// One event loop thread. A client session and its backend connections live and die on the worker
+// that adopted the client socket; other threads reach a worker only through post().
+class Worker {
+ public:
+  Worker(int index, const SessionContext& context);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  Status start();
+  // Runs `task` on this worker's thread. Safe from any thread.
+  void post(std::function<void()> task);
+  // Asks the loop to exit and joins the thread. Sessions still open are closed first.
+  void stop();
+
+  // Worker thread only.
+  void adoptClient(int fd);
+  void beginDrain();
+  void closeAllSessions(const char* reason);
+  void sessionClosed(ClientSession* session);   // destroyed later, outside its own callbacks
+
+  event_base* base() const { return base_.get(); }
+  int index() const { return index_; }
+  const SessionContext& context() const { return context_; }
+  bool draining() const { return draining_; }
+  int sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
+
+ private:
+  static void onTasks(evutil_socket_t, short, void* arg);
+  static void onReap(evutil_socket_t, short, void* arg);
+  void runTasks();
+
+  const int index_;
+  const SessionContext& context_;
+  EventBasePtr base_;
+  EventPtr tasks_event_;
+  EventPtr reap_event_;
+  std::thread thread_;
+
+  std::mutex tasks_mutex_;
+  std::vector<std::function<void()>> tasks_;
+
+  uint64_t next_session_id_ = 1;
+  bool draining_ = false;
+  std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
+  std::vector<std::unique_ptr<ClientSession>> closed_;
+  std::atomic<int> session_count_{0};
+};
+
+}  // namespace cutover::proxy
