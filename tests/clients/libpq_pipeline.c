@@ -27,12 +27,17 @@ static int g_failures;
 static void report_ok(const char *check) { printf("ok %s\n", check); fflush(stdout); }
 
 static void report_fail(const char *check, const char *fmt, ...) {
+  char text[1024];
   va_list ap;
-  printf("FAIL %s: ", check);
   va_start(ap, fmt);
-  vprintf(fmt, ap);
+  vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  printf("\n");
+  /* libpq's messages end in newlines and may span lines: keep one line per check. */
+  for (char *p = text; *p; p++)
+    if (*p == '\n') *p = ' ';
+  size_t len = strlen(text);
+  while (len > 0 && text[len - 1] == ' ') text[--len] = '\0';
+  printf("FAIL %s: %s\n", check, text);
   fflush(stdout);
   g_failures++;
 }

@@ -105,7 +105,7 @@ def show_run(label, rc, lines, stderr):
     for line in lines:
         print(f"    {line}")
     if stderr.strip():
-        print(f"--- {label} stderr (tail)")
+        print(f"--- {label}: driver stderr (tail)")
         for line in stderr.strip().splitlines()[-40:]:
             print(f"    {line}")
 
@@ -177,7 +177,7 @@ def main():
         print("ok proxy", flush=True)
     else:
         fail("proxy", f"driver exit {rc} through cutover (see above)")
-        print("--- proxy stderr (tail)")
+        print("--- cutover stderr (tail)")
         for line in proxy.stderr_text().splitlines()[-40:]:
             print(f"    {line}")
     if not proxy.alive():

@@ -14,6 +14,9 @@ const Cursor = require('pg-cursor');
 const CHECK_TIMEOUT_MS = 30000;
 
 let failures = 0;
+// Set once a check times out: the connection may still be waiting for that reply, so later
+// checks on it would only queue behind it.
+let stuck = false;
 
 function withTimeout(promise, what) {
   let timer;
@@ -24,21 +27,38 @@ function withTimeout(promise, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+class TimedOut extends Error {}
+
+function withCheckTimeout(promise, what) {
+  return withTimeout(promise, what).catch((err) => {
+    if (err instanceof Error && err.message.startsWith(`${what}: no reply within`)) {
+      stuck = true;
+      throw new TimedOut(err.message);
+    }
+    throw err;
+  });
+}
+
 function describeError(err) {
   const code = err && err.code ? `SQLSTATE ${err.code}: ` : '';
   return `${code}${err && err.message ? err.message : String(err)}`.replace(/\n/g, ' ');
 }
 
 async function runCheck(client, name, check) {
+  if (stuck) {
+    failures++;
+    console.log(`FAIL ${name}: skipped: the connection is stuck after an earlier timeout`);
+    return false;
+  }
   try {
-    await withTimeout(check(client), name);
+    await withCheckTimeout(check(client), name);
     console.log(`ok ${name}`);
     return true;
   } catch (err) {
     failures++;
     console.log(`FAIL ${name}: ${describeError(err)}`);
     // Leave no open or aborted transaction behind for the next check.
-    await withTimeout(client.query('ROLLBACK'), 'rollback after failure').catch(() => {});
+    if (!stuck) await withTimeout(client.query('ROLLBACK'), 'rollback after failure').catch(() => {});
     return false;
   }
 }
