@@ -26,8 +26,7 @@ constexpr uint32_t kLoginMessageLimit = 1 << 20;
 }  // namespace
 
 Backend::Backend(event_base* base, const StoreAddress& address, BackendCallbacks& callbacks)
-    : address_(address), callbacks_(callbacks) {
-  bev_.reset(bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE));
+    : address_(address), callbacks_(callbacks), connection_(base, -1, *this) {
   timer_.reset(evtimer_new(base, &Backend::onTimeout, this));
 }
 
@@ -51,19 +50,16 @@ void Backend::connect(const Parameters& startup, int timeout_ms) {
   user_ = message.get("user").value_or("");
   startup_ = startup;
 
-  bufferevent_setcb(bev_.get(), &Backend::onRead, &Backend::onWrite, &Backend::onEvent, this);
   timeout_ms_ = timeout_ms;
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   evtimer_add(timer_.get(), &tv);
-  if (bufferevent_socket_connect(bev_.get(), reinterpret_cast<const sockaddr*>(&address_.address),
-                                 static_cast<int>(address_.address_length)) != 0) {
+  append(output(), protocol::encode(message));   // sent once the connect completes
+  if (!connection_.connect(reinterpret_cast<const sockaddr*>(&address_.address), address_.address_length)) {
     failLogin("08001", fmt::format("cutover could not connect to the {}: {}", describe(), std::strerror(errno)),
               fmt::format("check that the {} store is running and that stores.{}.host/port are right", store.name,
                           store.name));
     return;
   }
-  append(output(), protocol::encode(message));
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }
 
 void Backend::onTimeout(evutil_socket_t, short, void* arg) {
@@ -75,43 +71,34 @@ void Backend::onTimeout(evutil_socket_t, short, void* arg) {
                   "check the store's health and load, or raise connect_timeout_ms");
 }
 
-void Backend::onEvent(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<Backend*>(arg);
-  if (what & BEV_EVENT_CONNECTED) {
-    setNoDelay(bufferevent_getfd(self->bev_.get()));
-    self->state_ = State::Authenticating;
+void Backend::onConnected(Connection&) { state_ = State::Authenticating; }
+
+void Backend::onClosed(Connection&, const std::string& reason) {
+  if (state_ == State::Ready) {
+    state_ = State::Closed;
+    callbacks_.onBackendClosed(*this, reason);
     return;
   }
-  if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
-  const int err = EVUTIL_SOCKET_ERROR();
-  std::string why = (what & BEV_EVENT_ERROR) && err != 0 ? std::strerror(err) : "connection closed by the store";
-  if (self->state_ == State::Ready) {
-    self->state_ = State::Closed;
-    self->callbacks_.onBackendClosed(*self, why);
-    return;
-  }
-  if (self->state_ == State::Closed) return;
-  const bool connecting = self->state_ == State::Connecting;
-  self->failLogin(connecting ? "08001" : "08006",
-                  fmt::format("cutover could not {} the {}: {}", connecting ? "connect to" : "log in to",
-                              self->describe(), why),
-                  connecting ? fmt::format("check that the {} store is running and that stores.{}.host/port are right",
-                                           self->store().name, self->store().name)
-                             : std::string("see the store's log for the reason it closed the connection"));
+  if (state_ == State::Closed) return;
+  const bool connecting = state_ == State::Connecting;
+  const std::string why = reason == "connection closed by peer" ? "connection closed by the store" : reason;
+  failLogin(connecting ? "08001" : "08006",
+            fmt::format("cutover could not {} the {}: {}", connecting ? "connect to" : "log in to", describe(), why),
+            connecting ? fmt::format("check that the {} store is running and that stores.{}.host/port are right",
+                                     store().name, store().name)
+                       : std::string("see the store's log for the reason it closed the connection"));
 }
 
-void Backend::onRead(bufferevent*, void* arg) {
-  auto* self = static_cast<Backend*>(arg);
-  if (self->state_ == State::Ready) {
-    self->callbacks_.onBackendReadable(*self);
-  } else if (self->state_ != State::Closed) {
-    self->handleLoginMessages();
+void Backend::onReadable(Connection&) {
+  if (state_ == State::Ready) {
+    callbacks_.onBackendReadable(*this);
+  } else if (state_ != State::Closed) {
+    handleLoginMessages();
   }
 }
 
-void Backend::onWrite(bufferevent*, void* arg) {
-  auto* self = static_cast<Backend*>(arg);
-  if (self->state_ == State::Ready) self->callbacks_.onBackendDrained(*self);
+void Backend::onDrained(Connection&) {
+  if (state_ == State::Ready) callbacks_.onBackendDrained(*this);
 }
 
 void Backend::handleLoginMessages() {
@@ -185,10 +172,12 @@ bool Backend::handleAuthentication(const Authentication& auth) {
     case Authentication::Kind::CleartextPassword:
       if (!needPassword("password")) return false;
       append(output(), protocol::encode(protocol::PasswordMessage{*password}));
+      flush();
       return true;
     case Authentication::Kind::Md5Password:
       if (!needPassword("md5")) return false;
       append(output(), protocol::encode(protocol::PasswordMessage{protocol::md5PasswordResponse(user_, *password, auth.md5_salt)}));
+      flush();
       return true;
     case Authentication::Kind::Sasl: {
       if (!needPassword("SCRAM-SHA-256")) return false;
@@ -200,6 +189,7 @@ bool Backend::handleAuthentication(const Authentication& auth) {
       }
       scram_ = std::make_unique<protocol::ScramClient>(*password);
       append(output(), protocol::encode(protocol::SaslInitialResponse{"SCRAM-SHA-256", scram_->clientFirstMessage()}));
+      flush();
       return true;
     }
     case Authentication::Kind::SaslContinue: {
@@ -210,6 +200,7 @@ bool Backend::handleAuthentication(const Authentication& auth) {
         return false;
       }
       append(output(), protocol::encode(protocol::SaslResponse{final_message.value()}));
+      flush();
       return true;
     }
     case Authentication::Kind::SaslFinal: {
@@ -240,31 +231,20 @@ void Backend::failLogin(protocol::ErrorResponse error) {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   evtimer_del(timer_.get());
-  bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+  connection_.close();
   callbacks_.onBackendLoginFailed(*this, std::move(error));
 }
 
-void Backend::enableRead(bool on) {
-  if (on) {
-    bufferevent_enable(bev_.get(), EV_READ);
-  } else {
-    bufferevent_disable(bev_.get(), EV_READ);
-  }
-}
-
-void Backend::watchDrain(size_t low) { bufferevent_setwatermark(bev_.get(), EV_WRITE, low, 0); }
-
 void Backend::terminate() {
-  if (!bev_) return;
-  if (state_ == State::Ready) {
-    // Flushed now, not from the loop: the session that owns us is about to be destroyed. The
-    // store then ends the backend cleanly instead of logging an unexpected EOF.
+  if (connection_.connected() && state_ == State::Ready) {
+    // Written now: the session that owns us is about to be destroyed. The store then ends the
+    // backend cleanly instead of logging an unexpected EOF.
     append(output(), protocol::encode(protocol::Terminate{}));
-    evbuffer_write(output(), bufferevent_getfd(bev_.get()));
+    connection_.flush();
   }
   state_ = State::Closed;
   evtimer_del(timer_.get());
-  bev_.reset();
+  connection_.close();
 }
 
 }  // namespace cutover::proxy

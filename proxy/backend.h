@@ -8,6 +8,7 @@
 
 #include "protocol/messages.h"
 #include "protocol/scram.h"
+#include "proxy/connection.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
 
@@ -34,12 +35,12 @@ class BackendCallbacks {
 // One server connection to a store, owned by a session on one worker. It connects, logs in as
 // the configured (or the client's) user with trust, cleartext, md5 or SCRAM-SHA-256, collects the
 // startup ParameterStatus and BackendKeyData, then hands its buffers to the session for relaying.
-class Backend {
+class Backend : public ConnectionCallbacks {
  public:
   using Parameters = std::vector<std::pair<std::string, std::string>>;
 
   Backend(event_base* base, const StoreAddress& address, BackendCallbacks& callbacks);
-  ~Backend();
+  ~Backend() override;
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
@@ -54,11 +55,10 @@ class Backend {
   const std::string& user() const { return user_; }
   bool ready() const { return state_ == State::Ready; }
 
-  evbuffer* input() const { return bufferevent_get_input(bev_.get()); }
-  evbuffer* output() const { return bufferevent_get_output(bev_.get()); }
-  void enableRead(bool on);
-  // Calls onBackendDrained once output() falls to `low` bytes (0 disables the callback).
-  void watchDrain(size_t low);
+  evbuffer* input() const { return connection_.input(); }
+  evbuffer* output() const { return connection_.output(); }
+  void flush() { connection_.flush(); }
+  void enableRead(bool on) { connection_.setReading(on); }
   // Sends Terminate and closes the connection.
   void terminate();
   std::string describe() const;   // "old store 127.0.0.1:5432"
@@ -66,9 +66,11 @@ class Backend {
  private:
   enum class State { Connecting, Authenticating, Starting, Ready, Closed };
 
-  static void onRead(bufferevent*, void* arg);
-  static void onWrite(bufferevent*, void* arg);
-  static void onEvent(bufferevent*, short what, void* arg);
+  // ConnectionCallbacks
+  void onConnected(Connection&) override;
+  void onReadable(Connection&) override;
+  void onDrained(Connection&) override;
+  void onClosed(Connection&, const std::string& reason) override;
   static void onTimeout(evutil_socket_t, short, void* arg);
   void handleLoginMessages();
   bool handleAuthentication(const protocol::Authentication& auth);
@@ -77,7 +79,7 @@ class Backend {
 
   StoreAddress address_;
   BackendCallbacks& callbacks_;
-  BufferEventPtr bev_;
+  Connection connection_;
   EventPtr timer_;
   State state_ = State::Connecting;
   Parameters startup_;

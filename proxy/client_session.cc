@@ -25,7 +25,7 @@ timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 }  // namespace
 
 ClientSession::ClientSession(Worker& worker, uint64_t id, int fd) : worker_(worker), id_(id) {
-  client_.reset(bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  client_ = std::make_unique<Connection>(worker.base(), fd, *this);
   timer_.reset(evtimer_new(worker.base(), &ClientSession::onTimer, this));
   const auto& ctx = worker.context();
   ctx.client_connections->fetch_add(1, std::memory_order_relaxed);
@@ -38,10 +38,6 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::start() {
-  setNoDelay(bufferevent_getfd(client_.get()));
-  bufferevent_setcb(client_.get(), &ClientSession::onClientRead, &ClientSession::onClientWrite,
-                    &ClientSession::onClientEvent, this);
-  bufferevent_enable(client_.get(), EV_READ | EV_WRITE);
   timeval tv = millis(worker_.context().config->login_timeout_ms);
   evtimer_add(timer_.get(), &tv);
 }
@@ -58,36 +54,28 @@ void ClientSession::onTimer(evutil_socket_t, short, void* arg) {
               "raise login_timeout_ms if clients are legitimately slow to log in");
 }
 
-void ClientSession::onClientRead(bufferevent*, void* arg) {
-  auto* self = static_cast<ClientSession*>(arg);
-  switch (self->state_) {
-    case State::Startup: self->handleStartupPackets(); break;
-    case State::Relaying: self->relayClientToBackend(); break;
+void ClientSession::onReadable(Connection&) {
+  switch (state_) {
+    case State::Startup: handleStartupPackets(); break;
+    case State::Relaying: relayClientToBackend(); break;
     case State::LoggingIn:   // reads are off while the store login runs
     case State::Closing: break;
   }
 }
 
-void ClientSession::onClientWrite(bufferevent*, void* arg) {
-  auto* self = static_cast<ClientSession*>(arg);
-  if (self->state_ == State::Closing) {
-    if (evbuffer_get_length(self->clientOutput()) == 0) self->finish();
-    return;
-  }
+void ClientSession::onDrained(Connection&) {
+  if (state_ == State::Closing) return finish();
   // The client caught up: resume reading the store.
-  if (self->backend_paused_ && self->backend_) {
-    self->backend_paused_ = false;
-    self->backend_->enableRead(true);
-    self->relayBackendToClient();
+  if (backend_paused_ && backend_) {
+    backend_paused_ = false;
+    backend_->enableRead(true);
+    relayBackendToClient();
   }
 }
 
-void ClientSession::onClientEvent(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<ClientSession*>(arg);
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    if (self->state_ == State::Relaying) log::debug("session {}: client disconnected", self->id_);
-    self->finish();
-  }
+void ClientSession::onClosed(Connection&, const std::string& reason) {
+  if (state_ == State::Relaying) log::debug("session {}: client disconnected: {}", id_, reason);
+  finish();
 }
 
 // --- startup -------------------------------------------------------------------------------
@@ -108,7 +96,8 @@ void ClientSession::handleStartupPackets() {
       evbuffer_drain(in, frame.totalSize());
       // TLS and GSS encryption to clients are not offered by this build: 'N' means "go on in
       // plaintext", exactly as a server without SSL answers (protocol docs 53.2.10/53.2.11).
-      bufferevent_write(client_.get(), "N", 1);
+      evbuffer_add(clientOutput(), "N", 1);
+      client_->flush();
       continue;
     }
     if (code == protocol::kCancelRequestCode) {
@@ -162,7 +151,7 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
   }
   // Client authentication is `trust` in this build (config validation refuses anything else).
   state_ = State::LoggingIn;
-  bufferevent_disable(client_.get(), EV_READ);
+  client_->setReading(false);
   backend_ = std::make_unique<Backend>(worker_.base(), ctx.old_store, *this);
   backend_->connect(backend_params, ctx.config->connect_timeout_ms);
 }
@@ -197,12 +186,13 @@ void ClientSession::onBackendReady(Backend& backend) {
   }
   append(out, protocol::encode(protocol::BackendKeyData{key_.process_id, key_.secret_key}));
   append(out, protocol::encode(protocol::ReadyForQuery{'I'}));
+  client_->flush();
 
   evtimer_del(timer_.get());
   state_ = State::Relaying;
   log::debug("session {}: user \"{}\" database \"{}\" connected through the {}", id_, user_, database_,
              backend.describe());
-  bufferevent_enable(client_.get(), EV_READ);
+  client_->setReading(true);
   if (draining_) return closeIfDrainedAndIdle();
   if (evbuffer_get_length(clientInput()) > 0) relayClientToBackend();
 }
@@ -233,6 +223,7 @@ void ClientSession::relayClientToBackend() {
     if (frame.status == DecodeStatus::NeedMoreData) break;
     if (frame.status == DecodeStatus::Invalid) {
       evbuffer_remove_buffer(in, backend_->output(), run);
+      backend_->flush();
       log::info("session {}: protocol violation from client: {}", id_, frame.reason);
       return fatal("08P01", "invalid frontend message: " + frame.reason);
     }
@@ -262,21 +253,24 @@ void ClientSession::relayClientToBackend() {
     if (terminate_after) break;
     client_remaining_ = frame.totalSize();
   }
-  if (run > 0) evbuffer_remove_buffer(in, backend_->output(), run);
+  if (run > 0) {
+    evbuffer_remove_buffer(in, backend_->output(), run);
+    backend_->flush();
+  }
   if (terminate_after) {
     log::debug("session {}: client sent Terminate", id_);
     return finish();
   }
   if (evbuffer_get_length(backend_->output()) > kHighWatermark) {
     client_paused_ = true;
-    bufferevent_disable(client_.get(), EV_READ);
+    client_->setReading(false);
   }
 }
 
 void ClientSession::onBackendDrained(Backend&) {
   if (client_paused_ && state_ == State::Relaying) {
     client_paused_ = false;
-    bufferevent_enable(client_.get(), EV_READ);
+    client_->setReading(true);
     relayClientToBackend();
   }
 }
@@ -312,7 +306,10 @@ void ClientSession::relayBackendToClient() {
     }
     backend_remaining_ = frame.totalSize();
   }
-  if (run > 0) evbuffer_remove_buffer(in, clientOutput(), run);
+  if (run > 0) {
+    evbuffer_remove_buffer(in, clientOutput(), run);
+    client_->flush();
+  }
   if (evbuffer_get_length(clientOutput()) > kHighWatermark) {
     backend_paused_ = true;
     backend_->enableRead(false);
@@ -369,8 +366,9 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
   log::debug("session {}: closing: {}", id_, reason);
   state_ = State::Closing;
   if (backend_) backend_->terminate();
-  bufferevent_disable(client_.get(), EV_READ);
-  if (evbuffer_get_length(clientOutput()) == 0) return finish();
+  client_->setReading(false);
+  client_->flush();
+  if (!client_->open() || evbuffer_get_length(clientOutput()) == 0) return finish();
   timeval tv = millis(kFlushLimitMs);
   evtimer_add(timer_.get(), &tv);
 }

@@ -7,6 +7,7 @@
 #include "protocol/messages.h"
 #include "proxy/backend.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/connection.h"
 #include "proxy/libevent_handles.h"
 
 namespace cutover::proxy {
@@ -16,7 +17,7 @@ class Worker;
 // One client connection and the backend connection(s) serving it, on one worker. Pass-through:
 // after login every message is relayed frame by frame to the old store and back, streamed (a
 // message is forwarded as its bytes arrive, never gathered whole), with backpressure both ways.
-class ClientSession : public BackendCallbacks {
+class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
  public:
   ClientSession(Worker& worker, uint64_t id, int fd);
   ~ClientSession() override;
@@ -39,9 +40,10 @@ class ClientSession : public BackendCallbacks {
  private:
   enum class State { Startup, LoggingIn, Relaying, Closing };
 
-  static void onClientRead(bufferevent*, void* arg);
-  static void onClientWrite(bufferevent*, void* arg);
-  static void onClientEvent(bufferevent*, short what, void* arg);
+  // ConnectionCallbacks, for the client socket.
+  void onReadable(Connection&) override;
+  void onDrained(Connection&) override;
+  void onClosed(Connection&, const std::string& reason) override;
   static void onTimer(evutil_socket_t, short, void* arg);
 
   void handleStartupPackets();
@@ -59,12 +61,12 @@ class ClientSession : public BackendCallbacks {
   void closeAfterFlush(const std::string& reason);
   void finish();
 
-  evbuffer* clientInput() const { return bufferevent_get_input(client_.get()); }
-  evbuffer* clientOutput() const { return bufferevent_get_output(client_.get()); }
+  evbuffer* clientInput() const { return client_->input(); }
+  evbuffer* clientOutput() const { return client_->output(); }
 
   Worker& worker_;
   const uint64_t id_;
-  BufferEventPtr client_;
+  std::unique_ptr<Connection> client_;
   EventPtr timer_;   // login timeout, then the flush-before-close limit
   std::unique_ptr<Backend> backend_;
   State state_ = State::Startup;
