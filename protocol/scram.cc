@@ -177,6 +177,12 @@ Result<std::string> ScramClient::handleServerFirst(std::string_view server_first
     return Status::error(fmt::format("SCRAM: invalid iteration count \"{}\"", *iterations_text));
   }
   if (*iterations < 1) return Status::error(fmt::format("SCRAM: invalid iteration count {}", *iterations));
+  // PostgreSQL's default is 4096. The key derivation runs on a worker thread, so a store (or
+  // something impersonating one) asking for millions of rounds would stall every session there.
+  if (*iterations > kMaxScramIterations) {
+    return Status::error(fmt::format("SCRAM: iteration count {} exceeds cutover's limit of {}", *iterations,
+                                     kMaxScramIterations));
+  }
 
   Sha256Digest salted = scramSaltedPassword(password_, *salt, *iterations);
   Sha256Digest client_key = hmacSha256(asChars(salted), "Client Key");

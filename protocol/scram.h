@@ -33,6 +33,9 @@ Sha256Digest scramSaltedPassword(std::string_view password, std::string_view sal
 
 // Client side, for the proxy logging into a store. One instance per authentication exchange:
 // clientFirstMessage() → handleServerFirst() → verifyServerFinal().
+// Highest iteration count a store may ask of the client side (each round is one HMAC).
+inline constexpr int kMaxScramIterations = 1000000;
+
 class ScramClient {
  public:
   // Random 18-byte nonce, base64-encoded.

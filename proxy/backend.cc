@@ -133,7 +133,7 @@ void Backend::handleLoginMessages() {
         auto error = protocol::decode<protocol::ErrorResponse>(body);
         evbuffer_drain(in, frame.totalSize());
         if (!error.isOk()) return failLogin("08P01", fmt::format("the {} rejected the login", describe()));
-        return failLogin(std::move(error.value()));
+        return failLogin(explainLoginError(std::move(error.value())));
       }
       case protocol::NoticeResponse::kType:
       case protocol::NegotiateProtocolVersion::kType:
@@ -221,6 +221,22 @@ bool Backend::handleAuthentication(const Authentication& auth) {
             fmt::format("allow trust, password, md5 or scram-sha-256 for cutover's user in the {} store's pg_hba.conf",
                         store().name));
   return false;
+}
+
+protocol::ErrorResponse Backend::explainLoginError(protocol::ErrorResponse error) const {
+  const std::string_view sqlstate = error.field('C');
+  const bool own_credentials = store().user.has_value() || store().password.has_value();
+  if (own_credentials && sqlstate.starts_with("28")) {
+    // The client cannot fix cutover's own credentials: say whose login failed and where.
+    return protocol::ErrorResponse::make(
+        "FATAL", sqlstate,
+        fmt::format("the {} rejected cutover's login as \"{}\": {}", describe(), user_, error.field('M')), {},
+        fmt::format("check stores.{}.user and stores.{}.password_env/password_file in cutover's config", store().name,
+                    store().name));
+  }
+  // Anything else (unknown database, too many connections…) reaches the client as the store
+  // raised it, so drivers see PostgreSQL's own SQLSTATE and text; the proxy log names the store.
+  return error;
 }
 
 void Backend::failLogin(const char* sqlstate, std::string message, std::string hint) {

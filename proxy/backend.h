@@ -74,6 +74,7 @@ class Backend : public ConnectionCallbacks {
   static void onTimeout(evutil_socket_t, short, void* arg);
   void handleLoginMessages();
   bool handleAuthentication(const protocol::Authentication& auth);
+  protocol::ErrorResponse explainLoginError(protocol::ErrorResponse error) const;
   void failLogin(protocol::ErrorResponse error);
   void failLogin(const char* sqlstate, std::string message, std::string hint = {});
 

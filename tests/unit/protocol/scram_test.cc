@@ -76,6 +76,8 @@ TEST(ScramTest, BadServerFirstMessages) {
        "SCRAM: invalid iteration count \"-5\""},
       {"r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999",
        "SCRAM: invalid iteration count \"99999999999\""},
+      {"r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1000001",
+       "SCRAM: iteration count 1000001 exceeds cutover's limit of 1000000"},
       {"r=rOprNGfwEbeRWgbNEkqOxyz,s=not*base64,i=4096",
        "SCRAM: salt in server-first-message is not valid base64"},
       {"r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ=",

@@ -1,0 +1,60 @@
+#include "proxy/cancel_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace cutover::proxy {
+namespace {
+
+CancelTarget targetFor(int32_t pid, int32_t secret) {
+  CancelTarget t;
+  t.backend_process_id = pid;
+  t.backend_secret_key = secret;
+  return t;
+}
+
+TEST(CancelRegistryTest, MatchingKeyFindsItsOwnBackend) {
+  CancelRegistry registry;
+  auto a = registry.mint();
+  auto b = registry.mint();
+  registry.bind(a.process_id, targetFor(101, 1));
+  registry.bind(b.process_id, targetFor(202, 2));
+  auto found = registry.lookup(a.process_id, a.secret_key);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->backend_process_id, 101);
+  EXPECT_EQ(found->backend_secret_key, 1);
+  found = registry.lookup(b.process_id, b.secret_key);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->backend_process_id, 202);
+}
+
+TEST(CancelRegistryTest, WrongSecretOrUnknownPidFindsNothing) {
+  CancelRegistry registry;
+  auto a = registry.mint();
+  registry.bind(a.process_id, targetFor(101, 1));
+  EXPECT_FALSE(registry.lookup(a.process_id, a.secret_key ^ 1).has_value());
+  EXPECT_FALSE(registry.lookup(a.process_id ^ 0x10, a.secret_key).has_value());
+}
+
+TEST(CancelRegistryTest, KeyBeforeBindOrAfterReleaseFindsNothing) {
+  CancelRegistry registry;
+  auto a = registry.mint();
+  EXPECT_FALSE(registry.lookup(a.process_id, a.secret_key).has_value());   // login not finished
+  registry.bind(a.process_id, targetFor(101, 1));
+  registry.release(a.process_id);
+  EXPECT_FALSE(registry.lookup(a.process_id, a.secret_key).has_value());
+}
+
+TEST(CancelRegistryTest, MintedProcessIdsArePositiveAndUnique) {
+  CancelRegistry registry;
+  std::set<int32_t> seen;
+  for (int i = 0; i < 10000; ++i) {
+    auto k = registry.mint();
+    EXPECT_GT(k.process_id, 0);
+    EXPECT_TRUE(seen.insert(k.process_id).second);
+  }
+}
+
+}  // namespace
+}  // namespace cutover::proxy
