@@ -197,6 +197,8 @@ class PgCluster:
     """
 
     def __init__(self, name, hba=(), start=True, **settings):
+        if not os.path.exists(f"{PG_BIN}/initdb"):
+            raise HarnessError(f"{PG_BIN}/initdb not found: install the Debian package postgresql-15")
         self.name = name
         self.tmp = make_tmpdir(f"pg-{name}")
         self.data = os.path.join(self.tmp, "data")
