@@ -65,6 +65,7 @@ Status Server::run() {
   evconnlistener_set_error_cb(listener_.get(), &Server::onAcceptError);
 
   const int worker_count = config_.workers > 0 ? config_.workers : 1;
+  context_.worker_count = worker_count;
   for (int i = 0; i < worker_count; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, context_));
     Status started = workers_.back()->start();

@@ -22,6 +22,7 @@ struct SessionContext {
   StoreAddress old_store;
   CancelRegistry* cancel_registry = nullptr;
   std::atomic<int>* client_connections = nullptr;   // all accepted client sockets, all workers
+  int worker_count = 1;
 };
 
 }  // namespace cutover::proxy

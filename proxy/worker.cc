@@ -53,7 +53,10 @@ void Worker::stop() {
 }
 
 void Worker::adoptClient(int fd) {
-  auto session = std::make_unique<ClientSession>(*this, next_session_id_++, fd);
+  // Ids interleave across workers (worker i of n hands out i+1, i+1+n, …): unique per process
+  // without a shared counter, so log lines of different workers never share a session id.
+  const uint64_t id = next_session_id_++ * static_cast<uint64_t>(context_.worker_count) + index_ + 1;
+  auto session = std::make_unique<ClientSession>(*this, id, fd);
   ClientSession* raw = session.get();
   sessions_.emplace(raw, std::move(session));
   session_count_.fetch_add(1, std::memory_order_relaxed);

@@ -59,7 +59,7 @@ class Worker {
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;
 
-  uint64_t next_session_id_ = 1;
+  uint64_t next_session_id_ = 0;
   bool draining_ = false;
   std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   std::vector<std::unique_ptr<ClientSession>> closed_;

@@ -211,4 +211,7 @@ if __name__ == "__main__":
         code = main()
     finally:
         h.cleanup_all()
+    for report in h.SANITIZER_REPORTS:   # filled by Proxy.cleanup()
+        print(f"FAIL sanitizer: the proxy reported a finding in {report}", flush=True)
+        code = 1
     sys.exit(code)

@@ -51,7 +51,7 @@ def check_round_trip(ctx):
         after = ctx.tgt.rss_kib()
         ctx.log(f"proxy VmRSS after: {after} KiB ({after / 1024:.1f} MiB); "
                 f"peak during transfer: {rss.peak / 1024:.1f} MiB")
-        h.check(after < RSS_LIMIT_KIB, f"proxy VmRSS {after} KiB after the 64 MB round trip "
+        h.check_memory(after < RSS_LIMIT_KIB, f"proxy VmRSS {after} KiB after the 64 MB round trip "
                                        f"(limit {RSS_LIMIT_KIB} KiB)")
 
 

@@ -54,7 +54,7 @@ def check_idle_sessions(ctx):
             per = (after - before) / SESSIONS
             ctx.log(f"proxy VmRSS before {before} KiB, after {after} KiB: "
                     f"{per:.1f} KiB per idle session (limit {LIMIT_KIB_PER_SESSION})")
-            h.check(per <= LIMIT_KIB_PER_SESSION,
+            h.check_memory(per <= LIMIT_KIB_PER_SESSION,
                     f"{per:.1f} KiB of proxy RSS per idle session > {LIMIT_KIB_PER_SESSION} KiB")
     finally:
         for s, _, _ in sessions + warm:

@@ -50,7 +50,7 @@ def report_peak(ctx, what, before, rss):
     ctx.log(f"{what}: proxy VmRSS before {before} KiB, peak {rss.peak} KiB "
             f"({rss.peak / 1024:.1f} MiB, {rss.samples} samples)")
     h.check(rss.samples > 10, "too few RSS samples")
-    h.check(rss.peak < PEAK_LIMIT_KIB,
+    h.check_memory(rss.peak < PEAK_LIMIT_KIB,
             f"{what}: proxy peak VmRSS {rss.peak} KiB >= {PEAK_LIMIT_KIB} KiB (result buffered?)")
 
 
