@@ -149,10 +149,14 @@ free_port() {  # a TCP port nobody listens on now (and not handed out by this sc
   return 1
 }
 
-wait_for_sql() {  # wait_for_sql PORT NAME: until `SELECT 1` succeeds through 127.0.0.1:PORT
-  local port="$1" name="$2" i
-  for ((i = 0; i < 150; i++)); do
-    if "$PSQL_BIN" -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB" -XAtqc 'SELECT 1' >/dev/null 2>&1; then
+# wait_for_sql PORT NAME PID: until `SELECT 1` succeeds through 127.0.0.1:PORT, at most 30 s.
+# Each probe is bounded, so a server that accepts but never answers cannot stall the script.
+wait_for_sql() {
+  local port="$1" name="$2" pid="$3" deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited at start" >&2; return 1; }
+    if PGCONNECT_TIMEOUT=3 timeout 5 "$PSQL_BIN" -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB" \
+         -XAtqc 'SELECT 1' >/dev/null 2>&1; then
       return 0
     fi
     sleep 0.2
@@ -215,7 +219,7 @@ EOF
   done
   [[ -s "$WORK_DIR/pgbouncer.pid" ]] || { echo "run.sh: pgbouncer wrote no pidfile" >&2; exit 1; }
   PGBOUNCER_PID=$(<"$WORK_DIR/pgbouncer.pid")
-  wait_for_sql "$PGB_PORT" pgbouncer
+  wait_for_sql "$PGB_PORT" pgbouncer "$PGBOUNCER_PID"
 fi
 
 # --- cutover ----------------------------------------------------------------------------------
@@ -235,13 +239,9 @@ log_level: warn
 EOF
   "$CUTOVER_BIN" proxy --config "$WORK_DIR/cutover.yaml" >"$WORK_DIR/cutover.log" 2>&1 &
   CUTOVER_PID=$!
-  for ((i = 0; i < 150; i++)); do
-    grep -q 'listening on' "$WORK_DIR/cutover.log" 2>/dev/null && break
-    kill -0 "$CUTOVER_PID" 2>/dev/null || { echo "run.sh: cutover exited at start" >&2; exit 1; }
-    sleep 0.2
-  done
-  grep -q 'listening on' "$WORK_DIR/cutover.log" || { echo "run.sh: cutover never logged 'listening on'" >&2; exit 1; }
-  wait_for_sql "$CUT_PORT" cutover
+  # Ready = answers SELECT 1. Its "listening on" line is logged at info level, which
+  # log_level: warn hides, so the log cannot be the readiness signal here.
+  wait_for_sql "$CUT_PORT" cutover "$CUTOVER_PID"
 fi
 
 target_port() {
@@ -278,14 +278,16 @@ run_pgbench() {
   RUN_TPS=""; RUN_LAT=""; RUN_FAILED=""
   reset_tables
   # In the background so that a SIGTERM to this script is handled at once, not after the run.
-  "$PGBENCH_BIN" -n "$@" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
+  # timeout: a target that stops answering must not hang the whole benchmark.
+  timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "$@" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
     -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$log" 2>&1 &
   PGBENCH_PID=$!
   local rc=0
   wait "$PGBENCH_PID" || rc=$?
   PGBENCH_PID=""
   if [[ $rc -ne 0 ]]; then
-    echo "run.sh: pgbench against $target failed:" >&2
+    if [[ $rc -eq 124 ]]; then echo "run.sh: pgbench against $target timed out" >&2; fi
+    echo "run.sh: pgbench against $target failed (exit $rc):" >&2
     tail -n 5 "$log" >&2
     return 1
   fi
