@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "proxy/cancel_forwarder.h"
+#include "proxy/frame_scanner.h"
 #include "proxy/message_io.h"
 #include "proxy/socket_util.h"
 #include "proxy/worker.h"
@@ -24,7 +25,11 @@ timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
 }  // namespace
 
-ClientSession::ClientSession(Worker& worker, uint64_t id, int fd) : worker_(worker), id_(id) {
+ClientSession::ClientSession(Worker& worker, uint64_t id, int fd)
+    : worker_(worker),
+      id_(id),
+      client_scanner_(protocol::Direction::Frontend, worker.context().config->max_message_bytes),
+      backend_scanner_(protocol::Direction::Backend, protocol::kDefaultMaxMessageLength) {
   client_ = std::make_unique<Connection>(worker.base(), fd, *this);
   timer_.reset(evtimer_new(worker.base(), &ClientSession::onTimer, this));
   const auto& ctx = worker.context();
@@ -208,29 +213,12 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
 void ClientSession::relayClientToBackend() {
   if (state_ != State::Relaying || client_paused_) return;
   evbuffer* in = clientInput();
-  const size_t available = evbuffer_get_length(in);
-  const uint32_t limit = worker_.context().config->max_message_bytes;
-  size_t run = 0;   // bytes of whole or partial messages ready to move in one go
-  bool terminate_after = false;
-  while (run < available) {
-    if (client_remaining_ > 0) {
-      const size_t n = std::min(client_remaining_, available - run);
-      run += n;
-      client_remaining_ -= n;
-      continue;
-    }
-    protocol::Frame frame = peekMessageAt(in, run, Direction::Frontend, limit);
-    if (frame.status == DecodeStatus::NeedMoreData) break;
-    if (frame.status == DecodeStatus::Invalid) {
-      evbuffer_remove_buffer(in, backend_->output(), run);
-      backend_->flush();
-      log::info("session {}: protocol violation from client: {}", id_, frame.reason);
-      return fatal("08P01", "invalid frontend message: " + frame.reason);
-    }
+  bool terminate = false;
+  FrameScanner::Pass pass = client_scanner_.scan(in, [&](const protocol::Frame& frame, size_t) {
     switch (frame.type) {
       case protocol::Terminate::kType:
-        terminate_after = true;
-        break;
+        terminate = true;   // not relayed: closing the store connection sends its own Terminate
+        return FrameScanner::Verdict::StopBefore;
       case protocol::Query::kType:
       case protocol::FunctionCall::kType:
         ++pending_ready_;
@@ -250,16 +238,19 @@ void ClientSession::relayClientToBackend() {
       default:
         break;   // COPY data and the rest carry no state the pass-through needs
     }
-    if (terminate_after) break;
-    client_remaining_ = frame.totalSize();
-  }
-  if (run > 0) {
-    evbuffer_remove_buffer(in, backend_->output(), run);
+    return FrameScanner::Verdict::Forward;
+  });
+  if (pass.forwardable > 0) {
+    evbuffer_remove_buffer(in, backend_->output(), pass.forwardable);
     backend_->flush();
   }
-  if (terminate_after) {
+  if (terminate) {
     log::debug("session {}: client sent Terminate", id_);
     return finish();
+  }
+  if (pass.invalid) {
+    log::info("session {}: protocol violation from client: {}", id_, pass.reason);
+    return fatal("08P01", "invalid frontend message: " + pass.reason);
   }
   if (evbuffer_get_length(backend_->output()) > kHighWatermark) {
     client_paused_ = true;
@@ -280,35 +271,25 @@ void ClientSession::onBackendReadable(Backend&) { relayBackendToClient(); }
 void ClientSession::relayBackendToClient() {
   if (state_ != State::Relaying || backend_paused_) return;
   evbuffer* in = backend_->input();
-  const size_t available = evbuffer_get_length(in);
-  size_t run = 0;
   bool saw_ready = false;
-  while (run < available) {
-    if (backend_remaining_ > 0) {
-      const size_t n = std::min(backend_remaining_, available - run);
-      run += n;
-      backend_remaining_ -= n;
-      continue;
-    }
-    protocol::Frame frame = peekMessageAt(in, run, Direction::Backend, protocol::kDefaultMaxMessageLength);
-    if (frame.status == DecodeStatus::NeedMoreData) break;
-    if (frame.status == DecodeStatus::Invalid) {
-      evbuffer_remove_buffer(in, clientOutput(), run);
-      log::error("session {}: protocol violation from the {}: {}", id_, backend_->describe(), frame.reason);
-      return fatal("08P01", fmt::format("cutover received an invalid message from the {}", backend_->describe()));
-    }
+  FrameScanner::Pass pass = backend_scanner_.scan(in, [&](const protocol::Frame& frame, size_t offset) {
     if (frame.type == protocol::ReadyForQuery::kType) {
-      const int status = byteAt(in, run + 5);
-      if (status < 0) break;   // wait for the status byte, so the state is known when relayed
+      const int status = byteAt(in, offset + 5);
+      // Wait for the status byte, so the transaction state is known when the message is relayed.
+      if (status < 0) return FrameScanner::Verdict::StopBefore;
       transaction_status_ = static_cast<char>(status);
       if (pending_ready_ > 0) --pending_ready_;
       saw_ready = true;
     }
-    backend_remaining_ = frame.totalSize();
-  }
-  if (run > 0) {
-    evbuffer_remove_buffer(in, clientOutput(), run);
+    return FrameScanner::Verdict::Forward;
+  });
+  if (pass.forwardable > 0) {
+    evbuffer_remove_buffer(in, clientOutput(), pass.forwardable);
     client_->flush();
+  }
+  if (pass.invalid) {
+    log::error("session {}: protocol violation from the {}: {}", id_, backend_->describe(), pass.reason);
+    return fatal("08P01", fmt::format("cutover received an invalid message from the {}", backend_->describe()));
   }
   if (evbuffer_get_length(clientOutput()) > kHighWatermark) {
     backend_paused_ = true;
@@ -328,7 +309,7 @@ void ClientSession::onBackendClosed(Backend& backend, const std::string& reason)
 
 bool ClientSession::idle() const {
   return state_ == State::Relaying && pending_ready_ == 0 && !extended_open_ && transaction_status_ == 'I' &&
-         client_remaining_ == 0 && evbuffer_get_length(clientInput()) == 0;
+         client_scanner_.atBoundary() && evbuffer_get_length(clientInput()) == 0;
 }
 
 void ClientSession::beginDrain() {

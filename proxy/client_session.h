@@ -8,6 +8,7 @@
 #include "proxy/backend.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
+#include "proxy/frame_scanner.h"
 #include "proxy/libevent_handles.h"
 
 namespace cutover::proxy {
@@ -76,9 +77,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool key_minted_ = false;
   CancelRegistry::MintedKey key_{};
 
-  // Relay state. A message may be forwarded in pieces; *_remaining_ is what is left of it.
-  size_t client_remaining_ = 0;
-  size_t backend_remaining_ = 0;
+  // Relay state. Messages are forwarded in runs, a large one in pieces as it arrives.
+  FrameScanner client_scanner_;
+  FrameScanner backend_scanner_;
   int pending_ready_ = 0;          // Query/Sync/FunctionCall relayed, ReadyForQuery not yet seen
   bool extended_open_ = false;     // extended-protocol messages relayed since the last Sync
   char transaction_status_ = 'I';

@@ -127,6 +127,15 @@ signal.signal(signal.SIGTERM, _on_signal)
 signal.signal(signal.SIGINT, _on_signal)
 
 
+def read_text(path):
+    """The whole file as text, or "" when it does not exist (yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -290,11 +299,7 @@ class PgCluster:
         self.cleanup()
 
     def log_text(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.logfile)
 
     def endpoint(self):
         return Endpoint("127.0.0.1", self.port)
@@ -488,11 +493,7 @@ class Proxy:
         return rc
 
     def stderr_text(self):
-        try:
-            with open(self.stderr_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.stderr_path)
 
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
