@@ -3,6 +3,9 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/un.h>
+
+#include <cstddef>
 
 #include <cstring>
 
@@ -11,6 +14,20 @@
 namespace cutover::proxy {
 
 Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out, socklen_t& length) {
+  if (host.starts_with("/")) {
+    // As in libpq: a host that starts with '/' is the directory of the server's Unix socket.
+    const std::string path = fmt::format("{}/.s.PGSQL.{}", host, port);
+    sockaddr_un address{};
+    if (path.size() >= sizeof address.sun_path) {
+      return Status::error(fmt::format("Unix socket path '{}' is longer than {} bytes", path,
+                                       sizeof address.sun_path - 1));
+    }
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    std::memcpy(&out, &address, sizeof address);
+    length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    return Status::ok();
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

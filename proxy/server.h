@@ -48,7 +48,8 @@ class Server {
   std::chrono::steady_clock::time_point shutdown_started_;
 };
 
-// Resolves "host", port to the first address getaddrinfo returns.
+// Resolves "host", port to the first address getaddrinfo returns; a host starting with '/' is a
+// Unix socket directory, as in libpq ("<host>/.s.PGSQL.<port>").
 Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out, socklen_t& length);
 
 }  // namespace cutover::proxy

@@ -7,6 +7,7 @@
 namespace cutover::proxy {
 
 void setNoDelay(int fd) {
+  // Fails harmlessly (EOPNOTSUPP) on a Unix socket, which has no Nagle to turn off.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }

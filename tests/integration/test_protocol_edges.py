@@ -199,7 +199,25 @@ def check_store_connect_timeout(ctx):
         silent.close()
 
 
-CHECKS = [check_function_call, check_ssl_and_gss_requests_answered_n, check_unknown_message_type,
+def check_store_over_unix_socket(ctx):
+    """stores.old.host as a socket directory (libpq's convention) reaches the store over AF_UNIX."""
+    tgt = ctx.target(ctx.old, stores={"old": {"host": ctx.old.tmp}})
+    try:
+        conn = tgt.connect() if tgt.is_proxy else psycopg2.connect(
+            host=ctx.old.tmp, port=ctx.old.port, user="postgres", dbname="postgres")
+        try:
+            with conn.cursor() as cur:
+                # client_addr is NULL exactly when the store sees a Unix-socket connection.
+                cur.execute("SELECT client_addr IS NULL, 42 FROM pg_stat_activity "
+                            "WHERE pid = pg_backend_pid()")
+                h.check_eq(cur.fetchone(), (True, 42), "(connected over a Unix socket, result)")
+        finally:
+            conn.close()
+    finally:
+        tgt.cleanup()
+
+
+CHECKS = [check_function_call, check_store_over_unix_socket, check_ssl_and_gss_requests_answered_n, check_unknown_message_type,
           check_oversized_message, check_oversized_startup_packet_never_reaches_store,
           check_store_connect_timeout]
 
