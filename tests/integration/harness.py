@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -136,10 +137,31 @@ def read_text(path):
         return ""
 
 
+def _listen_port_range():
+    """Ports below the kernel's ephemeral range: no outgoing client socket of a concurrent test
+    (pgbench, 1000 idle sessions…) can be handed one of them between free_port() and bind()."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = 10000
+    return low, max(low + 1000, ephemeral_low - 1)
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, picked at random below the ephemeral range."""
+    low, high = _listen_port_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise HarnessError(f"no free port found in {low}-{high}")
 
 
 def make_tmpdir(prefix):
