@@ -3,29 +3,12 @@
 #include <fmt/format.h>
 
 namespace cutover::config {
-
 namespace {
 
 constexpr std::string_view kPassThrough = "is not available in this build yet (pass-through only)";
 
-std::optional<BuildRefusal> checkStore(const StoreConfig& store) {
-  switch (store.sslmode) {
-    case SslMode::Disable:
-    case SslMode::Prefer:  // accepted: connects in plaintext until store TLS lands
-      return std::nullopt;
-    case SslMode::Require:
-    case SslMode::VerifyCa:
-    case SslMode::VerifyFull:
-      break;
-  }
-  return BuildRefusal{
-      fmt::format("stores.{}.sslmode", store.name),
-      fmt::format("'{}' is not available in this build yet (TLS to stores is not implemented); "
-                  "use 'prefer' (plaintext for now) or 'disable'",
-                  toString(store.sslmode))};
-}
-
 }  // namespace
+
 
 std::optional<BuildRefusal> checkSupportedByThisBuild(const Config& config) {
   const FlagsConfig& flags = config.flags;
@@ -50,22 +33,6 @@ std::optional<BuildRefusal> checkSupportedByThisBuild(const Config& config) {
     return BuildRefusal{fmt::format("flags.tables.{}", flags.tables.begin()->first),
                         fmt::format("per-table rules are not available in this build yet "
                                     "(pass-through only); remove flags.tables")};
-  }
-  if (config.auth.method != AuthMethod::Trust) {
-    return BuildRefusal{"auth.method",
-                        "only 'trust' is available in this build; client SCRAM/md5 "
-                        "authentication comes with the front-door work (the default is "
-                        "scram-sha-256, so set 'method: trust' explicitly)"};
-  }
-  if (config.tls.mode != TlsMode::Disable) {
-    return BuildRefusal{
-        "tls.mode", fmt::format("'{}' is not available in this build yet; client TLS comes with "
-                                "the front-door work; use 'disable'",
-                                toString(config.tls.mode))};
-  }
-  if (auto refusal = checkStore(config.old_store)) return refusal;
-  if (config.new_store) {
-    if (auto refusal = checkStore(*config.new_store)) return refusal;
   }
   return std::nullopt;
 }

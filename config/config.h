@@ -109,6 +109,7 @@ struct Config {
   HostPort listen{"127.0.0.1", 6432};
   int workers = 2;  // the YAML value 0 = one per core, resolved at load (never 0 here)
   int max_client_connections = 1000;
+  int max_connections_per_user = 0;        // 0 = no per-user limit (extension)
   StoreConfig old_store;                 // stores.old — required
   std::optional<StoreConfig> new_store;  // stores.new — optional for pass-through
   AuthConfig auth;

@@ -268,7 +268,8 @@ void readLogLevel(MapReader& root, Config& config) {
 }
 
 void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
-  if (!root.checkKeys({"listen", "workers", "max_client_connections", "stores", "auth", "tls",
+  if (!root.checkKeys({"listen", "workers", "max_client_connections", "max_connections_per_user",
+                       "stores", "auth", "tls",
                        "flags", "compare", "auto_rollback", "journal_dir", "admin",
                        "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms",
                        "max_message_bytes", "log_level"})) {
@@ -277,6 +278,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readHostPort(root, "listen", config.listen);
   readInt(root, "workers", 0, kMaxWorkers, config.workers);
   readInt(root, "max_client_connections", 1, kIntMax, config.max_client_connections);
+  readInt(root, "max_connections_per_user", 0, kIntMax, config.max_connections_per_user);
   readStores(root, env, config);
   readAuth(root, config);
   readTls(root, config);

@@ -25,8 +25,9 @@ constexpr uint32_t kLoginMessageLimit = 1 << 20;
 
 }  // namespace
 
-Backend::Backend(event_base* base, const StoreAddress& address, BackendCallbacks& callbacks)
-    : address_(address), callbacks_(callbacks), connection_(base, -1, *this) {
+Backend::Backend(event_base* base, const StoreAddress& address, const TlsClientContext* tls,
+                 BackendCallbacks& callbacks)
+    : address_(address), tls_(tls), callbacks_(callbacks), connection_(base, -1, *this) {
   timer_.reset(evtimer_new(base, &Backend::onTimeout, this));
 }
 
@@ -53,7 +54,12 @@ void Backend::connect(const Parameters& startup, int timeout_ms) {
   timeout_ms_ = timeout_ms;
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   evtimer_add(timer_.get(), &tv);
-  append(output(), protocol::encode(message));   // sent once the connect completes
+  startup_message_ = protocol::encode(message);
+  if (tls_ != nullptr) {
+    append(output(), protocol::encode(protocol::SslRequest{}));   // sent once the connect completes
+  } else {
+    append(output(), startup_message_);
+  }
   if (!connection_.connect(reinterpret_cast<const sockaddr*>(&address_.address), address_.address_length)) {
     failLogin("08001", fmt::format("cutover could not connect to the {}: {}", describe(), std::strerror(errno)),
               fmt::format("check that the {} store is running and that stores.{}.host/port are right", store.name,
@@ -71,7 +77,44 @@ void Backend::onTimeout(evutil_socket_t, short, void* arg) {
                   "check the store's health and load, or raise connect_timeout_ms");
 }
 
-void Backend::onConnected(Connection&) { state_ = State::Authenticating; }
+void Backend::onConnected(Connection&) { state_ = tls_ != nullptr ? State::NegotiatingTls : State::Authenticating; }
+
+void Backend::handleTlsAnswer() {
+  evbuffer* in = input();
+  unsigned char answer = 0;
+  if (evbuffer_remove(in, &answer, 1) != 1) return;
+  if (answer == 'S') {
+    if (evbuffer_get_length(in) > 0) {
+      // Bytes before the handshake were not protected by TLS (CVE-2021-23214 class).
+      return failLogin("08P01", fmt::format("the {} sent unencrypted data after accepting TLS", describe()));
+    }
+    connection_.startTls(tls_->newSession(), /*server_side=*/false);
+    return;
+  }
+  if (answer == 'N' && store().sslmode == config::SslMode::Prefer) {
+    log::debug("the {} does not offer TLS; continuing in plaintext (sslmode prefer)", describe());
+    return sendStartup();
+  }
+  if (answer == 'N') {
+    return failLogin("08001",
+                     fmt::format("the {} does not accept TLS, but stores.{}.sslmode is {}", describe(), store().name,
+                                 config::toString(store().sslmode)),
+                     fmt::format("enable ssl on the store, or lower stores.{}.sslmode", store().name));
+  }
+  failLogin("08P01", fmt::format("the {} answered the TLS request with '{}'", describe(), static_cast<char>(answer)));
+}
+
+void Backend::onTlsReady(Connection&) {
+  log::debug("TLS to the {} established ({})", describe(), SSL_get_version(connection_.ssl()));
+  sendStartup();
+}
+
+void Backend::sendStartup() {
+  state_ = State::Authenticating;
+  append(output(), startup_message_);
+  startup_message_.clear();
+  flush();
+}
 
 void Backend::onClosed(Connection&, const std::string& reason) {
   if (state_ == State::Ready) {
@@ -80,6 +123,10 @@ void Backend::onClosed(Connection&, const std::string& reason) {
     return;
   }
   if (state_ == State::Closed) return;
+  if (state_ == State::NegotiatingTls && reason.starts_with("TLS handshake failed")) {
+    return failLogin("08001", fmt::format("cutover could not establish TLS with the {}: {}", describe(), reason),
+                     fmt::format("check stores.{}.sslmode/sslrootcert against the store's certificate", store().name));
+  }
   const bool connecting = state_ == State::Connecting;
   const std::string why = reason == "connection closed by peer" ? "connection closed by the store" : reason;
   failLogin(connecting ? "08001" : "08006",
@@ -92,6 +139,8 @@ void Backend::onClosed(Connection&, const std::string& reason) {
 void Backend::onReadable(Connection&) {
   if (state_ == State::Ready) {
     callbacks_.onBackendReadable(*this);
+  } else if (state_ == State::NegotiatingTls) {
+    handleTlsAnswer();
   } else if (state_ != State::Closed) {
     handleLoginMessages();
   }

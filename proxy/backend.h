@@ -39,7 +39,8 @@ class Backend : public ConnectionCallbacks {
  public:
   using Parameters = std::vector<std::pair<std::string, std::string>>;
 
-  Backend(event_base* base, const StoreAddress& address, BackendCallbacks& callbacks);
+  // `tls` (may be null: sslmode disable) must outlive the Backend.
+  Backend(event_base* base, const StoreAddress& address, const TlsClientContext* tls, BackendCallbacks& callbacks);
   ~Backend() override;
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
@@ -64,10 +65,13 @@ class Backend : public ConnectionCallbacks {
   std::string describe() const;   // "old store 127.0.0.1:5432"
 
  private:
-  enum class State { Connecting, Authenticating, Starting, Ready, Closed };
+  enum class State { Connecting, NegotiatingTls, Authenticating, Starting, Ready, Closed };
 
   // ConnectionCallbacks
   void onConnected(Connection&) override;
+  void onTlsReady(Connection&) override;
+  void handleTlsAnswer();
+  void sendStartup();
   void onReadable(Connection&) override;
   void onDrained(Connection&) override;
   void onClosed(Connection&, const std::string& reason) override;
@@ -79,6 +83,8 @@ class Backend : public ConnectionCallbacks {
   void failLogin(const char* sqlstate, std::string message, std::string hint = {});
 
   StoreAddress address_;
+  const TlsClientContext* tls_;
+  std::string startup_message_;   // encoded; sent once the connection (and TLS) is up
   BackendCallbacks& callbacks_;
   Connection connection_;
   EventPtr timer_;

@@ -1,8 +1,11 @@
 #include "proxy/client_session.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 
 #include "common/log.h"
+#include "protocol/md5.h"
 #include "proxy/cancel_forwarder.h"
 #include "proxy/frame_scanner.h"
 #include "proxy/message_io.h"
@@ -38,6 +41,7 @@ ClientSession::ClientSession(Worker& worker, uint64_t id, int fd)
 }
 
 ClientSession::~ClientSession() {
+  if (user_counted_) worker_.context().user_connections->release(user_);
   if (key_minted_) worker_.context().cancel_registry->release(key_.process_id);
   if (counted_) worker_.context().client_connections->fetch_sub(1, std::memory_order_relaxed);
 }
@@ -62,6 +66,7 @@ void ClientSession::onTimer(evutil_socket_t, short, void* arg) {
 void ClientSession::onReadable(Connection&) {
   switch (state_) {
     case State::Startup: handleStartupPackets(); break;
+    case State::Authenticating: handleAuthMessages(); break;
     case State::Relaying: relayClientToBackend(); break;
     case State::LoggingIn:   // reads are off while the store login runs
     case State::Closing: break;
@@ -99,8 +104,9 @@ void ClientSession::handleStartupPackets() {
     const uint32_t code = (uint32_t{body[0]} << 24) | (uint32_t{body[1]} << 16) | (uint32_t{body[2]} << 8) | body[3];
     if (code == protocol::kSslRequestCode || code == protocol::kGssEncRequestCode) {
       evbuffer_drain(in, frame.totalSize());
-      // TLS and GSS encryption to clients are not offered by this build: 'N' means "go on in
-      // plaintext", exactly as a server without SSL answers (protocol docs 53.2.10/53.2.11).
+      if (client_->tls()) return fatal("08P01", "encryption negotiation requested twice");
+      if (code == protocol::kSslRequestCode) return handleSslRequest();
+      // GSS encryption is not offered: 'N' means "go on in plaintext" (protocol docs 53.2.11).
       evbuffer_add(clientOutput(), "N", 1);
       client_->flush();
       continue;
@@ -154,11 +160,151 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
     return fatal("53300", fmt::format("sorry, too many clients already: cutover allows {} client connections", limit),
                  "raise max_client_connections, or use fewer connections in the application's pool");
   }
-  // Client authentication is `trust` in this build (config validation refuses anything else).
+  if (ctx.config->tls.mode == config::TlsMode::Require && !client_->tls()) {
+    log::info("session {}: refused user \"{}\": plaintext connection but tls.mode is require", id_, user_);
+    return fatal("28000", "cutover accepts only TLS-encrypted connections (tls.mode: require)",
+                 "connect with sslmode=require (or verify-ca/verify-full)");
+  }
+  if (!ctx.user_connections->tryAcquire(user_, ctx.config->max_connections_per_user)) {
+    return fatal("53300", fmt::format("too many connections for role \"{}\"", user_),
+                 fmt::format("cutover allows {} connections per user (max_connections_per_user)",
+                             ctx.config->max_connections_per_user));
+  }
+  user_counted_ = true;
+  startup_parameters_ = std::move(backend_params);
+  beginClientAuth();
+}
+
+void ClientSession::handleSslRequest() {
+  auto tls = worker_.context().tlsServer();
+  if (!tls || worker_.context().config->tls.mode == config::TlsMode::Disable) {
+    evbuffer_add(clientOutput(), "N", 1);   // plaintext only, as a server without SSL answers
+    client_->flush();
+    return handleStartupPackets();
+  }
+  if (evbuffer_get_length(clientInput()) > 0) {
+    // Bytes sent after SSLRequest but before the handshake were not protected by TLS and must
+    // not be taken as if they were (CVE-2021-23222 class): a protocol violation.
+    log::info("session {}: received unencrypted data after SSLRequest; closing", id_);
+    return finish();
+  }
+  evbuffer_add(clientOutput(), "S", 1);
+  client_->flush();
+  client_->startTls(tls->newSession(), /*server_side=*/true);
+  tls_server_ = std::move(tls);
+}
+
+void ClientSession::onTlsReady(Connection&) {
+  log::debug("session {}: TLS established ({})", id_, SSL_get_version(client_->ssl()));
+  if (evbuffer_get_length(clientInput()) > 0) handleStartupPackets();
+}
+
+// --- client authentication -----------------------------------------------------------------
+
+void ClientSession::beginClientAuth() {
+  const auto& ctx = worker_.context();
+  const config::AuthMethod method = ctx.config->auth.method;
+  if (method == config::AuthMethod::Trust) return connectBackend();
+  state_ = State::Authenticating;
+  auto users = ctx.users();
+  const config::UserCredential* credential = users ? users->find(user_) : nullptr;
+  const std::string cbind = client_->tls() && tls_server_ ? tls_server_->endPointHash() : std::string();
+  using Kind = config::UserCredential::Kind;
+  // As in PostgreSQL, md5 authentication of a user whose secret is a SCRAM verifier runs SCRAM.
+  const bool md5 = method == config::AuthMethod::Md5 && !(credential && credential->kind == Kind::Scram);
+  if (md5) {
+    if (credential) {
+      md5_stored_ = credential->kind == Kind::Md5 ? credential->secret
+                                                   : "md5" + protocol::md5Hex(credential->secret + user_);
+    }
+    RAND_bytes(md5_salt_.data(), static_cast<int>(md5_salt_.size()));
+    auth_step_ = AuthStep::Md5Password;
+    append(clientOutput(), protocol::encode(protocol::Authentication::md5Password(md5_salt_)));
+  } else {
+    if (credential && credential->scram) {
+      scram_ = std::make_unique<protocol::ScramServer>(*credential->scram, cbind);
+    } else {
+      // Unknown user, or only an md5 hash on file: a mock exchange that fails at the proof, so
+      // the answer does not tell which users exist.
+      scram_ = std::make_unique<protocol::ScramServer>(protocol::ScramServer::mock(user_, ctx.mock_auth_secret, cbind));
+    }
+    auth_step_ = AuthStep::SaslInitial;
+    append(clientOutput(), protocol::encode(protocol::Authentication::sasl(scram_->mechanisms())));
+  }
+  client_->flush();
+  if (evbuffer_get_length(clientInput()) > 0) handleAuthMessages();
+}
+
+void ClientSession::handleAuthMessages() {
+  evbuffer* in = clientInput();
+  while (state_ == State::Authenticating) {
+    // Authentication messages are small; PostgreSQL caps them similarly (PG_MAX_AUTH_TOKEN_LENGTH).
+    protocol::Frame frame = peekMessage(in, Direction::Frontend, 65535);
+    if (frame.status == DecodeStatus::NeedMoreData) return;
+    if (frame.status == DecodeStatus::Invalid) return fatal("08P01", "invalid authentication message: " + frame.reason);
+    if (evbuffer_get_length(in) < frame.totalSize()) return;
+    if (frame.type != protocol::PasswordMessage::kType) {
+      if (frame.type == protocol::Terminate::kType) return finish();
+      return fatal("08P01", fmt::format("expected password response, got message type {}", protocol::describeType(frame.type)));
+    }
+    std::span<const uint8_t> body = pullBody(in, frame);
+    std::string why;
+    switch (auth_step_) {
+      case AuthStep::Md5Password: {
+        auto password = protocol::decode<protocol::PasswordMessage>(body);
+        if (!password.isOk()) {
+          why = "malformed password message";
+        } else if (md5_stored_.empty()) {
+          why = "no such user in auth.users_file";
+        } else if (!protocol::verifyMd5Response(md5_stored_, password.value().password, md5_salt_)) {
+          why = "md5 response does not match";
+        }
+        evbuffer_drain(in, frame.totalSize());
+        if (!why.empty()) return authenticationFailed(why);
+        return connectBackend();
+      }
+      case AuthStep::SaslInitial: {
+        auto initial = protocol::decode<protocol::SaslInitialResponse>(body);
+        evbuffer_drain(in, frame.totalSize());
+        if (!initial.isOk() || !initial.value().data) return authenticationFailed("malformed SASLInitialResponse");
+        auto server_first = scram_->handleClientFirst(initial.value().mechanism, *initial.value().data);
+        if (!server_first.isOk()) return authenticationFailed(server_first.status().message());
+        auth_step_ = AuthStep::SaslFinal;
+        append(clientOutput(), protocol::encode(protocol::Authentication::saslContinue(server_first.value())));
+        client_->flush();
+        break;
+      }
+      case AuthStep::SaslFinal: {
+        auto response = protocol::decode<protocol::SaslResponse>(body);
+        evbuffer_drain(in, frame.totalSize());
+        if (!response.isOk()) return authenticationFailed("malformed SASLResponse");
+        auto server_final = scram_->handleClientFinal(response.value().data);
+        if (!server_final.isOk() || !scram_->succeeded()) {
+          return authenticationFailed(server_final.isOk() ? "unknown user" : server_final.status().message());
+        }
+        scram_.reset();
+        append(clientOutput(), protocol::encode(protocol::Authentication::saslFinal(server_final.value())));
+        client_->flush();
+        return connectBackend();
+      }
+    }
+  }
+}
+
+void ClientSession::authenticationFailed(const std::string& why) {
+  // The log says why; the client learns nothing beyond PostgreSQL's own words.
+  log::info("session {}: authentication of user \"{}\" failed: {}", id_, user_, why);
+  scram_.reset();
+  fatal("28P01", fmt::format("password authentication failed for user \"{}\"", user_));
+}
+
+void ClientSession::connectBackend() {
+  const auto& ctx = worker_.context();
   state_ = State::LoggingIn;
   client_->setReading(false);
-  backend_ = std::make_unique<Backend>(worker_.base(), ctx.old_store, *this);
-  backend_->connect(backend_params, ctx.config->connect_timeout_ms);
+  backend_ = std::make_unique<Backend>(worker_.base(), ctx.old_store, ctx.old_store_tls.get(), *this);
+  backend_->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+  startup_parameters_ = {};
 }
 
 void ClientSession::handleCancelRequest(const protocol::CancelRequest& cancel) {
@@ -314,7 +460,7 @@ bool ClientSession::idle() const {
 
 void ClientSession::beginDrain() {
   draining_ = true;
-  if (state_ == State::Startup) {
+  if (state_ == State::Startup || state_ == State::Authenticating) {
     return fatal("57P03", "cutover is shutting down and accepts no new connections");
   }
   closeIfDrainedAndIdle();

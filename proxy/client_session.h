@@ -1,10 +1,12 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "protocol/messages.h"
+#include "protocol/scram_server.h"
 #include "proxy/backend.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
@@ -39,17 +41,27 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void onBackendClosed(Backend& backend, const std::string& reason) override;
 
  private:
-  enum class State { Startup, LoggingIn, Relaying, Closing };
+  // Startup → (TLS) → Authenticating (client proves who it is) → LoggingIn (cutover logs in to
+  // the store) → Relaying. Nothing reaches a store before Authenticating succeeds.
+  enum class State { Startup, Authenticating, LoggingIn, Relaying, Closing };
+  enum class AuthStep { Md5Password, SaslInitial, SaslFinal };
 
   // ConnectionCallbacks, for the client socket.
   void onReadable(Connection&) override;
   void onDrained(Connection&) override;
   void onClosed(Connection&, const std::string& reason) override;
+  void onTlsReady(Connection&) override;
   static void onTimer(evutil_socket_t, short, void* arg);
 
   void handleStartupPackets();
   void handleStartupMessage(const protocol::StartupMessage& startup);
   void handleCancelRequest(const protocol::CancelRequest& cancel);
+  void handleSslRequest();
+  void beginClientAuth();
+  void handleAuthMessages();
+  // Every way authentication can fail answers the same FATAL 28P01; `why` is for the log only.
+  void authenticationFailed(const std::string& why);
+  void connectBackend();
   void relayClientToBackend();
   void relayBackendToClient();
   bool idle() const;
@@ -73,6 +85,13 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   State state_ = State::Startup;
   std::string user_;
   std::string database_;
+  Backend::Parameters startup_parameters_;   // kept only until the store login starts
+  AuthStep auth_step_ = AuthStep::Md5Password;
+  std::unique_ptr<protocol::ScramServer> scram_;
+  std::array<uint8_t, 4> md5_salt_{};
+  std::string md5_stored_;                   // "md5…" of the user, or empty for an unknown user
+  bool user_counted_ = false;
+  std::shared_ptr<const TlsServerContext> tls_server_;   // the context this client's TLS uses
   bool counted_ = false;
   bool key_minted_ = false;
   CancelRegistry::MintedKey key_{};

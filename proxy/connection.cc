@@ -9,6 +9,10 @@
 
 #include "proxy/socket_util.h"
 
+#include <openssl/err.h>
+
+#include <algorithm>
+
 namespace cutover::proxy {
 namespace {
 
@@ -60,10 +64,16 @@ bool Connection::connect(const sockaddr* address, socklen_t length) {
 
 void Connection::onReadEvent(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Connection*>(arg);
+  if (self->state_ == State::Handshaking) return self->continueHandshake();
+  if (self->ssl_) return self->readTls();
+  self->readPlain();
+}
+
+void Connection::readPlain() {
   evbuffer_iovec vec[2];
-  const int n_vec = evbuffer_reserve_space(self->input_, kReadChunk, vec, 2);
-  if (n_vec <= 0) return self->fail("out of memory reading from the socket");
-  ssize_t n = ::readv(self->fd_, reinterpret_cast<iovec*>(vec), n_vec);
+  const int n_vec = evbuffer_reserve_space(input_, kReadChunk, vec, 2);
+  if (n_vec <= 0) return fail("out of memory reading from the socket");
+  ssize_t n = ::readv(fd_, reinterpret_cast<iovec*>(vec), n_vec);
   if (n > 0) {
     size_t left = static_cast<size_t>(n);
     for (int i = 0; i < n_vec; ++i) {
@@ -71,24 +81,124 @@ void Connection::onReadEvent(evutil_socket_t, short, void* arg) {
       vec[i].iov_len = used;
       left -= used;
     }
-    evbuffer_commit_space(self->input_, vec, n_vec);
-    self->callbacks_.onReadable(*self);
+    evbuffer_commit_space(input_, vec, n_vec);
+    callbacks_.onReadable(*this);
     return;
   }
-  evbuffer_commit_space(self->input_, vec, 0);
+  evbuffer_commit_space(input_, vec, 0);
   if (n < 0 && wouldBlock(errno)) return;
-  self->fail(n == 0 ? "connection closed by peer" : std::strerror(errno));
+  fail(n == 0 ? "connection closed by peer" : std::strerror(errno));
+}
+
+void Connection::readTls() {
+  // TLS records are at most 16 KiB; read until OpenSSL wants more from the socket, but no more
+  // than kReadChunk per event so one busy connection cannot starve the worker's others.
+  size_t got = 0;
+  while (got < kReadChunk) {
+    evbuffer_iovec vec;
+    if (evbuffer_reserve_space(input_, 16 * 1024, &vec, 1) <= 0) return fail("out of memory reading from the socket");
+    ERR_clear_error();
+    const int n = SSL_read(ssl_.get(), vec.iov_base, static_cast<int>(vec.iov_len));
+    if (n > 0) {
+      vec.iov_len = static_cast<size_t>(n);
+      evbuffer_commit_space(input_, &vec, 1);
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    evbuffer_commit_space(input_, &vec, 0);
+    const int err = SSL_get_error(ssl_.get(), n);
+    if (err == SSL_ERROR_WANT_READ) break;
+    if (err == SSL_ERROR_WANT_WRITE) {
+      tls_read_wants_write_ = true;
+      write_armed_ = true;
+      event_add(write_event_.get(), nullptr);
+      break;
+    }
+    if (got > 0) break;   // deliver what arrived; the error shows again on the next read
+    if (err == SSL_ERROR_ZERO_RETURN) return fail("connection closed by peer");
+    if (err == SSL_ERROR_SYSCALL && errno == 0) return fail("connection closed by peer");
+    return fail(err == SSL_ERROR_SYSCALL ? std::string(std::strerror(errno)) : "TLS error: " + takeSslErrors());
+  }
+  // Decrypted bytes OpenSSL still holds do not wake epoll: come back for them from the loop.
+  if (got >= kReadChunk && SSL_pending(ssl_.get()) > 0) event_active(read_event_.get(), EV_READ, 1);
+  if (got > 0) callbacks_.onReadable(*this);
+}
+
+void Connection::startTls(SslPtr ssl, bool server_side) {
+  if (state_ != State::Open || !ssl) return fail("cannot start TLS: " + takeSslErrors());
+  ssl_ = std::move(ssl);
+  SSL_set_fd(ssl_.get(), fd_);
+  if (server_side) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
+  state_ = State::Handshaking;
+  event_add(read_event_.get(), nullptr);   // the handshake reads whatever reading_ says
+  continueHandshake();
+}
+
+void Connection::continueHandshake() {
+  ERR_clear_error();
+  const int rc = SSL_do_handshake(ssl_.get());
+  if (rc == 1) {
+    state_ = State::Open;
+    if (!reading_) event_del(read_event_.get());
+    callbacks_.onTlsReady(*this);
+    return;
+  }
+  const int err = SSL_get_error(ssl_.get(), rc);
+  if (err == SSL_ERROR_WANT_READ) return;
+  if (err == SSL_ERROR_WANT_WRITE) {
+    write_armed_ = true;
+    event_add(write_event_.get(), nullptr);
+    return;
+  }
+  fail("TLS handshake failed: " + (err == SSL_ERROR_SYSCALL && errno != 0 ? std::string(std::strerror(errno))
+                                                                           : takeSslErrors()));
+}
+
+bool Connection::writeSome() {
+  while (evbuffer_get_length(output_) > 0) {
+    if (!ssl_) {
+      const int n = evbuffer_write(output_, fd_);
+      if (n > 0) continue;
+      if (n < 0 && wouldBlock(errno)) return true;
+      failure_ = n == 0 ? "connection closed by peer" : std::strerror(errno);
+      return false;
+    }
+    evbuffer_iovec first;
+    if (evbuffer_peek(output_, -1, nullptr, &first, 1) < 1) return true;
+    // OpenSSL requires a write it asked us to retry to be repeated with the same length.
+    size_t length = tls_retry_length_ != 0 ? tls_retry_length_ : std::min<size_t>(first.iov_len, 64 * 1024);
+    if (length > first.iov_len) {
+      // The retried bytes span chains: make them contiguous (rare; at most 64 KiB).
+      evbuffer_pullup(output_, static_cast<ev_ssize_t>(length));
+      evbuffer_peek(output_, -1, nullptr, &first, 1);
+    }
+    ERR_clear_error();
+    const int n = SSL_write(ssl_.get(), first.iov_base, static_cast<int>(length));
+    if (n > 0) {
+      tls_retry_length_ = 0;
+      evbuffer_drain(output_, static_cast<size_t>(n));
+      continue;
+    }
+    const int err = SSL_get_error(ssl_.get(), n);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      tls_retry_length_ = length;
+      return true;
+    }
+    failure_ = err == SSL_ERROR_SYSCALL && errno != 0 ? std::string(std::strerror(errno)) : "TLS error: " + takeSslErrors();
+    return false;
+  }
+  return true;
 }
 
 void Connection::flush() {
   if (state_ != State::Open || write_armed_) return;   // an armed write event will flush
-  while (evbuffer_get_length(output_) > 0) {
-    const int n = evbuffer_write(output_, fd_);
-    if (n > 0) continue;
-    if (n < 0 && wouldBlock(errno)) break;
+  if (!writeSome()) {
     // Report the error from the loop, never from inside the caller's flush().
     state_ = State::Failed;
-    failure_ = n == 0 ? "connection closed by peer" : std::strerror(errno);
     event_active(write_event_.get(), EV_WRITE, 1);
     return;
   }
@@ -102,6 +212,7 @@ void Connection::onWriteEvent(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Connection*>(arg);
   self->write_armed_ = false;
   if (self->state_ == State::Failed) return self->fail(self->failure_);
+  if (self->state_ == State::Handshaking) return self->continueHandshake();
   if (self->state_ == State::Connecting) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -121,6 +232,11 @@ void Connection::onWriteEvent(evutil_socket_t, short, void* arg) {
     return;
   }
   if (self->state_ != State::Open) return;
+  if (self->tls_read_wants_write_) {
+    self->tls_read_wants_write_ = false;
+    self->readTls();
+    if (self->state_ != State::Open) return;
+  }
   self->flush();
   if (self->state_ == State::Open && !self->write_armed_ && evbuffer_get_length(self->output_) == 0) {
     self->callbacks_.onDrained(*self);
@@ -133,6 +249,8 @@ void Connection::setReading(bool on) {
   if (state_ != State::Open || !read_event_) return;
   if (on) {
     event_add(read_event_.get(), nullptr);
+    // Bytes OpenSSL decrypted before reading paused do not wake epoll.
+    if (ssl_ && SSL_pending(ssl_.get()) > 0) event_active(read_event_.get(), EV_READ, 1);
   } else {
     event_del(read_event_.get());
   }
@@ -145,6 +263,10 @@ void Connection::fail(const std::string& reason) {
 
 void Connection::close() {
   if (fd_ < 0) return;
+  if (ssl_ && state_ == State::Open) {
+    SSL_shutdown(ssl_.get());   // best effort close_notify; never waits
+  }
+  ssl_.reset();
   read_event_.reset();
   write_event_.reset();
   ::close(fd_);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "proxy/libevent_handles.h"
+#include "proxy/tls.h"
 
 namespace cutover::proxy {
 
@@ -16,6 +17,8 @@ class ConnectionCallbacks {
  public:
   virtual ~ConnectionCallbacks() = default;
   virtual void onConnected(Connection&) {}
+  // startTls() finished its handshake; traffic from here on is encrypted.
+  virtual void onTlsReady(Connection&) {}
   // New bytes were appended to input().
   virtual void onReadable(Connection& connection) = 0;
   // output() was fully written after a write had to wait for the socket (or for the connect).
@@ -39,6 +42,11 @@ class Connection {
   // Starts a non-blocking connect; onConnected or onClosed follows. Output appended before the
   // connection completes is sent once it does. Returns false (errno set) when it fails at once.
   bool connect(const sockaddr* address, socklen_t length);
+  // Switches the open socket to TLS (after the plaintext SSLRequest answer): onTlsReady or
+  // onClosed follows. Nothing may be in input() or output() at that moment.
+  void startTls(SslPtr ssl, bool server_side);
+  bool tls() const { return ssl_ != nullptr; }
+  SSL* ssl() const { return ssl_.get(); }
   // Writes what output() holds now, as far as the socket takes it; the rest goes when it can.
   void flush();
   void setReading(bool on);
@@ -52,11 +60,16 @@ class Connection {
   int fd() const { return fd_; }
 
  private:
-  enum class State { Connecting, Open, Failed, Closed };
+  enum class State { Connecting, Handshaking, Open, Failed, Closed };
   static void onReadEvent(evutil_socket_t, short, void* arg);
   static void onWriteEvent(evutil_socket_t, short, void* arg);
   void fail(const std::string& reason);
   void armEvents();
+  void readPlain();
+  void readTls();
+  void continueHandshake();
+  // Writes as much as the socket takes; false when the connection failed (failure_ set).
+  bool writeSome();
 
   ConnectionCallbacks& callbacks_;
   event_base* base_;
@@ -65,6 +78,9 @@ class Connection {
   bool reading_ = true;
   bool write_armed_ = false;
   std::string failure_;
+  SslPtr ssl_;
+  size_t tls_retry_length_ = 0;     // an SSL_write that must be repeated with the same length
+  bool tls_read_wants_write_ = false;
   evbuffer* input_;
   evbuffer* output_;
   EventPtr read_event_;

@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include <openssl/rand.h>
+
 #include "common/log.h"
 
 namespace cutover::proxy {
@@ -47,6 +49,34 @@ Server::Server(const config::Config& config) : config_(config) {
   context_.config = &config_;
   context_.cancel_registry = &cancel_registry_;
   context_.client_connections = &client_connections_;
+  context_.user_connections = &user_connections_;
+  unsigned char secret[32];
+  if (RAND_bytes(secret, sizeof secret) != 1) std::memset(secret, 0x5a, sizeof secret);
+  context_.mock_auth_secret.assign(reinterpret_cast<char*>(secret), sizeof secret);
+}
+
+Status Server::loadTlsAndUsers(bool initial) {
+  std::shared_ptr<const TlsServerContext> tls;
+  if (config_.tls.mode != config::TlsMode::Disable) {
+    auto loaded = TlsServerContext::load(config_.tls);
+    if (!loaded.isOk()) return loaded.status();
+    tls = std::move(loaded.value());
+  }
+  std::shared_ptr<const config::UsersFile> users;
+  if (config_.auth.method != config::AuthMethod::Trust) {
+    auto loaded = config::UsersFile::load(config_.auth.users_file);
+    if (!loaded.isOk()) return Status::error("auth.users_file: " + loaded.status().message());
+    users = std::make_shared<const config::UsersFile>(std::move(loaded.value()));
+  }
+  std::atomic_store(&context_.tls_server, std::move(tls));
+  std::atomic_store(&context_.users_file, std::move(users));
+  if (!initial) log::info("reloaded: TLS certificate and users file");
+  return Status::ok();
+}
+
+void Server::reload() {
+  Status status = loadTlsAndUsers(false);
+  if (!status.isOk()) log::error("reload failed, keeping the running certificate and users: {}", status.message());
 }
 
 Server::~Server() {
@@ -63,6 +93,14 @@ Status Server::run() {
   Status resolved = resolveAddress(config_.old_store.host, config_.old_store.port, context_.old_store.address,
                                    context_.old_store.address_length);
   if (!resolved) return Status::error("stores.old.host: " + resolved.message());
+
+  if (config_.old_store.sslmode != config::SslMode::Disable) {
+    auto tls = TlsClientContext::load(config_.old_store);
+    if (!tls.isOk()) return tls.status();
+    context_.old_store_tls = std::move(tls.value());
+  }
+  Status loaded = loadTlsAndUsers(true);
+  if (!loaded.isOk()) return loaded;
 
   base_.reset(event_base_new());
   if (!base_) return Status::error("cannot create the main event loop");
@@ -89,7 +127,7 @@ Status Server::run() {
     if (!started) return started;
   }
 
-  for (int sig : {SIGTERM, SIGINT}) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     signal_events_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
     evsignal_add(signal_events_.back().get(), nullptr);
   }
@@ -117,6 +155,7 @@ void Server::onAcceptError(evconnlistener*, void*) {
 
 void Server::onSignal(evutil_socket_t signal, short, void* arg) {
   auto* self = static_cast<Server*>(arg);
+  if (signal == SIGHUP) return self->reload();
   if (self->shutting_down_) {
     log::warn("second signal {}: closing every session now", static_cast<int>(signal));
     self->forced_ = true;

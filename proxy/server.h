@@ -31,11 +31,15 @@ class Server {
   static void onSignal(evutil_socket_t signal, short, void* arg);
   static void onShutdownTick(evutil_socket_t, short, void* arg);
   void beginShutdown();
+  // SIGHUP: reload the TLS certificate/key and the users file; on error keep the running ones.
+  void reload();
+  Status loadTlsAndUsers(bool initial);
   int liveSessions() const;
 
   const config::Config& config_;
   CancelRegistry cancel_registry_;
   std::atomic<int> client_connections_{0};
+  UserConnectionCounter user_connections_;
   SessionContext context_;
   EventBasePtr base_;
   ListenerPtr listener_;

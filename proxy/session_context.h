@@ -3,9 +3,15 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "config/config.h"
+#include "config/users_file.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/tls.h"
 
 namespace cutover::proxy {
 
@@ -16,6 +22,18 @@ struct StoreAddress {
   socklen_t address_length = 0;
 };
 
+// Client connections per user, for max_connections_per_user. Touched at login and logout only.
+class UserConnectionCounter {
+ public:
+  // Counts one more connection for `user` unless that would pass `limit` (0 = no limit).
+  bool tryAcquire(const std::string& user, int limit);
+  void release(const std::string& user);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, int> counts_;
+};
+
 // What every session needs from the process. Owned by the Server; outlives every worker.
 struct SessionContext {
   const config::Config* config = nullptr;
@@ -23,6 +41,16 @@ struct SessionContext {
   CancelRegistry* cancel_registry = nullptr;
   std::atomic<int>* client_connections = nullptr;   // all accepted client sockets, all workers
   int worker_count = 1;
+  std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
+  std::string mock_auth_secret;                            // per process: unknown users' fake SCRAM salt
+  UserConnectionCounter* user_connections = nullptr;
+
+  // Client TLS: replaced as a whole on reload; sessions take it once, at SSLRequest time.
+  std::shared_ptr<const TlsServerContext> tlsServer() const { return std::atomic_load(&tls_server); }
+  std::shared_ptr<const TlsServerContext> tls_server;
+  // The users file (null with auth.method trust), replaced as a whole on reload.
+  std::shared_ptr<const config::UsersFile> users() const { return std::atomic_load(&users_file); }
+  std::shared_ptr<const config::UsersFile> users_file;
 };
 
 }  // namespace cutover::proxy
