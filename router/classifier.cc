@@ -1,0 +1,42 @@
+#include "router/classifier.h"
+
+#include <algorithm>
+
+#include "router/statement_rules.h"
+
+namespace cutover::router {
+
+Classifier::Classifier(size_t cache_entries, size_t max_bytes)
+    : max_entries_(std::max<size_t>(cache_entries, 1)), max_bytes_(std::max<size_t>(max_bytes, 1)) {
+  index_.reserve(max_entries_);
+}
+
+const StatementInfo& Classifier::classify(std::string_view sql) {
+  if (auto found = index_.find(sql); found != index_.end()) {
+    ++hits_;
+    lru_.splice(lru_.begin(), lru_, found->second);
+    return found->second->info;
+  }
+  ++misses_;
+  if (sql.size() > max_bytes_ / 16) {
+    uncached_ = classifySql(sql);
+    return uncached_;
+  }
+  lru_.push_front(Entry{std::string(sql), classifySql(sql)});
+  bytes_ += sql.size();
+  index_.emplace(lru_.front().text, lru_.begin());
+  evict();
+  return lru_.front().info;
+}
+
+void Classifier::evict() {
+  // Never evicts the entry just inserted at the front.
+  while (lru_.size() > 1 && (lru_.size() > max_entries_ || bytes_ > max_bytes_)) {
+    Entry& oldest = lru_.back();
+    index_.erase(oldest.text);
+    bytes_ -= oldest.text.size();
+    lru_.pop_back();
+  }
+}
+
+}  // namespace cutover::router

@@ -1,0 +1,54 @@
+#pragma once
+
+// Statement classification with a bounded cache keyed on the exact statement text.
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "router/statement_info.h"
+
+namespace cutover::router {
+
+// One per worker thread (not thread-safe): caches by exact text so a repeated statement costs a
+// hash and a lookup (≪ 1 µs); a miss parses with libpg_query (tens of µs).
+// The cache is an LRU bounded by entries and by total text bytes; a text longer than
+// max_bytes / 16 is classified but not cached.
+class Classifier {
+ public:
+  explicit Classifier(size_t cache_entries = 4096, size_t max_bytes = 4 * 1024 * 1024);
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  // The reference stays valid until the next classify() on this Classifier.
+  const StatementInfo& classify(std::string_view sql);
+
+  size_t cacheSize() const { return index_.size(); }
+  size_t cacheBytes() const { return bytes_; }
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  struct Entry {
+    std::string text;
+    StatementInfo info;
+  };
+  using Lru = std::list<Entry>;  // most recently used first; nodes never move in memory
+
+  void evict();
+
+  size_t max_entries_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+  Lru lru_;
+  // Keys view Entry::text inside lru_ nodes.
+  std::unordered_map<std::string_view, Lru::iterator> index_;
+  StatementInfo uncached_;  // the answer for a text too long to cache
+};
+
+}  // namespace cutover::router

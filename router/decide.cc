@@ -1,0 +1,194 @@
+#include "router/decide.h"
+
+#include <algorithm>
+
+namespace cutover::router {
+namespace {
+
+using config::WritesMode;
+
+// Whether a writes mode wants the statement applied on `store` (as authoritative or mirror).
+bool needs(WritesMode mode, Store store) {
+  return store == Store::Old ? mode != WritesMode::New : mode != WritesMode::Old;
+}
+
+const config::TableFlags* tableFlags(const FlagView& flags, const std::string& table) {
+  if (flags.tables == nullptr || flags.tables->empty()) return nullptr;
+  if (auto found = flags.tables->find(table); found != flags.tables->end()) return &found->second;
+  size_t dot = table.rfind('.');
+  std::string fallback = dot == std::string::npos ? "public." + table : table.substr(dot + 1);
+  if (auto found = flags.tables->find(fallback); found != flags.tables->end()) return &found->second;
+  return nullptr;
+}
+
+WritesMode tableWrites(const FlagView& flags, const std::string& table) {
+  const config::TableFlags* overrides = tableFlags(flags, table);
+  return overrides != nullptr && overrides->writes ? *overrides->writes : flags.writes;
+}
+
+// The mode that picks the authoritative store: the tables' common mode, else the global one.
+WritesMode agreedWrites(const StatementInfo& statement, const FlagView& flags) {
+  if (statement.tables.empty()) return flags.writes;
+  WritesMode first = tableWrites(flags, statement.tables.front());
+  for (const std::string& table : statement.tables) {
+    if (tableWrites(flags, table) != first) return flags.writes;
+  }
+  return first;
+}
+
+bool tablesNeed(const StatementInfo& statement, const FlagView& flags, Store store) {
+  for (const std::string& table : statement.tables) {
+    if (needs(tableWrites(flags, table), store)) return true;
+  }
+  return false;
+}
+
+bool anyOverrideNeeds(const FlagView& flags, Store store) {
+  if (flags.tables == nullptr) return false;
+  for (const auto& [name, overrides] : *flags.tables) {
+    if (overrides.writes && needs(*overrides.writes, store)) return true;
+  }
+  return false;
+}
+
+int clampPercent(int percent) { return std::clamp(percent, 0, 100); }
+
+int readPercent(const StatementInfo& statement, const FlagView& flags) {
+  int percent = clampPercent(flags.reads_new_percent);
+  if (statement.tables.empty()) return percent;
+  int smallest = 100;
+  for (const std::string& table : statement.tables) {
+    const config::TableFlags* overrides = tableFlags(flags, table);
+    int table_percent = overrides != nullptr && overrides->reads_new_percent
+                            ? clampPercent(*overrides->reads_new_percent)
+                            : percent;
+    smallest = std::min(smallest, table_percent);
+  }
+  return smallest;
+}
+
+Route inTransaction(const StatementInfo& statement, const FlagView& flags, const SessionView& session) {
+  Route route;
+  route.serve = session.transaction_authority.value_or(authoritative(flags.writes));
+  Store other = otherStore(route.serve);
+  if (statement.kind == StatementKind::Session) {
+    route.both = true;
+    route.reason = "session state inside a transaction: every backend";
+    return route;
+  }
+  route.mirror = needs(flags.writes, other) || tablesNeed(statement, flags, other) ||
+                 (statement.kind == StatementKind::Transaction && anyOverrideNeeds(flags, other));
+  switch (statement.kind) {
+    case StatementKind::Read: route.reason = "read inside a transaction: transaction authority"; break;
+    case StatementKind::Transaction: route.reason = "transaction control: transaction authority"; break;
+    default: route.reason = "write inside a transaction: transaction authority"; break;
+  }
+  return route;
+}
+
+Route outsideWrite(const StatementInfo& statement, const FlagView& flags) {
+  Route route;
+  route.serve = authoritative(agreedWrites(statement, flags));
+  Store other = otherStore(route.serve);
+  if (statement.kind == StatementKind::Transaction) {
+    route.mirror = needs(flags.writes, other) || anyOverrideNeeds(flags, other);
+    route.reason = "transaction control: authoritative";
+    return route;
+  }
+  route.mirror = statement.tables.empty() ? needs(flags.writes, other) : tablesNeed(statement, flags, other);
+  if (statement.parse_error) {
+    route.reason = "unparsable: authoritative answers with its error";
+  } else if (statement.kind == StatementKind::Ddl) {
+    route.reason = "ddl: authoritative";
+  } else {
+    route.reason = "write: authoritative";
+  }
+  return route;
+}
+
+Route outsideRead(const StatementInfo& statement, std::string_view text, const FlagView& flags,
+                  const SessionView& session) {
+  Route route;
+  Store authority = authoritative(agreedWrites(statement, flags));
+  if (session.mirror_pending) {
+    route.serve = authority;
+    route.reason = "read with mirror work pending: authoritative (read-your-writes)";
+    return route;
+  }
+  uint64_t key = flags.sticky == config::Sticky::Session ? session.session_hash : stableHash(text);
+  bool to_new = rampBucket(key) < readPercent(statement, flags) * 100;
+  if (!to_new) {
+    route.serve = Store::Old;
+    route.reason = "read: ramp bucket served by old";
+  } else if (session.new_store_available || authority == Store::New) {
+    route.serve = Store::New;
+    route.reason = "read: ramp bucket served by new";
+  } else {
+    route.serve = Store::Old;
+    route.read_fallback = true;
+    route.reason = "read: new unavailable, fell back to old";
+  }
+  return route;
+}
+
+}  // namespace
+
+Store authoritative(WritesMode writes) {
+  return writes == WritesMode::DualNew || writes == WritesMode::New ? Store::New : Store::Old;
+}
+
+bool mirrors(WritesMode writes) { return writes == WritesMode::Dual || writes == WritesMode::DualNew; }
+
+Store otherStore(Store store) { return store == Store::Old ? Store::New : Store::Old; }
+
+std::string_view toString(Store store) { return store == Store::Old ? "old" : "new"; }
+
+uint64_t stableHash(std::string_view text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char byte : text) {
+    hash ^= byte;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+int rampBucket(uint64_t hash) {
+  hash ^= hash >> 33;
+  hash *= 0xff51afd7ed558ccdull;
+  hash ^= hash >> 33;
+  hash *= 0xc4ceb9fe1a85ec53ull;
+  hash ^= hash >> 33;
+  return static_cast<int>(hash % 10000);
+}
+
+bool needsClassification(const FlagView& flags) {
+  if (flags.writes != WritesMode::Old || flags.reads_new_percent > 0 || flags.shadow_percent > 0) return true;
+  if (flags.tables == nullptr) return false;
+  for (const auto& [name, overrides] : *flags.tables) {
+    if (overrides.reads_new_percent.value_or(0) > 0 || overrides.shadow_percent.value_or(0) > 0 ||
+        overrides.writes.value_or(WritesMode::Old) != WritesMode::Old) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Route decide(const StatementInfo& statement, std::string_view statement_text, const FlagView& flags,
+             const SessionView& session) {
+  if (session.in_transaction) return inTransaction(statement, flags, session);
+  switch (statement.kind) {
+    case StatementKind::Read:
+      return outsideRead(statement, statement_text, flags, session);
+    case StatementKind::Session: {
+      Route route;
+      route.serve = authoritative(flags.writes);
+      route.both = true;
+      route.reason = "session state: every backend";
+      return route;
+    }
+    default:
+      return outsideWrite(statement, flags);
+  }
+}
+
+}  // namespace cutover::router

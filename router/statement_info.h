@@ -1,0 +1,65 @@
+#pragma once
+
+// What the router knows about one statement text: the Classifier fills it, decide() reads it.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cutover::router {
+
+// Ordered from least to most write-like; a multi-statement string takes the highest of its parts.
+enum class StatementKind { Read, Write, Ddl, Transaction, Session };
+
+enum class TransactionCommand {
+  None, Begin, Commit, Rollback, Savepoint, Release, RollbackToSavepoint,
+  PrepareTransaction, CommitPrepared, RollbackPrepared
+};
+
+// Session commands run on every backend the session holds (Route::both).
+// Other: LOAD, DECLARE (of a pure read), FETCH, MOVE, CLOSE.
+enum class SessionCommand { None, Set, Reset, Discard, Prepare, Execute, Deallocate, Listen, Unlisten, Other };
+
+struct StatementInfo {
+  StatementKind kind = StatementKind::Write;  // the safe default
+  // For Transaction (and for the first transaction command of a multi-statement string).
+  TransactionCommand transaction = TransactionCommand::None;
+  // The first session command (also for a multi-statement string).
+  SessionCommand session = SessionCommand::None;
+  // Unparsable: routed as a write to the authoritative store so PostgreSQL answers with its own
+  // error (mirrored too when the mode mirrors: a failed statement must abort both transactions).
+  bool parse_error = false;
+  // Several statements in one simple Query; kind is the most write-like of them.
+  bool multi_statement = false;
+  // The text calls now(), random(), gen_random_uuid(), nextval/setval, clock_timestamp… or casts
+  // 'now'/'today'. Defaults of an INSERT's target table are invisible here and are not flagged.
+  bool nondeterministic = false;
+  // For shadow comparison: the outermost SELECT has ORDER BY / LIMIT, FETCH FIRST or OFFSET.
+  // Both false for multi-statement strings.
+  bool top_level_order_by = false;
+  bool has_limit = false;
+  // DEALLOCATE ALL, DISCARD ALL, RESET ALL, UNLISTEN *.
+  bool all = false;
+  // PREPARE name / EXECUTE name / DEALLOCATE name (SQL level; empty for DEALLOCATE ALL).
+  std::string prepared_name;
+  // PREPARE: the kind of the prepared query (what its EXECUTE will be).
+  // EXECUTE: the kind of the argument expressions (Read unless they call a function not known to
+  // be read-only). The classifier cannot know what an EXECUTE runs, so an EXECUTE comes back as
+  // kind Write; PreparedStatements::resolve() gives it the kind recorded at PREPARE.
+  StatementKind prepared_kind = StatementKind::Write;
+  // Relations touched: [catalog.][schema.]name as written (unquoted names lower-cased by the
+  // parser, quoted ones kept), CTE names excluded, deduplicated, sorted.
+  std::vector<std::string> tables;
+  // Short why, e.g. "SELECT … FOR UPDATE locks rows".
+  std::string reason;
+};
+
+// Lower-case label for logs and metrics ("read", "write", "ddl", "transaction", "session").
+std::string_view toString(StatementKind kind);
+std::string_view toString(TransactionCommand command);
+std::string_view toString(SessionCommand command);
+
+// Rank used to combine statements: Read < Transaction < Session < Write < Ddl.
+int writeRank(StatementKind kind);
+
+}  // namespace cutover::router

@@ -1,0 +1,14 @@
+#pragma once
+
+// Uncached classification of one simple-Query text with libpg_query (PostgreSQL's own parser).
+// The Classifier caches what this returns; call this directly only in tests and benchmarks.
+
+#include <string_view>
+
+#include "router/statement_info.h"
+
+namespace cutover::router {
+
+StatementInfo classifySql(std::string_view sql);
+
+}  // namespace cutover::router
