@@ -1,5 +1,6 @@
 #include "protocol/md5.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 namespace cutover::protocol {
@@ -27,6 +28,17 @@ std::string md5PasswordResponse(std::string_view user, std::string_view password
   std::string outer = md5Hex(inner);
   outer.append(reinterpret_cast<const char*>(salt.data()), salt.size());
   return "md5" + md5Hex(outer);
+}
+
+bool verifyMd5Response(std::string_view stored, std::string_view response, std::array<uint8_t, 4> salt) {
+  constexpr size_t kHashLength = 3 + 32;
+  if (stored.size() != kHashLength || !stored.starts_with("md5")) return false;
+  std::string outer(stored.substr(3));
+  outer.append(reinterpret_cast<const char*>(salt.data()), salt.size());
+  std::string expected = "md5" + md5Hex(outer);
+  // The expected length is public (35); only the contents are compared in constant time.
+  return response.size() == expected.size() &&
+         CRYPTO_memcmp(response.data(), expected.data(), expected.size()) == 0;
 }
 
 }  // namespace cutover::protocol

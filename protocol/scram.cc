@@ -16,7 +16,6 @@ namespace cutover::protocol {
 namespace {
 
 constexpr size_t kNonceBytes = 18;
-constexpr std::string_view kGs2Header = "n,,";  // no channel binding, no authzid
 
 std::string_view asChars(const Sha256Digest& digest) {
   return {reinterpret_cast<const char*>(digest.data()), digest.size()};
@@ -149,8 +148,13 @@ std::string ScramClient::clientFirstBare() const {
   return fmt::format("n={},r={}", escapeSaslName(username_), nonce_);
 }
 
+void ScramClient::useChannelBinding(std::string cbind_data) {
+  gs2_header_ = fmt::format("p={},,", kTlsServerEndPoint);
+  cbind_data_ = std::move(cbind_data);
+}
+
 std::string ScramClient::clientFirstMessage() const {
-  return std::string(kGs2Header) + clientFirstBare();
+  return gs2_header_ + clientFirstBare();
 }
 
 Result<std::string> ScramClient::handleServerFirst(std::string_view server_first) {
@@ -187,7 +191,7 @@ Result<std::string> ScramClient::handleServerFirst(std::string_view server_first
   Sha256Digest salted = scramSaltedPassword(password_, *salt, *iterations);
   Sha256Digest client_key = hmacSha256(asChars(salted), "Client Key");
   Sha256Digest stored_key = sha256(asChars(client_key));
-  std::string final_without_proof = fmt::format("c={},r={}", base64Encode(kGs2Header), *nonce);
+  std::string final_without_proof = fmt::format("c={},r={}", base64Encode(gs2_header_ + cbind_data_), *nonce);
   std::string auth_message =
       fmt::format("{},{},{}", clientFirstBare(), server_first, final_without_proof);
   Sha256Digest client_signature = hmacSha256(asChars(stored_key), auth_message);
@@ -219,8 +223,8 @@ Status ScramClient::verifyServerFinal(std::string_view server_final) {
 }
 
 Result<ScramVerifier> parseScramVerifier(std::string_view text) {
-  auto invalid = [text](std::string_view what) {
-    return Status::error(fmt::format("invalid SCRAM verifier \"{}\": {}", text, what));
+  auto invalid = [](std::string_view what) {
+    return Status::error(fmt::format("invalid SCRAM verifier: {}", what));
   };
   constexpr std::string_view kPrefix = "SCRAM-SHA-256$";
   if (!text.starts_with(kPrefix)) return invalid("does not start with SCRAM-SHA-256$");

@@ -20,6 +20,9 @@
 namespace cutover::protocol {
 
 inline constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
+inline constexpr std::string_view kScramSha256Plus = "SCRAM-SHA-256-PLUS";
+// The only channel-binding type PostgreSQL implements (RFC 5929 section 4).
+inline constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
 
 using Sha256Digest = std::array<uint8_t, 32>;
 
@@ -45,7 +48,12 @@ class ScramClient {
   // Fixed nonce and a username for the "n=" attribute (RFC test vectors; PostgreSQL ignores it).
   ScramClient(std::string password, std::string nonce, std::string username);
 
-  // "n,,n=<user>,r=<nonce>": the data of SASLInitialResponse.
+  // Use SCRAM-SHA-256-PLUS: the gs2 header becomes "p=tls-server-end-point,," and "c=" carries
+  // `cbind_data` (the hash of the server's certificate, RFC 5929 section 4.1). Call before
+  // clientFirstMessage(). Without it the client sends "n,," (no channel binding).
+  void useChannelBinding(std::string cbind_data);
+
+  // "<gs2 header>n=<user>,r=<nonce>": the data of SASLInitialResponse.
   std::string clientFirstMessage() const;
   // Takes the data of AuthenticationSASLContinue and returns the client-final-message (the data of
   // SASLResponse). Fails if the server nonce does not extend ours, the salt is not base64, the
@@ -61,6 +69,8 @@ class ScramClient {
   std::string password_;
   std::string nonce_;
   std::string username_;
+  std::string gs2_header_ = "n,,";
+  std::string cbind_data_;  // appended to the gs2 header in "c=" when binding
   bool nonce_failed_ = false;  // RAND_bytes failed in the constructor
   std::optional<Sha256Digest> expected_server_signature_;  // set by handleServerFirst
 };
@@ -73,6 +83,7 @@ struct ScramVerifier {
   Sha256Digest stored_key{};
   Sha256Digest server_key{};
 };
+// Errors describe what is wrong without repeating `text` (a verifier is a secret).
 Result<ScramVerifier> parseScramVerifier(std::string_view text);
 
 }  // namespace cutover::protocol

@@ -139,8 +139,7 @@ TEST(ScramTest, ParseVerifier) {
   Result<ScramVerifier> short_key = parseScramVerifier("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$YWI=:YWI=");
   ASSERT_FALSE(short_key.isOk());
   EXPECT_EQ(short_key.status().message(),
-            "invalid SCRAM verifier \"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$YWI=:YWI=\": keys must be "
-            "base64 SHA-256 digests");
+            "invalid SCRAM verifier: keys must be base64 SHA-256 digests");
 }
 
 }  // namespace
