@@ -82,9 +82,7 @@ const char* lockingText(std::string_view strength) {
 }
 
 void visitNode(std::string_view type, const Json& body, TreeFindings& findings) {
-  if (type == "RangeVar") {
-    visitRangeVar(body, findings);
-  } else if (type == "FuncCall") {
+  if (type == "FuncCall") {
     visitFuncCall(body, findings);
   } else if (type == "SQLValueFunction") {
     visitSqlValueFunction(body, findings);
@@ -125,6 +123,9 @@ bool hasNonEmptyArray(const Json& object, const char* key) {
 
 void walkTree(const Json& node, TreeFindings& findings) {
   if (node.is_object()) {
+    // RangeVar appears both as a node ({"RangeVar": {…}}) and, in fields typed RangeVar*
+    // ("relation", "rel", "view", "sequence", "pktable"…), as a bare body: recognise the body.
+    if (node.contains("relname") && node.contains("relpersistence")) visitRangeVar(node, findings);
     for (auto it = node.begin(); it != node.end(); ++it) {
       const Json& value = it.value();
       if (!value.is_structured()) continue;
