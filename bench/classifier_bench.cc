@@ -1,0 +1,69 @@
+// Cost of router/ on the data path: a cache hit (repeated text), a miss (libpg_query parse +
+// tree walk), and decide(). Run by hand: build-*/bench/classifier_bench.
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "router/classifier.h"
+#include "router/decide.h"
+#include "router/statement_rules.h"
+
+namespace {
+
+using namespace cutover::router;
+
+const char* const kStatements[] = {
+    // short: pgbench -S
+    "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;",
+    // pgbench tpcb-like write
+    "UPDATE pgbench_accounts SET abalance = abalance + -1234 WHERE aid = 4711;",
+    // an ORM-shaped read: joins, CTE, functions, ORDER BY / LIMIT
+    "WITH recent AS (SELECT o.id, o.user_id, o.total FROM public.orders o WHERE o.created_at > "
+    "now() - interval '7 days') SELECT u.id, lower(u.email), coalesce(sum(r.total), 0) AS total, "
+    "count(*) FROM users u LEFT JOIN recent r ON r.user_id = u.id WHERE u.active AND u.id = ANY($1) "
+    "GROUP BY u.id, u.email ORDER BY total DESC LIMIT 50",
+};
+
+void BM_ClassifyHit(benchmark::State& state) {
+  Classifier classifier;
+  std::string text = kStatements[state.range(0)];
+  classifier.classify(text);
+  for (auto _ : state) benchmark::DoNotOptimize(&classifier.classify(text));
+  state.counters["text_bytes"] = static_cast<double>(text.size());
+}
+BENCHMARK(BM_ClassifyHit)->DenseRange(0, 2);
+
+void BM_ClassifyHitAmong4096(benchmark::State& state) {
+  // A full cache: lookups spread over many entries (cache-unfriendly hash buckets).
+  Classifier classifier(4096);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 4096; ++i) texts.push_back("SELECT * FROM t WHERE id = " + std::to_string(i));
+  for (const std::string& text : texts) classifier.classify(text);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(&classifier.classify(texts[i]));
+    i = (i + 613) % texts.size();
+  }
+}
+BENCHMARK(BM_ClassifyHitAmong4096);
+
+void BM_ClassifyMiss(benchmark::State& state) {
+  std::string text = kStatements[state.range(0)];
+  for (auto _ : state) benchmark::DoNotOptimize(classifySql(text));
+  state.counters["text_bytes"] = static_cast<double>(text.size());
+}
+BENCHMARK(BM_ClassifyMiss)->DenseRange(0, 2);
+
+void BM_Decide(benchmark::State& state) {
+  StatementInfo info = classifySql(kStatements[0]);
+  FlagView flags{.writes = cutover::config::WritesMode::Dual, .reads_new_percent = 30};
+  SessionView session{.session_hash = stableHash("session-42")};
+  for (auto _ : state) benchmark::DoNotOptimize(decide(info, kStatements[0], flags, session));
+}
+BENCHMARK(BM_Decide);
+
+}  // namespace
+
+BENCHMARK_MAIN();
