@@ -1,0 +1,54 @@
+#include "compare/divergence.h"
+
+#include <sys/time.h>
+#include <time.h>
+
+#include <fmt/format.h>
+
+namespace cutover::compare {
+
+nlohmann::json toJson(const Divergence& d) {
+  nlohmann::json parameters = nlohmann::json::array();
+  for (const auto& p : d.parameters) {
+    if (p) {
+      parameters.push_back(*p);
+    } else {
+      parameters.push_back(nullptr);
+    }
+  }
+  return nlohmann::json{
+      {"time", d.time},
+      {"session_id", d.session_id},
+      {"transaction_id", d.transaction_id},
+      {"kind", d.kind},
+      {"statement", d.statement},
+      {"parameters", std::move(parameters)},
+      {"authoritative_store", d.authoritative_store},
+      {"secondary_store", d.secondary_store},
+      {"authoritative_outcome", d.authoritative_outcome},
+      {"secondary_outcome", d.secondary_outcome},
+  };
+}
+
+std::string hexParameter(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 0xf];
+  }
+  return out;
+}
+
+std::string nowRfc3339Ms() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm utc;
+  gmtime_r(&tv.tv_sec, &utc);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03d}Z", stamp, static_cast<int>(tv.tv_usec / 1000));
+}
+
+}  // namespace cutover::compare

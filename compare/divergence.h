@@ -1,0 +1,50 @@
+#pragma once
+
+// One mirrored statement whose outcome differed between the stores, or a mirror write that never
+// reached the secondary. Recorded in journal_dir/divergences.jsonl (see journal.h).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cutover::compare {
+
+// Values of Divergence::kind.
+namespace divergence_kind {
+inline constexpr std::string_view kTagMismatch = "tag_mismatch";          // UPDATE 3 vs UPDATE 2
+inline constexpr std::string_view kErrorOneSide = "error_one_side";
+inline constexpr std::string_view kReturningMismatch = "returning_mismatch";
+inline constexpr std::string_view kSecondaryUnavailable = "secondary_unavailable";
+inline constexpr std::string_view kSecondaryTimeout = "secondary_timeout";
+inline constexpr std::string_view kQueueFull = "queue_full";              // async mirror queue
+inline constexpr std::string_view kNondeterministic = "nondeterministic"; // now(), random(), ...
+}  // namespace divergence_kind
+
+struct Divergence {
+  std::string time;  // RFC 3339 UTC with ms (nowRfc3339Ms())
+  uint64_t session_id = 0;
+  uint64_t transaction_id = 0;
+  std::string kind;       // a divergence_kind value
+  std::string statement;  // SQL text as sent
+  // As sent: text-format values as they are, binary ones through hexParameter(); nullopt = NULL.
+  std::vector<std::optional<std::string>> parameters;
+  std::string authoritative_store, secondary_store;  // "old" / "new"
+  // "UPDATE 3", "ERROR 23505 duplicate key ...", "not sent: new store down".
+  std::string authoritative_outcome, secondary_outcome;
+};
+
+// Keys are the member names; NULL parameters are JSON null. Strings that are not valid UTF-8
+// (a client_encoding other than UTF8) are written with U+FFFD in place of the bad bytes.
+nlohmann::json toJson(const Divergence& divergence);
+
+// A binary-format parameter as text: "\x" followed by lowercase hex, bytea's output format.
+std::string hexParameter(std::string_view bytes);
+
+// Now as RFC 3339 UTC with milliseconds: "2026-11-21T07:50:01.123Z".
+std::string nowRfc3339Ms();
+
+}  // namespace cutover::compare

@@ -1,0 +1,54 @@
+#pragma once
+
+// The current flag snapshot and its state file. Lives on the main thread; the admin thread and
+// auto-rollback may publish too (publishes are serialised). Workers never call it on the data
+// path: the proxy hands each worker the pointer returned by current()/publish() through its own
+// task queue.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "config/config.h"
+#include "flags/flag_snapshot.h"
+
+namespace cutover::flags {
+
+class FlagStore {
+ public:
+  // Loads the state file when it exists (it wins over the config, DESIGN.md "Configuration"),
+  // else the config's flags (version 1). A state file that cannot be read, parsed or validated
+  // is an error naming the file and what is wrong. Removes temp files a crash left behind.
+  static Result<std::unique_ptr<FlagStore>> open(const config::FlagsConfig& config);
+
+  // Any thread; never null.
+  FlagSnapshotPtr current() const;
+
+  // Validates `next` (see validate()), sets version = current + 1, stamps changed_at (now),
+  // changed_by and reason, persists it atomically to the state file, then publishes it.
+  // If validation or persisting fails nothing is published and the error says why.
+  Result<FlagSnapshotPtr> publish(FlagSnapshot next, std::string changed_by, std::string reason);
+
+  // Publishes the current flags with reads_new_percent 0 (table overrides included) and
+  // authority back to old: dual-new → dual (globally and per table). From new (global or a
+  // table) the old store is stale: refused with a "point of no return" error unless `force`,
+  // which moves it to dual (old authoritative, new still mirrored). old/dual and shadow_percent
+  // are left as they are.
+  Result<FlagSnapshotPtr> rollback(std::string changed_by, std::string reason, bool force);
+
+  const std::string& stateFile() const { return state_file_; }
+
+ private:
+  FlagStore(std::string state_file, FlagSnapshotPtr initial);
+  // Requires publish_mutex_.
+  Result<FlagSnapshotPtr> publishLocked(FlagSnapshot next, std::string changed_by,
+                                        std::string reason);
+
+  const std::string state_file_;
+  std::mutex publish_mutex_;  // one publish at a time, so versions never repeat
+  std::atomic<FlagSnapshotPtr> current_;
+};
+
+}  // namespace cutover::flags
