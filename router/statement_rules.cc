@@ -3,6 +3,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "router/tree_walk.h"
@@ -323,6 +324,28 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
   return combined;
 }
 
+// libpg_query builds and prints its tree recursively: a left-associative chain such as
+// SELECT 1+1+…+1 nests one level per operator and ~70,000 levels overflow an 8 MiB stack.
+// Bound the nesting before parsing by counting what can open a level: operator characters
+// (comments included) and words after whitespace (IS, COLLATE, AT TIME ZONE…). Over-counting
+// only costs a parse: such a text is routed as a write.
+constexpr size_t kMaxNestingEstimate = 10000;
+
+bool mayNestTooDeep(std::string_view sql) {
+  if (sql.size() <= kMaxNestingEstimate) return false;
+  static constexpr std::string_view kOperatorChars = "+-*/<>=~!@#%^&|`?:(";
+  size_t estimate = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(sql[i]);
+    if (kOperatorChars.find(static_cast<char>(c)) != std::string_view::npos) {
+      ++estimate;
+    } else if (std::isspace(c) && i + 1 < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i + 1]))) {
+      ++estimate;
+    }
+  }
+  return estimate > kMaxNestingEstimate;
+}
+
 }  // namespace
 
 StatementInfo classifySql(std::string_view sql) {
@@ -330,6 +353,10 @@ StatementInfo classifySql(std::string_view sql) {
   if (sql.find('\0') != std::string_view::npos) {
     info.parse_error = true;
     info.reason = "text contains a NUL byte";
+    return info;
+  }
+  if (mayNestTooDeep(sql)) {
+    info.reason = "too many operators to parse safely (routed as a write)";
     return info;
   }
   ParseResult parsed{std::string(sql)};

@@ -1,5 +1,6 @@
 #include "router/tree_walk.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <vector>
@@ -121,23 +122,35 @@ bool hasNonEmptyArray(const Json& object, const char* key) {
   return value != nullptr && value->is_array() && !value->empty();
 }
 
-void walkTree(const Json& node, TreeFindings& findings) {
-  if (node.is_object()) {
-    // RangeVar appears both as a node ({"RangeVar": {…}}) and, in fields typed RangeVar*
-    // ("relation", "rel", "view", "sequence", "pktable"…), as a bare body: recognise the body.
-    if (node.contains("relname") && node.contains("relpersistence")) visitRangeVar(node, findings);
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const Json& value = it.value();
-      if (!value.is_structured()) continue;
-      const std::string& key = it.key();
-      // Node types are PascalCase keys ("SelectStmt", "A_Const"); fields are lower camelCase.
-      if (value.is_object() && !key.empty() && std::isupper(static_cast<unsigned char>(key[0]))) {
-        visitNode(key, value, findings);
+void walkTree(const Json& root, TreeFindings& findings) {
+  // Iterative: expression trees nest as deep as the text (SELECT 1+1+…+1), deeper than a
+  // worker's stack would allow recursion to go. Children are pushed in reverse so nodes are
+  // visited in document order (within an object, in key order).
+  std::vector<const Json*> pending{&root};
+  while (!pending.empty()) {
+    const Json& node = *pending.back();
+    pending.pop_back();
+    if (node.is_object()) {
+      // RangeVar appears both as a node ({"RangeVar": {…}}) and, in fields typed RangeVar*
+      // ("relation", "rel", "view", "sequence", "pktable"…), as a bare body: recognise the body.
+      if (node.contains("relname") && node.contains("relpersistence")) visitRangeVar(node, findings);
+      size_t first_child = pending.size();
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        const Json& value = it.value();
+        if (!value.is_structured()) continue;
+        const std::string& key = it.key();
+        // Node types are PascalCase keys ("SelectStmt", "A_Const"); fields are lower camelCase.
+        if (value.is_object() && !key.empty() && std::isupper(static_cast<unsigned char>(key[0]))) {
+          visitNode(key, value, findings);
+        }
+        pending.push_back(&value);
       }
-      walkTree(value, findings);
+      std::reverse(pending.begin() + static_cast<std::ptrdiff_t>(first_child), pending.end());
+    } else if (node.is_array()) {
+      for (auto it = node.rbegin(); it != node.rend(); ++it) {
+        if (it->is_structured()) pending.push_back(&*it);
+      }
     }
-  } else if (node.is_array()) {
-    for (const Json& element : node) walkTree(element, findings);
   }
 }
 

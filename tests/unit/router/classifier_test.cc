@@ -427,6 +427,33 @@ TEST(PreparedStatements, RedefinitionReplaces) {
   EXPECT_EQ(prepared.resolve(classifySql("EXECUTE p")).kind, K::Write);
 }
 
+TEST(Classifier, DeepOperatorChainsAreWritesNotCrashes) {
+  // libpg_query recurses per nesting level; 100,000 levels would overflow the stack.
+  std::string chain = "SELECT 1";
+  for (int i = 0; i < 100000; ++i) chain += "+1";
+  StatementInfo deep = classifySql(chain);
+  EXPECT_EQ(deep.kind, K::Write);
+  EXPECT_NE(deep.reason.find("too many operators"), std::string::npos);
+  std::string casts = "SELECT 1";
+  for (int i = 0; i < 20000; ++i) casts += "::int";
+  EXPECT_EQ(classifySql(casts).kind, K::Write);
+  // Long but flat statements are still parsed: a 50,000-value IN list stays a read.
+  std::string in_list = "SELECT * FROM t WHERE id IN (0";
+  for (int i = 1; i < 50000; ++i) in_list += ", " + std::to_string(i);
+  in_list += ")";
+  EXPECT_EQ(classifySql(in_list).kind, K::Read);
+  // Moderately deep chains parse normally.
+  std::string moderate = "SELECT 1";
+  for (int i = 0; i < 4000; ++i) moderate += " + 1";
+  EXPECT_EQ(classifySql(moderate).kind, K::Read);
+}
+
+TEST(Classifier, ExplainAnalyseSpelling) {
+  EXPECT_EQ(classifySql("EXPLAIN ANALYSE DELETE FROM t").kind, K::Write);
+  EXPECT_EQ(classifySql("EXPLAIN (ANALYSE) DELETE FROM t").kind, K::Write);
+  EXPECT_EQ(classifySql("EXPLAIN (ANALYZE 0) DELETE FROM t").kind, K::Read);
+}
+
 TEST(ClassifierCache, HitsAndMissesAreCountedByExactText) {
   Classifier classifier;
   classifier.classify("SELECT 1");
