@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -394,6 +396,44 @@ TEST(ScramServerTest, ErrorsNeverContainProofOrNonce) {
     EXPECT_EQ(message.find(proof), std::string::npos) << message;
     EXPECT_EQ(message.find(kClientNonce), std::string::npos) << message;
     EXPECT_EQ(message.find("pencil"), std::string::npos) << message;
+  }
+}
+
+// The fuzz seeds are whole exchanges computed by tests/fuzz/make_auth_corpus.py with Python's
+// hashlib; they must succeed here, or the fuzzer would start from failing inputs only.
+std::vector<std::string> readSeed(const std::string& name) {
+  std::ifstream in(std::string(CUTOVER_AUTH_CORPUS_DIR) + "/" + name, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t nul = bytes.find('\0'); nul != std::string::npos; nul = bytes.find('\0', start)) {
+    parts.push_back(bytes.substr(start, nul - start));
+    start = nul + 1;
+  }
+  parts.push_back(bytes.substr(start));
+  return parts;
+}
+
+TEST(ScramServerTest, FuzzSeedsAreValidExchanges) {
+  struct Case {
+    std::string seed;
+    bool with_tls;
+    bool succeeds;
+  };
+  const Case cases[] = {
+      {"scram_plain", false, true},          {"scram_plain", true, true},
+      {"scram_plus", true, true},            {"scram_plus", false, false},
+      {"scram_y_flag", false, true},         {"scram_y_flag", true, false},
+      {"scram_extension", false, true},      {"scram_wrong_password", false, false},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> parts = readSeed(c.seed);
+    ASSERT_EQ(parts.size(), 3u) << c.seed;
+    ScramServer server(postgresVerifier(), c.with_tls ? testCbindData() : "", std::string(kServerNonce));
+    Result<std::string> first = server.handleClientFirst(parts[0], parts[1]);
+    bool ok = first.isOk() && server.handleClientFinal(parts[2]).isOk();
+    EXPECT_EQ(ok, c.succeeds) << c.seed << (c.with_tls ? " over TLS" : "");
+    EXPECT_EQ(server.succeeded(), c.succeeds) << c.seed;
   }
 }
 
