@@ -56,9 +56,20 @@ struct StoreConfig {
   std::string sslrootcert;
 };
 
+// auth.query: look a client's secret up in the old store (PgBouncer's auth_query idea) when
+// the users file does not list the user. Runs on its own connection as `query_user`.
+struct AuthQueryConfig {
+  std::string query;                       // one parameter ($1 = user name); the last column of the first row is the secret
+  std::optional<std::string> user;         // default: stores.old.user
+  std::optional<std::string> password;     // from query_password_env/query_password_file; default: stores.old's
+  std::string database = "postgres";
+  int ttl_s = 60;                          // answers (found or not) are cached this long
+};
+
 struct AuthConfig {
   AuthMethod method = AuthMethod::ScramSha256;
   std::string users_file;  // "name" "SCRAM-SHA-256$..." lines, as pg_authid stores them
+  std::optional<AuthQueryConfig> query;
 };
 
 struct TlsConfig {

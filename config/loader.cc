@@ -175,11 +175,30 @@ void readStores(MapReader& root, const EnvLookup& env, Config& config) {
   }
 }
 
-void readAuth(MapReader& root, Config& config) {
+void readAuth(MapReader& root, Config& config, const EnvLookup& env) {
   auto auth = root.section("auth");
-  if (!auth || !auth->checkKeys({"method", "users_file"})) return;
+  if (!auth || !auth->checkKeys({"method", "users_file", "query", "query_user", "query_password_env",
+                                 "query_password_file", "query_database", "query_ttl_s"})) {
+    return;
+  }
   readChoice<AuthMethod>(*auth, "method", kAuthMethodNames, config.auth.method);
   readName(*auth, "users_file", config.auth.users_file);
+  if (!auth->has("query")) {
+    for (const char* key : {"query_user", "query_password_env", "query_password_file", "query_database", "query_ttl_s"}) {
+      if (auth->has(key)) auth->fail(key, "only meaningful with auth.query; add the query or remove this key");
+    }
+    return;
+  }
+  AuthQueryConfig query;
+  readName(*auth, "query", query.query);
+  if (!query.query.empty() && query.query.find("$1") == std::string::npos) {
+    auth->fail("query", "must take the user name as $1, e.g. SELECT rolpassword FROM pg_authid WHERE rolname = $1");
+  }
+  readName(*auth, "query_user", query.user);
+  query.password = readSecret(*auth, "query_password_env", "query_password_file", env);
+  readName(*auth, "query_database", query.database);
+  readInt(*auth, "query_ttl_s", 1, 86400, query.ttl_s);
+  config.auth.query = std::move(query);
 }
 
 void readTls(MapReader& root, Config& config) {
@@ -280,7 +299,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readInt(root, "max_client_connections", 1, kIntMax, config.max_client_connections);
   readInt(root, "max_connections_per_user", 0, kIntMax, config.max_connections_per_user);
   readStores(root, env, config);
-  readAuth(root, config);
+  readAuth(root, config, env);
   readTls(root, config);
   readFlags(root, config);
   readCompare(root, config);
@@ -298,10 +317,10 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
 // Settings that depend on each other; run after checkSupportedByThisBuild so nobody is asked
 // to complete a setting the build would then refuse.
 void checkConsistency(const Config& config, Diagnostics& diag) {
-  if (config.auth.method != AuthMethod::Trust && config.auth.users_file.empty()) {
+  if (config.auth.method != AuthMethod::Trust && config.auth.users_file.empty() && !config.auth.query) {
     diag.fail(diag.lineOf("auth.method"),
               fmt::format("auth.users_file: required for auth.method '{}'; point it at a file of "
-                          "\"name\" \"verifier\" lines",
+                          "\"name\" \"verifier\" lines, or set auth.query",
                           toString(config.auth.method)));
   }
   if (config.tls.mode != TlsMode::Disable &&

@@ -49,8 +49,10 @@ bool isMd5Hash(std::string_view secret) {
   return true;
 }
 
+}  // namespace
+
 // Classifies `secret` and fills in the SCRAM verifier. Errors do not repeat the secret.
-Result<UserCredential> makeCredential(std::string secret, int plain_iterations) {
+Result<UserCredential> credentialFromSecret(std::string secret, int plain_iterations) {
   UserCredential credential;
   if (secret.starts_with("SCRAM-SHA-256$")) {
     Result<protocol::ScramVerifier> verifier = protocol::parseScramVerifier(secret);
@@ -72,7 +74,6 @@ Result<UserCredential> makeCredential(std::string secret, int plain_iterations) 
   return credential;
 }
 
-}  // namespace
 
 Result<UsersFile> UsersFile::load(const std::string& path, int plain_iterations) {
   std::ifstream in(path, std::ios::binary);
@@ -114,7 +115,7 @@ Result<UsersFile> UsersFile::parse(std::string_view text, std::string_view sourc
       return error(fmt::format("user \"{}\" is defined twice (lines {} and {})", *user, previous->second,
                                line_number));
     }
-    Result<UserCredential> credential = makeCredential(std::move(*secret), plain_iterations);
+    Result<UserCredential> credential = credentialFromSecret(std::move(*secret), plain_iterations);
     if (!credential.isOk()) {
       return error(fmt::format("user \"{}\": {}", *user, credential.status().message()));
     }

@@ -32,6 +32,11 @@ struct UserCredential {
   std::optional<protocol::ScramVerifier> scram;
 };
 
+// Classifies one secret as the users file does (SCRAM verifier, md5 hash, or plaintext, for which
+// a SCRAM verifier is derived) — also used for secrets found by auth.query. Errors never repeat it.
+Result<UserCredential> credentialFromSecret(std::string secret,
+                                            int plain_iterations = protocol::kScramDefaultIterations);
+
 class UsersFile {
  public:
   static Result<UsersFile> load(const std::string& path,

@@ -203,11 +203,47 @@ void ClientSession::onTlsReady(Connection&) {
 
 void ClientSession::beginClientAuth() {
   const auto& ctx = worker_.context();
-  const config::AuthMethod method = ctx.config->auth.method;
-  if (method == config::AuthMethod::Trust) return connectBackend();
+  if (ctx.config->auth.method == config::AuthMethod::Trust) return connectBackend();
   state_ = State::Authenticating;
   auto users = ctx.users();
   const config::UserCredential* credential = users ? users->find(user_) : nullptr;
+  if (credential != nullptr || ctx.auth_query == nullptr) return challenge(credential);
+  // Not in the users file: ask the old store (auth.query). The answer comes back on this worker;
+  // the session may be gone by then, hence the liveness check.
+  awaiting_lookup_ = true;
+  Worker* worker = &worker_;
+  ClientSession* self = this;
+  const uint64_t id = id_;
+  ctx.auth_query->lookup(user_, [worker, self, id](AuthQuery::Answer answer) {
+    worker->post([worker, self, id, answer] {
+      if (worker->sessionAlive(self, id)) self->onAuthLookup(answer);
+    });
+  });
+}
+
+void ClientSession::onAuthLookup(const AuthQuery::Answer& answer) {
+  if (state_ != State::Authenticating || !awaiting_lookup_) return;
+  awaiting_lookup_ = false;
+  if (!answer.isOk()) {
+    log::warn("session {}: {}", id_, answer.status().message());
+    return fatal("08006", fmt::format("cutover could not look up user \"{}\" in the old store", user_),
+                 "the old store or auth.query failed; see cutover's log");
+  }
+  if (answer.value()) {
+    auto credential = config::credentialFromSecret(*answer.value());
+    if (credential.isOk()) {
+      looked_up_ = std::move(credential.value());
+      return challenge(&*looked_up_);
+    }
+    log::warn("session {}: auth.query returned an unusable secret for user \"{}\": {}", id_, user_,
+              credential.status().message());
+  }
+  challenge(nullptr);   // unknown user: the same exchange, failing at the end
+}
+
+void ClientSession::challenge(const config::UserCredential* credential) {
+  const auto& ctx = worker_.context();
+  const config::AuthMethod method = ctx.config->auth.method;
   const std::string cbind = client_->tls() && tls_server_ ? tls_server_->endPointHash() : std::string();
   using Kind = config::UserCredential::Kind;
   // As in PostgreSQL, md5 authentication of a user whose secret is a SCRAM verifier runs SCRAM.
@@ -237,7 +273,7 @@ void ClientSession::beginClientAuth() {
 
 void ClientSession::handleAuthMessages() {
   evbuffer* in = clientInput();
-  while (state_ == State::Authenticating) {
+  while (state_ == State::Authenticating && !awaiting_lookup_) {
     // Authentication messages are small; PostgreSQL caps them similarly (PG_MAX_AUTH_TOKEN_LENGTH).
     protocol::Frame frame = peekMessage(in, Direction::Frontend, 65535);
     if (frame.status == DecodeStatus::NeedMoreData) return;

@@ -7,6 +7,7 @@
 
 #include "protocol/messages.h"
 #include "protocol/scram_server.h"
+#include "proxy/auth_query.h"
 #include "proxy/backend.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
@@ -28,6 +29,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   ClientSession& operator=(const ClientSession&) = delete;
 
   void start();
+  uint64_t id() const { return id_; }
   // Shutdown: close at the next moment the session is idle (no transaction, nothing in flight).
   void beginDrain();
   // Close now, telling a logged-in client why (FATAL 57P01).
@@ -58,6 +60,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void handleCancelRequest(const protocol::CancelRequest& cancel);
   void handleSslRequest();
   void beginClientAuth();
+  void onAuthLookup(const AuthQuery::Answer& answer);
+  // Sends the authentication request for `credential` (null: unknown user, mock exchange).
+  void challenge(const config::UserCredential* credential);
   void handleAuthMessages();
   // Every way authentication can fail answers the same FATAL 28P01; `why` is for the log only.
   void authenticationFailed(const std::string& why);
@@ -91,6 +96,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::array<uint8_t, 4> md5_salt_{};
   std::string md5_stored_;                   // "md5…" of the user, or empty for an unknown user
   bool user_counted_ = false;
+  bool awaiting_lookup_ = false;             // auth.query answer pending
+  std::optional<config::UserCredential> looked_up_;
   std::shared_ptr<const TlsServerContext> tls_server_;   // the context this client's TLS uses
   bool counted_ = false;
   bool key_minted_ = false;

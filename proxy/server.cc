@@ -63,7 +63,7 @@ Status Server::loadTlsAndUsers(bool initial) {
     tls = std::move(loaded.value());
   }
   std::shared_ptr<const config::UsersFile> users;
-  if (config_.auth.method != config::AuthMethod::Trust) {
+  if (config_.auth.method != config::AuthMethod::Trust && !config_.auth.users_file.empty()) {
     auto loaded = config::UsersFile::load(config_.auth.users_file);
     if (!loaded.isOk()) return Status::error("auth.users_file: " + loaded.status().message());
     users = std::make_shared<const config::UsersFile>(std::move(loaded.value()));
@@ -98,6 +98,10 @@ Status Server::run() {
     auto tls = TlsClientContext::load(config_.old_store);
     if (!tls.isOk()) return tls.status();
     context_.old_store_tls = std::move(tls.value());
+  }
+  if (config_.auth.query && config_.auth.method != config::AuthMethod::Trust) {
+    auth_query_ = std::make_unique<AuthQuery>(*config_.auth.query, config_.old_store);
+    context_.auth_query = auth_query_.get();
   }
   Status loaded = loadTlsAndUsers(true);
   if (!loaded.isOk()) return loaded;
@@ -137,6 +141,9 @@ Status Server::run() {
   event_base_dispatch(base_.get());
 
   for (auto& w : workers_) w->stop();
+  // After the worker threads, before the Worker objects: a lookup still in flight posts its
+  // answer into a stopped worker's queue, where it is dropped.
+  auth_query_.reset();
   workers_.clear();
   log::info("cutover stopped");
   return Status::ok();

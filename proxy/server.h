@@ -40,6 +40,7 @@ class Server {
   CancelRegistry cancel_registry_;
   std::atomic<int> client_connections_{0};
   UserConnectionCounter user_connections_;
+  std::unique_ptr<AuthQuery> auth_query_;
   SessionContext context_;
   EventBasePtr base_;
   ListenerPtr listener_;

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/users_file.h"
+#include "proxy/auth_query.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/tls.h"
 
@@ -44,6 +45,7 @@ struct SessionContext {
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
   std::string mock_auth_secret;                            // per process: unknown users' fake SCRAM salt
   UserConnectionCounter* user_connections = nullptr;
+  AuthQuery* auth_query = nullptr;                          // null unless auth.query is set
 
   // Client TLS: replaced as a whole on reload; sessions take it once, at SSLRequest time.
   std::shared_ptr<const TlsServerContext> tlsServer() const { return std::atomic_load(&tls_server); }

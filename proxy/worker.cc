@@ -88,6 +88,10 @@ void Worker::sessionClosed(ClientSession* session) {
   event_active(reap_event_.get(), EV_READ, 0);
 }
 
+bool Worker::sessionAlive(ClientSession* session, uint64_t id) const {
+  return sessions_.contains(session) && session->id() == id;
+}
+
 void Worker::onReap(evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->closed_.clear(); }
 
 }  // namespace cutover::proxy

@@ -36,7 +36,9 @@ class Worker {
   void adoptClient(int fd);
   void beginDrain();
   void closeAllSessions(const char* reason);
-  void sessionClosed(ClientSession* session);   // destroyed later, outside its own callbacks
+  void sessionClosed(ClientSession* session);
+  // True while `session` (with that id: addresses are reused) is open on this worker.
+  bool sessionAlive(ClientSession* session, uint64_t id) const;   // destroyed later, outside its own callbacks
 
   event_base* base() const { return base_.get(); }
   int index() const { return index_; }
