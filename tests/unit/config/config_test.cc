@@ -267,7 +267,7 @@ TEST(ConfigErrors, UnknownStoreKeyNamesLineAndExpectedKeys) {
 TEST(ConfigErrors, UnknownTopLevelKey) {
   EXPECT_EQ(errorOf(minimalWith("worker: 4\n")),
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
-            "max_client_connections, stores, auth, tls, flags, compare, auto_rollback, "
+            "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
             "max_message_bytes, log_level)");
 }
@@ -520,32 +520,74 @@ TEST(ConfigBuildSupport, StrictMirrorRefused) {
             "yet; use sync or async");
 }
 
-TEST(ConfigBuildSupport, OnlyTrustClientAuth) {
-  const std::string message =
-      "auth.method: only 'trust' is available in this build; client SCRAM/md5 authentication "
-      "comes with the front-door work (the default is scram-sha-256, so set 'method: trust' "
-      "explicitly)";
-  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  method: md5\n"), "cutover.yaml:3: " + message);
-  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  users_file: u.txt\n"),
-            "cutover.yaml:2: " + message);
-  EXPECT_EQ(errorOf("stores: { old: {} }\n"), "cutover.yaml:1: " + message);
+TEST(ConfigFrontDoor, ClientAuthNeedsUsersFileOrQuery) {
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  method: md5\n"),
+            "cutover.yaml:3: auth.users_file: required for auth.method 'md5'; point it at a file of "
+            "\"name\" \"verifier\" lines, or set auth.query");
+  // scram-sha-256 is the default method, so an empty config asks for its users too.
+  EXPECT_EQ(errorOf("stores: { old: {} }\n"),
+            "cutover.yaml:1: auth.users_file: required for auth.method 'scram-sha-256'; point it at a "
+            "file of \"name\" \"verifier\" lines, or set auth.query");
+  auto c = load("stores: { old: {} }\nauth: { method: scram-sha-256, users_file: u.txt }\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->auth.method, AuthMethod::ScramSha256);
+  EXPECT_EQ(c->auth.users_file, "u.txt");
+  EXPECT_FALSE(c->auth.query.has_value());
 }
 
-TEST(ConfigBuildSupport, ClientTlsRefused) {
-  EXPECT_EQ(errorOf(minimalWith("tls: { cert_file: a, key_file: b, mode: require }\n")),
-            "cutover.yaml:3: tls.mode: 'require' is not available in this build yet; client TLS "
-            "comes with the front-door work; use 'disable'");
+TEST(ConfigFrontDoor, AuthQuery) {
+  auto c = load(
+      "stores: { old: { user: app, password_env: OLD_PASSWORD } }\n"
+      "auth:\n"
+      "  method: scram-sha-256\n"
+      "  query: SELECT rolpassword FROM pg_authid WHERE rolname = $1\n"
+      "  query_user: lookup\n"
+      "  query_password_env: NEW_PASSWORD\n"
+      "  query_database: admin\n"
+      "  query_ttl_s: 5\n");
+  ASSERT_TRUE(c) << c.status().message();
+  ASSERT_TRUE(c->auth.query.has_value());
+  EXPECT_EQ(c->auth.query->query, "SELECT rolpassword FROM pg_authid WHERE rolname = $1");
+  EXPECT_EQ(c->auth.query->user, "lookup");
+  EXPECT_EQ(c->auth.query->password, "new-secret");
+  EXPECT_EQ(c->auth.query->database, "admin");
+  EXPECT_EQ(c->auth.query->ttl_s, 5);
+
+  auto defaults = load("stores: { old: {} }\nauth: { query: 'SELECT p FROM u WHERE n = $1' }\n");
+  ASSERT_TRUE(defaults) << defaults.status().message();
+  EXPECT_EQ(defaults->auth.query->database, "postgres");
+  EXPECT_EQ(defaults->auth.query->ttl_s, 60);
+  EXPECT_FALSE(defaults->auth.query->user.has_value());
+
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  query: SELECT 1\n"),
+            "cutover.yaml:3: auth.query: must take the user name as $1, e.g. SELECT rolpassword FROM "
+            "pg_authid WHERE rolname = $1");
+  EXPECT_EQ(errorOf("stores: { old: {} }\nauth:\n  users_file: u\n  query_ttl_s: 5\n"),
+            "cutover.yaml:4: auth.query_ttl_s: only meaningful with auth.query; add the query or remove "
+            "this key");
 }
 
-TEST(ConfigBuildSupport, StoreTlsRefused) {
-  EXPECT_EQ(errorOf("stores:\n  old: {}\n  new:\n    sslmode: verify-full\n"
-                    "auth: { method: trust }\n"),
-            "cutover.yaml:4: stores.new.sslmode: 'verify-full' is not available in this build "
-            "yet (TLS to stores is not implemented); use 'prefer' (plaintext for now) or "
-            "'disable'");
-  EXPECT_EQ(errorOf("stores:\n  old: { sslmode: require }\nauth: { method: trust }\n"),
-            "cutover.yaml:2: stores.old.sslmode: 'require' is not available in this build yet "
-            "(TLS to stores is not implemented); use 'prefer' (plaintext for now) or 'disable'");
+TEST(ConfigFrontDoor, TlsAndStoreSslmodesAccepted) {
+  auto c = load(
+      "stores:\n  old: { sslmode: verify-full, sslrootcert: ca.crt }\n  new: { sslmode: require }\n"
+      "auth: { method: trust }\n"
+      "tls: { cert_file: s.crt, key_file: s.key, mode: require }\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->old_store.sslmode, SslMode::VerifyFull);
+  EXPECT_EQ(c->old_store.sslrootcert, "ca.crt");
+  EXPECT_EQ(c->new_store->sslmode, SslMode::Require);
+  EXPECT_EQ(c->tls.mode, TlsMode::Require);
+  EXPECT_EQ(errorOf(minimalWith("tls: { mode: allow }\n")),
+            "cutover.yaml:3: tls.cert_file and tls.key_file: both required for tls.mode 'allow'");
+}
+
+TEST(ConfigFrontDoor, MaxConnectionsPerUser) {
+  auto c = load(minimalWith("max_connections_per_user: 7\n"));
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->max_connections_per_user, 7);
+  EXPECT_EQ(load(kMinimal)->max_connections_per_user, 0);
+  EXPECT_EQ(errorOf(minimalWith("max_connections_per_user: -1\n")).substr(0, 45),
+            "cutover.yaml:3: max_connections_per_user: -1 ");
 }
 
 // --- files ------------------------------------------------------------------------------------
