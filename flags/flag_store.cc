@@ -46,7 +46,10 @@ Result<std::unique_ptr<FlagStore>> FlagStore::open(const config::FlagsConfig& co
   return std::unique_ptr<FlagStore>(new FlagStore(config.state_file, std::move(ptr)));
 }
 
-FlagSnapshotPtr FlagStore::current() const { return current_.load(std::memory_order_acquire); }
+FlagSnapshotPtr FlagStore::current() const {
+  std::lock_guard lock(current_mutex_);
+  return current_;
+}
 
 Result<FlagSnapshotPtr> FlagStore::publish(FlagSnapshot next, std::string changed_by,
                                            std::string reason) {
@@ -57,7 +60,7 @@ Result<FlagSnapshotPtr> FlagStore::publish(FlagSnapshot next, std::string change
 Result<FlagSnapshotPtr> FlagStore::publishLocked(FlagSnapshot next, std::string changed_by,
                                                  std::string reason) {
   if (Status valid = validate(next); !valid) return valid;
-  FlagSnapshotPtr before = current_.load(std::memory_order_acquire);
+  FlagSnapshotPtr before = current();
   next.version = before->version + 1;
   next.changed_at = nowRfc3339();
   next.changed_by = std::move(changed_by);
@@ -69,7 +72,10 @@ Result<FlagSnapshotPtr> FlagStore::publishLocked(FlagSnapshot next, std::string 
         fmt::format("flags v{} not published: {}", next.version, saved.message()));
   }
   auto published = std::make_shared<const FlagSnapshot>(std::move(next));
-  current_.store(published, std::memory_order_release);
+  {
+    std::lock_guard lock(current_mutex_);
+    current_ = published;
+  }
   log::info("flags v{} published by {}: {} (reason: {})", published->version,
             published->changed_by, describeChanges(*before, *published),
             published->reason.empty() ? "none given" : published->reason);
@@ -80,7 +86,7 @@ Result<FlagSnapshotPtr> FlagStore::rollback(std::string changed_by, std::string 
                                             bool force) {
   // Held from read to publish, so a concurrent flip cannot be overwritten with stale values.
   std::lock_guard lock(publish_mutex_);
-  FlagSnapshot next = *current_.load(std::memory_order_acquire);
+  FlagSnapshot next = *current();
   std::vector<std::string> no_return;
   auto backToOld = [&no_return, force](config::WritesMode& writes, std::string_view where) {
     if (writes == config::WritesMode::DualNew) writes = config::WritesMode::Dual;

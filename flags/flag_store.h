@@ -5,7 +5,6 @@
 // path: the proxy hands each worker the pointer returned by current()/publish() through its own
 // task queue.
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,7 +47,10 @@ class FlagStore {
 
   const std::string state_file_;
   std::mutex publish_mutex_;  // one publish at a time, so versions never repeat
-  std::atomic<FlagSnapshotPtr> current_;
+  // A plain mutex rather than std::atomic<std::shared_ptr>: current() is off the data path, and
+  // libstdc++ 12's lock-bit implementation is opaque to ThreadSanitizer (false race reports).
+  mutable std::mutex current_mutex_;
+  FlagSnapshotPtr current_;  // guarded by current_mutex_; never null
 };
 
 }  // namespace cutover::flags
