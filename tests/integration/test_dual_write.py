@@ -1,0 +1,1115 @@
+#!/usr/bin/python3
+"""Dual-write and the read ramp through cutover (issue 4, "Done when").
+
+Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
+
+- mixed_workload_sync: `writes: dual`, `mirror: sync`. Schema created through the proxy, then 8
+  psycopg2 clients (inserts, hot-row updates, deletes, transactions with savepoints and rollbacks,
+  COPY FROM STDIN, SQL PREPARE/EXECUTE) plus pgbench -M prepared tpcb-like (extended protocol)
+  and, when a JDK and pgjdbc are installed, a pgjdbc client with server-side prepared statements.
+  Afterwards every user table is identical on both stores row by row, no divergence is journaled
+  and /metrics counts no diverged mirror write.
+- dual_new_sync: the same with `writes: dual-new`, and the client gets new's answers.
+- read_ramp: `reads_new_percent: 30`, `sticky: session`; 1,000 sessions: 30 % ± 5 % served by
+  new, each session by one store, transactions and writes by old; /metrics agrees.
+- new_store_killed: new stopped (`-m immediate`) mid-run: no client error, every missed write in
+  divergences.jsonl, store_up{new} 0; new restarted: store_up 1 again, new sessions mirror.
+- divergence_detected: a row changed on new behind the proxy's back → tag_mismatch and
+  error_one_side journal lines written before the client got its answer; counted in /metrics.
+- comparison_catches_difference: the table comparison itself reports an altered copy.
+
+`--direct`: the target is the old store and the "new" side of every comparison is old itself;
+proxy-only assertions are skipped with a printed reason. CUTOVER_LONG=1: 30 s workloads.
+"""
+
+import collections
+import io
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+psycopg2 = h.import_psycopg2()
+import psycopg2.errors  # noqa: E402
+import psycopg2.sql as sql  # noqa: E402
+
+WORKLOAD_S = 30 if os.environ.get("CUTOVER_LONG") == "1" else 20
+CLIENTS = 8
+PGBENCH_CLIENTS = 2
+HOT_ROWS = 5
+MIRROR_TIMEOUT_MS = 2000
+RAMP_SESSIONS = 1000
+RAMP_PERCENT = 30
+RAMP_TOLERANCE = 5          # percentage points
+RAMP_READS_PER_SESSION = 3
+KILL_BEFORE_S = 3           # workload runs this long before new is stopped
+KILL_DOWN_S = 5             # ... and this long while new is down
+RECONNECT_LIMIT_S = 10
+PGJDBC_JAR = "/usr/share/java/postgresql.jar"
+
+# Columns whose values the stores compute themselves (CURRENT_TIMESTAMP in pgbench's tpcb-like
+# INSERT into pgbench_history). Pinning nondeterministic values is a later issue; every other
+# column of these tables is still compared.
+NONDETERMINISTIC_COLUMNS = {"public.pgbench_history": {"mtime"}}
+
+
+def setup(ctx):
+    pgbench = h.require_tool("pgbench", "postgresql-client-15 (or postgresql-contrib-15)")
+    # synchronous_commit=on: an immediate stop of new must not lose commits new acknowledged
+    # (with it off, up to 3 x wal_writer_delay of acknowledged commits vanish, which would look
+    # like writes the proxy failed to journal).
+    settings = {"synchronous_commit": "on", "max_connections": 200}
+    old = ctx.cluster("old", **settings)
+    new = ctx.cluster("new", **settings)
+    return {"old": old, "new": new, "pgbench": pgbench}
+
+
+def peer(ctx):
+    """The store compared with old: new through the proxy, old itself with --direct."""
+    return ctx.old if ctx.direct else ctx.new
+
+
+def skip(ctx, what):
+    ctx.log(f"skipped (--direct, proxy only): {what}")
+
+
+def fresh_db(ctx, name):
+    h.fresh_database(name, *([ctx.old] if ctx.direct else [ctx.old, ctx.new]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy under test, its journal and its metrics
+
+
+class _TmpDir:
+    def __init__(self, prefix):
+        self.path = h.make_tmpdir(prefix)
+        h._register(self)
+
+    def cleanup(self):
+        h.remove_tmpdir(self.path)
+
+
+class DualWrite:
+    """A proxy in front of old and new with the given flags (or, with --direct, old itself)."""
+
+    def __init__(self, ctx, writes="dual", mirror="sync", reads_new_percent=0, sticky="session"):
+        self.direct = ctx.direct
+        self.admin_port = None
+        self.journal_path = None
+        if ctx.direct:
+            self.tgt = h.DirectTarget(ctx.old)
+            return
+        tmp = _TmpDir("dw-journal").path
+        journal_dir = os.path.join(tmp, "journal")
+        os.makedirs(journal_dir)
+        if h.IS_ROOT:
+            shutil.chown(tmp, "postgres", "postgres")
+        self.journal_path = os.path.join(journal_dir, "divergences.jsonl")
+        self.admin_port = h.free_port()
+        self.tgt = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new,
+                           flags={"writes": writes, "mirror": mirror,
+                                  "reads_new_percent": reads_new_percent, "sticky": sticky},
+                           journal_dir=journal_dir,
+                           admin={"listen": f"127.0.0.1:{self.admin_port}"},
+                           mirror_timeout_ms=MIRROR_TIMEOUT_MS)
+
+    def endpoint(self):
+        return self.tgt.endpoint()
+
+    def connect(self, db, autocommit=True):
+        conn = self.tgt.connect(db=db)
+        conn.autocommit = autocommit
+        return conn
+
+    def journal(self):
+        """Every line of divergences.jsonl as a dict (a line that is not JSON fails the check)."""
+        out = []
+        for n, line in enumerate(h.read_text(self.journal_path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError as e:
+                raise h.CheckFailed(f"divergences.jsonl line {n} is not JSON ({e}): {line[:300]!r}")
+        return out
+
+    def metrics(self):
+        return Metrics(self.admin_port)
+
+    def stop(self):
+        if not self.direct:
+            rc = self.tgt.stop()
+            h.check_eq(rc, 0, f"proxy exit code; stderr tail:\n{self.tgt.stderr_text()[-3000:]}")
+
+
+_SAMPLE = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class Metrics:
+    """One scrape of GET /metrics, parsed from the Prometheus text format."""
+
+    def __init__(self, port, timeout=5.0):
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    h.check_eq(r.status, 200, f"GET {url} status")
+                    self.text = r.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError) as e:
+                if time.monotonic() > deadline:
+                    raise h.CheckFailed(f"GET {url}: {e}")
+                time.sleep(0.1)
+        self.samples = []
+        for line in self.text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = _SAMPLE.match(line)
+            if m:
+                labels = dict(_LABEL.findall(m.group(2) or ""))
+                self.samples.append((m.group(1), labels, float(m.group(3))))
+
+    def get(self, name, **labels):
+        """Sum over the series of `name` whose labels include `labels`; fails if the metric is
+        not exported at all (0 when it is, but no series matches)."""
+        series = [(l, v) for n, l, v in self.samples if n == name]
+        h.check(series, f"metric {name} missing from /metrics")
+        return sum(v for l, v in series if all(l.get(k) == w for k, w in labels.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Store contents: dump every user table, compare two dumps row by row
+
+
+def dump_store(cluster, db, skip_columns=NONDETERMINISTIC_COLUMNS):
+    """{schema.table: (columns, rows)}: every user table's columns (name and type) and all its
+    rows as text tuples (NULL = None), ordered by all columns as text."""
+    out = {}
+    conn = cluster.connect(db=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT c.oid, n.nspname, c.relname FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' "
+                        "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 2, 3")
+            for oid, schema, table in cur.fetchall():
+                name = f"{schema}.{table}"
+                cur.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                            "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped "
+                            "ORDER BY attnum", (oid,))
+                columns = [c for c in cur.fetchall() if c[0] not in skip_columns.get(name, ())]
+                if columns:
+                    cols = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c))
+                                              for c, _ in columns)
+                    order = sql.SQL(", ").join(sql.SQL(str(i + 1)) for i in range(len(columns)))
+                    cur.execute(sql.SQL("SELECT {} FROM {}.{} ORDER BY {}").format(
+                        cols, sql.Identifier(schema), sql.Identifier(table), order))
+                    rows = cur.fetchall()
+                else:
+                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                        sql.Identifier(schema), sql.Identifier(table)))
+                    rows = [()] * cur.fetchone()[0]
+                out[name] = (columns, rows)
+    finally:
+        conn.close()
+    return out
+
+
+def compare_dumps(a, b, a_name="old", b_name="new", limit=3):
+    """Differences between two dumps, one string per problem (empty list: identical). For each
+    table with different rows: counts and the first `limit` rows only one side has."""
+    problems = []
+    for table in sorted(set(a) | set(b)):
+        if table not in b:
+            problems.append(f"{table}: only in {a_name}")
+            continue
+        if table not in a:
+            problems.append(f"{table}: only in {b_name}")
+            continue
+        (a_cols, a_rows), (b_cols, b_rows) = a[table], b[table]
+        if a_cols != b_cols:
+            problems.append(f"{table}: columns differ: {a_name} {a_cols} vs {b_name} {b_cols}")
+            continue
+        if a_rows == b_rows:
+            continue
+        ca, cb = collections.Counter(a_rows), collections.Counter(b_rows)
+        key = lambda r: tuple((v is None, v or "") for v in r)  # noqa: E731
+        only_a = sorted((ca - cb).elements(), key=key)
+        only_b = sorted((cb - ca).elements(), key=key)
+        names = [c for c, _ in a_cols]
+        problems.append(
+            f"{table} {names}: {len(a_rows)} rows in {a_name}, {len(b_rows)} in {b_name}; "
+            f"{len(only_a)} only in {a_name} (first: {only_a[:limit]}), "
+            f"{len(only_b)} only in {b_name} (first: {only_b[:limit]})")
+    return problems
+
+
+def check_same_contents(ctx, db, exclude=()):
+    a = dump_store(ctx.old, db)
+    b = dump_store(peer(ctx), db)
+    for t in exclude:
+        a.pop(t, None)
+        b.pop(t, None)
+    problems = compare_dumps(a, b, "old", "new" if not ctx.direct else "old (again)")
+    h.check(not problems, f"database {db}: stores differ:\n  " + "\n  ".join(problems))
+    ctx.log(f"{db}: {len(a)} tables, {sum(len(r) for _, r in a.values())} rows identical "
+            f"on both stores")
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# The mixed workload (psycopg2: simple protocol, client-side parameters)
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = collections.Counter()
+        self.expected_errors = collections.Counter()
+        self.errors = []  # (client, op, error) the workload did not provoke
+
+    def op(self, name):
+        with self.lock:
+            self.ops[name] += 1
+
+    def expected(self, name):
+        with self.lock:
+            self.expected_errors[name] += 1
+
+    def error(self, client, name, e):
+        with self.lock:
+            self.errors.append((client, name, f"{type(e).__name__}: {str(e).strip()[:300]}"))
+
+    def summary(self):
+        return (f"{sum(self.ops.values())} ops {dict(sorted(self.ops.items()))}; provoked errors "
+                f"{dict(self.expected_errors)}; unexpected errors {len(self.errors)}")
+
+
+SCHEMA = f"""
+DROP TABLE IF EXISTS counters, items, ledger;
+CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL, h text NOT NULL);
+CREATE TABLE items (id bigint PRIMARY KEY, client int NOT NULL, qty int NOT NULL, note text);
+CREATE INDEX items_client ON items (client);
+CREATE TABLE ledger (id bigint PRIMARY KEY, client int NOT NULL, amount numeric(12, 2),
+                     memo text);
+INSERT INTO counters SELECT g, 0, 'seed' FROM generate_series(1, {HOT_ROWS}) g;
+"""
+
+
+def create_schema(dw, db):
+    conn = dw.connect(db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(SCHEMA)
+    finally:
+        conn.close()
+
+
+class Client:
+    """One psycopg2 client of the mixed workload. Ids are client-unique, so the only contention
+    is on the hot `counters` rows, whose `h` column is an md5 chain: its final value depends on
+    the exact order of every update, so both stores agree only if they applied the updates to a
+    row in the same order."""
+
+    def __init__(self, dw, db, no, stats, seed):
+        self.dw, self.db, self.no, self.stats = dw, db, no, stats
+        self.rng = random.Random(seed)
+        self.seq = 0
+        self.live = []  # ids of this client's items not deleted yet
+        self.conn = None
+
+    def next_id(self):
+        self.seq += 1
+        return (self.no + 1) * 1_000_000_000 + self.seq
+
+    def connect(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn = self.dw.connect(self.db)
+        with self.conn.cursor() as cur:
+            cur.execute("PREPARE ins_item (bigint, int, int, text) AS "
+                        "INSERT INTO items VALUES ($1, $2, $3, $4)")
+            cur.execute("PREPARE bump (int, text) AS "
+                        "UPDATE counters SET n = n + 1, h = md5(h || $2) WHERE id = $1")
+
+    def run(self, deadline):
+        try:
+            self.connect()
+        except Exception as e:
+            self.stats.error(self.no, "connect", e)
+            return
+        ops = [(self.insert, 20), (self.hot_update, 20), (self.delete, 8), (self.multi_update, 6),
+               (self.savepoint_txn, 10), (self.rollback_txn, 5), (self.copy_in, 3),
+               (self.prepared, 10), (self.read, 8), (self.duplicate, 2)]
+        funcs, weights = zip(*ops)
+        while time.monotonic() < deadline:
+            fn = self.rng.choices(funcs, weights)[0]
+            name = fn.__name__
+            try:
+                with self.conn.cursor() as cur:
+                    fn(cur)
+                self.stats.op(name)
+            except Exception as e:
+                self.stats.error(self.no, name, e)
+                try:  # carry on: every further error is counted too
+                    if self.conn.closed:
+                        self.connect()
+                    elif self.conn.get_transaction_status() != \
+                            psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                        with self.conn.cursor() as cur:
+                            cur.execute("ROLLBACK")
+                except Exception:
+                    try:
+                        self.connect()
+                    except Exception as e2:
+                        self.stats.error(self.no, "reconnect", e2)
+                        time.sleep(0.2)
+        self.conn.close()
+
+    def token(self):
+        return f"c{self.no}s{self.seq}r{self.rng.randrange(1 << 30)}"
+
+    def insert(self, cur):
+        i = self.next_id()
+        cur.execute("INSERT INTO items VALUES (%s, %s, %s, %s)",
+                    (i, self.no, self.rng.randrange(100), f"item {i} 'quoted' ✓"))
+        h.check_eq(cur.statusmessage, "INSERT 0 1", "insert tag")
+        self.live.append(i)
+
+    def hot_update(self, cur):
+        cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                    (self.token(), self.rng.randint(1, HOT_ROWS)))
+        h.check_eq(cur.statusmessage, "UPDATE 1", "hot update tag")
+
+    def delete(self, cur):
+        if not self.live:
+            return self.insert(cur)
+        i = self.live.pop(self.rng.randrange(len(self.live)))
+        cur.execute("DELETE FROM items WHERE id = %s", (i,))
+        h.check_eq(cur.statusmessage, "DELETE 1", "delete tag")
+
+    def multi_update(self, cur):
+        cur.execute("UPDATE items SET qty = qty + 1, note = note || '+' "
+                    "WHERE client = %s AND id %% 7 = %s", (self.no, self.rng.randrange(7)))
+
+    def savepoint_txn(self, cur):
+        a, b, c = self.next_id(), self.next_id(), self.next_id()
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO items VALUES (%s, %s, 1, 'txn a')", (a, self.no))
+        cur.execute("SAVEPOINT s1")
+        try:  # provoked: duplicate key inside the savepoint
+            cur.execute("INSERT INTO items VALUES (%s, %s, 1, 'dup')", (a, self.no))
+            raise h.CheckFailed("duplicate key insert inside a savepoint succeeded")
+        except psycopg2.errors.UniqueViolation:
+            self.stats.expected("savepoint_duplicate")
+        cur.execute("ROLLBACK TO SAVEPOINT s1")
+        cur.execute("INSERT INTO items VALUES (%s, %s, 2, 'txn b')", (b, self.no))
+        cur.execute("SAVEPOINT s2")
+        cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                    (self.token(), self.rng.randint(1, HOT_ROWS)))
+        cur.execute("INSERT INTO items VALUES (%s, %s, 3, 'rolled back to s2')", (c, self.no))
+        cur.execute("ROLLBACK TO SAVEPOINT s2")
+        cur.execute("SAVEPOINT s3")
+        cur.execute("INSERT INTO items VALUES (%s, %s, 3, 'txn c')", (c, self.no))
+        cur.execute("RELEASE SAVEPOINT s3")
+        cur.execute("SELECT count(*) FROM items WHERE id IN (%s, %s, %s)", (a, b, c))
+        h.check_eq(cur.fetchone()[0], 3, "rows visible inside the transaction")
+        cur.execute("COMMIT")
+        h.check_eq(cur.statusmessage, "COMMIT", "commit tag")
+        self.live += [a, b, c]
+
+    def rollback_txn(self, cur):
+        i = self.next_id()
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO items VALUES (%s, %s, 9, 'never committed')", (i, self.no))
+        cur.execute("UPDATE counters SET n = n + 1000, h = 'rolled back' WHERE id = %s",
+                    (self.rng.randint(1, HOT_ROWS),))
+        if self.live:
+            cur.execute("DELETE FROM items WHERE id = %s", (self.rng.choice(self.live),))
+        cur.execute("ROLLBACK")
+        h.check_eq(cur.statusmessage, "ROLLBACK", "rollback tag")
+
+    def copy_in(self, cur):
+        lines = []
+        for k in range(50):
+            i = self.next_id()
+            amount = "\\N" if k % 10 == 0 else f"{self.rng.randrange(-10**6, 10**6) / 100:.2f}"
+            lines.append(f"{i}\t{self.no}\t{amount}\tcopy row {k}\\ttab é")
+        cur.copy_expert("COPY ledger (id, client, amount, memo) FROM STDIN",
+                        io.StringIO("\n".join(lines) + "\n"))
+        h.check_eq(cur.rowcount, 50, "COPY row count")
+
+    def prepared(self, cur):
+        if self.rng.random() < 0.5:
+            i = self.next_id()
+            cur.execute("EXECUTE ins_item (%s, %s, %s, %s)", (i, self.no, 5, "prepared"))
+            h.check_eq(cur.statusmessage, "INSERT 0 1", "EXECUTE insert tag")
+            self.live.append(i)
+        else:
+            cur.execute("EXECUTE bump (%s, %s)", (self.rng.randint(1, HOT_ROWS), self.token()))
+            h.check_eq(cur.statusmessage, "UPDATE 1", "EXECUTE update tag")
+        if self.rng.random() < 0.05:  # DEALLOCATE and PREPARE again under the same name
+            cur.execute("DEALLOCATE bump")
+            cur.execute("PREPARE bump (int, text) AS "
+                        "UPDATE counters SET n = n + 1, h = md5(h || $2) WHERE id = $1")
+
+    def read(self, cur):
+        cur.execute("SELECT count(*), coalesce(sum(qty), 0) FROM items WHERE client = %s",
+                    (self.no,))
+        cur.fetchone()
+
+    def duplicate(self, cur):
+        if not self.live:
+            return self.insert(cur)
+        try:  # provoked: fails on both stores alike, so it is no divergence
+            cur.execute("INSERT INTO items VALUES (%s, %s, 0, 'dup')",
+                        (self.rng.choice(self.live), self.no))
+            raise h.CheckFailed("duplicate key insert succeeded")
+        except psycopg2.errors.UniqueViolation:
+            self.stats.expected("duplicate")
+
+
+def run_clients(dw, db, n, duration, seed=1):
+    stats = Stats()
+    deadline = time.monotonic() + duration
+    clients = [Client(dw, db, i, stats, seed * 1000 + i) for i in range(n)]
+    threads = [threading.Thread(target=c.run, args=(deadline,), daemon=True) for c in clients]
+    for t in threads:
+        t.start()
+    return stats, threads
+
+
+def join_all(threads, timeout):
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    h.check(stuck == 0, f"{stuck} workload clients still running {timeout}s after their end "
+                        f"(hung statement?)")
+
+
+# ---------------------------------------------------------------------------------------------
+# pgbench (extended protocol, named prepared statements) and pgjdbc
+
+
+def pgbench(ctx, ep, db, *args, timeout=300):
+    argv, env = ep.psql_args(db=db)
+    conn_args = argv[2:-2]  # -h H -p P -U U
+    p = subprocess.run([ctx.pgbench, *conn_args, *args, db], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, env=env, timeout=timeout)
+    return p.returncode, p.stdout
+
+
+class Background:
+    """Runs fn() in a thread; .result / .error after join()."""
+
+    def __init__(self, fn):
+        self.result = self.error = None
+
+        def body():
+            try:
+                self.result = fn()
+            except Exception as e:
+                self.error = e
+        self.thread = threading.Thread(target=body, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout):
+        self.thread.join(timeout)
+        h.check(not self.thread.is_alive(), f"background job still running after {timeout}s")
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def pgbench_check(out, rc, what):
+    h.check_eq(rc, 0, f"{what} exit code; output:\n{out}")
+    m = re.search(r"number of transactions actually processed: (\d+)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    h.check(m and failed, f"{what}: no transaction counts in output:\n{out}")
+    h.check_eq(int(failed.group(1)), 0, f"{what}: failed transactions; output:\n{out}")
+    h.check(int(m.group(1)) > 0, f"{what}: no transactions processed")
+    return int(m.group(1))
+
+
+JDBC_SOURCE = r"""
+import java.sql.*;
+import java.util.Random;
+
+// Extended-protocol client for test_dual_write.py: server-side prepared statements
+// (prepareThreshold=1: named statements from the first execution), autocommit and explicit
+// transactions with a savepoint. Prints "ops N" and exits 0, or prints the error and exits 1.
+public final class DualWriteJdbc {
+  public static void main(String[] a) throws Exception {
+    String url = "jdbc:postgresql://127.0.0.1:" + a[0] + "/" + a[1]
+        + "?user=postgres&prepareThreshold=1&sslmode=disable";
+    long deadline = System.currentTimeMillis() + Long.parseLong(a[2]) * 1000;
+    long base = Long.parseLong(a[3]);
+    Random rng = new Random(42);
+    int ops = 0;
+    long seq = 0;
+    try (Connection c = DriverManager.getConnection(url)) {
+      PreparedStatement ins = c.prepareStatement("INSERT INTO items VALUES (?, ?, ?, ?)");
+      PreparedStatement bump = c.prepareStatement(
+          "UPDATE counters SET n = n + 1, h = md5(h || ?) WHERE id = ?");
+      PreparedStatement del = c.prepareStatement("DELETE FROM items WHERE id = ?");
+      PreparedStatement sel = c.prepareStatement("SELECT count(*) FROM items WHERE client = ?");
+      while (System.currentTimeMillis() < deadline) {
+        int op = rng.nextInt(4);
+        if (op == 0) {
+          long id = base + ++seq;
+          ins.setLong(1, id); ins.setInt(2, 99); ins.setInt(3, rng.nextInt(100));
+          ins.setString(4, "jdbc " + id);
+          expect(ins.executeUpdate(), 1, "insert");
+          if (rng.nextInt(3) == 0) { del.setLong(1, id); expect(del.executeUpdate(), 1, "delete"); }
+        } else if (op == 1) {
+          bump.setString(1, "j" + seq + "r" + rng.nextInt()); bump.setInt(2, 1 + rng.nextInt(5));
+          expect(bump.executeUpdate(), 1, "bump");
+        } else if (op == 2) {
+          c.setAutoCommit(false);
+          long id = base + ++seq;
+          ins.setLong(1, id); ins.setInt(2, 99); ins.setInt(3, 7); ins.setString(4, "jdbc txn");
+          ins.executeUpdate();
+          Savepoint sp = c.setSavepoint();
+          bump.setString(1, "jt" + seq); bump.setInt(2, 1 + rng.nextInt(5));
+          bump.executeUpdate();
+          if (rng.nextBoolean()) c.rollback(sp); else c.releaseSavepoint(sp);
+          if (rng.nextInt(4) == 0) c.rollback(); else c.commit();
+          c.setAutoCommit(true);
+        } else {
+          sel.setInt(1, 99);
+          try (ResultSet rs = sel.executeQuery()) { rs.next(); }
+        }
+        ops++;
+      }
+    } catch (Exception e) {
+      System.out.println("error after " + ops + " ops: " + e);
+      System.exit(1);
+    }
+    System.out.println("ops " + ops);
+  }
+
+  static void expect(int got, int want, String what) throws Exception {
+    if (got != want) throw new Exception(what + ": " + got + " rows, want " + want);
+  }
+}
+"""
+
+
+def jdbc_runner(ctx):
+    """argv prefix to run the pgjdbc client, or None (with the reason logged) when no JDK or
+    pgjdbc is installed: the pgjdbc client is optional, psycopg2 and pgbench are not."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not (javac and java and os.path.exists(PGJDBC_JAR)):
+        ctx.log("pgjdbc client not run: needs javac/java (default-jdk-headless) and "
+                f"{PGJDBC_JAR} (libpostgresql-jdbc-java)")
+        return None
+    if "jdbc" not in ctx.fixtures:
+        d = _TmpDir("dw-jdbc").path
+        src = os.path.join(d, "DualWriteJdbc.java")
+        with open(src, "w") as f:
+            f.write(JDBC_SOURCE)
+        p = subprocess.run([javac, "-encoding", "UTF-8", "-cp", PGJDBC_JAR, "-d", d, src],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=180)
+        h.check_eq(p.returncode, 0, f"javac DualWriteJdbc.java:\n{p.stdout}")
+        ctx.fixtures["jdbc"] = [java, "-cp", f"{PGJDBC_JAR}:{d}", "DualWriteJdbc"]
+    return ctx.fixtures["jdbc"]
+
+
+def run_jdbc(argv, ep, db, duration):
+    p = subprocess.run(argv + [str(ep.port), db, str(duration), "900000000000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=duration + 120)
+    h.check_eq(p.returncode, 0, f"pgjdbc client exit code; output:\n{p.stdout}")
+    return p.stdout.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dual-write with the whole workload
+
+
+def divergence_lines(journal, allow=("nondeterministic",)):
+    return [d for d in journal if d.get("kind") not in allow]
+
+
+def full_workload(ctx, dw, db):
+    """Schema and pgbench tables through the proxy, then everything at once for WORKLOAD_S."""
+    create_schema(dw, db)
+    rc, out = pgbench(ctx, dw.endpoint(), db, "-i", "-s", "1", "-q")
+    h.check_eq(rc, 0, f"pgbench -i through the target; output:\n{out}")
+    jdbc = jdbc_runner(ctx)
+    bench = Background(lambda: pgbench(ctx, dw.endpoint(), db, "-n", "-M", "prepared",
+                                       "-T", str(WORKLOAD_S), "-c", str(PGBENCH_CLIENTS),
+                                       "-j", "1"))
+    java = Background(lambda: run_jdbc(jdbc, dw.endpoint(), db, WORKLOAD_S)) if jdbc else None
+    stats, threads = run_clients(dw, db, CLIENTS, WORKLOAD_S)
+    join_all(threads, WORKLOAD_S + 120)
+    rc, out = bench.join(WORKLOAD_S + 120)
+    n = pgbench_check(out, rc, "pgbench -M prepared tpcb-like through the target")
+    ctx.log(f"psycopg2 x{CLIENTS} for {WORKLOAD_S}s: {stats.summary()}")
+    ctx.log(f"pgbench -M prepared x{PGBENCH_CLIENTS}: {n} transactions")
+    if java:
+        ctx.log(f"pgjdbc (prepareThreshold=1): {java.join(WORKLOAD_S + 120)}")
+    h.check(not stats.errors, f"{len(stats.errors)} unexpected client errors, first: "
+                              f"{stats.errors[:5]}")
+    h.check(stats.expected_errors["savepoint_duplicate"] > 0, "workload ran no savepoint txn")
+    for name in ("insert", "hot_update", "delete", "savepoint_txn", "rollback_txn", "copy_in",
+                 "prepared"):
+        h.check(stats.ops[name] > 0, f"workload ran no {name}")
+    return stats
+
+
+def check_journal_and_metrics_clean(ctx, dw, what):
+    if dw.direct:
+        return skip(ctx, "divergence journal and /metrics")
+    journal = dw.journal()
+    bad = divergence_lines(journal)
+    h.check(not bad, f"{what}: {len(bad)} divergences journaled, first: {bad[:3]}")
+    m = dw.metrics()
+    diverged = m.get("cutover_mirror_writes_total", result="diverged")
+    ok = m.get("cutover_mirror_writes_total", result="ok")
+    h.check_eq(diverged, 0, f"{what}: cutover_mirror_writes_total{{result=\"diverged\"}}")
+    h.check(ok > 0, f"{what}: cutover_mirror_writes_total{{result=\"ok\"}} is {ok}: "
+                    "nothing was mirrored")
+    ctx.log(f"{what}: mirror_writes ok={ok:.0f} "
+            f"error={m.get('cutover_mirror_writes_total', result='error'):.0f} "
+            f"nondeterministic={m.get('cutover_mirror_writes_total', result='nondeterministic'):.0f}"
+            f" diverged=0; journal: {len(journal)} lines, all nondeterministic")
+
+
+def check_mixed_workload_sync(ctx):
+    db = "dw_sync"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual", mirror="sync")
+    full_workload(ctx, dw, db)
+    check_same_contents(ctx, db)
+    if dw.direct:
+        altered_copy_is_reported(ctx, db)
+    check_journal_and_metrics_clean(ctx, dw, "dual+sync")
+    if not dw.direct:
+        m = dw.metrics()
+        h.check_eq(m.get("cutover_statements_total", kind="write", served_by="new"), 0,
+                   "writes served by new in writes: dual")
+    dw.stop()
+
+
+def check_dual_new_sync(ctx):
+    db = "dw_new"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual-new", mirror="sync")
+    full_workload(ctx, dw, db)
+    check_same_contents(ctx, db)
+    check_journal_and_metrics_clean(ctx, dw, "dual-new+sync")
+    if not dw.direct:
+        h.check_eq(dw.metrics().get("cutover_statements_total", kind="write", served_by="old"),
+                   0, "writes served by old in writes: dual-new")
+
+    # Whose answer does the client get? One table, created directly on each store (not through
+    # the proxy) with a different column DEFAULT: the default tells the stores apart.
+    for c, origin in ((ctx.old, "old"), (ctx.new, "new")):
+        if c is ctx.new and ctx.direct:
+            continue
+        c.psql(f"CREATE TABLE origin_marker (id int PRIMARY KEY, origin text DEFAULT '{origin}')",
+               db=db)
+    want = "old" if ctx.direct else "new"
+    conn = dw.connect(db)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO origin_marker (id) VALUES (1) RETURNING origin")
+        h.check_eq(cur.fetchone()[0], want, "RETURNING of a write in writes: dual-new")
+        cur.execute("BEGIN")
+        cur.execute("SELECT origin FROM origin_marker WHERE id = 1")
+        h.check_eq(cur.fetchone()[0], want, "read inside a transaction in writes: dual-new")
+        cur.execute("COMMIT")
+    conn.close()
+    for c, origin in ((ctx.old, "old"), (ctx.new, "new")):
+        if not (c is ctx.new and ctx.direct):
+            h.check_eq(c.psql("SELECT origin FROM origin_marker", db=db).strip(), origin,
+                       f"origin_marker row in {c.name} (each store applies its own default)")
+    if dw.direct:
+        skip(ctx, "the client sees new's answers; divergence journal")
+    else:
+        # The stores' RETURNING rows differ ('new' vs 'old'): never silent.
+        lines = [d for d in dw.journal() if "origin_marker" in d.get("statement", "")]
+        h.check(lines, "RETURNING 'new' on new vs 'old' on old was not journaled as a divergence")
+        ctx.log(f"origin_marker divergence journaled: {lines[0].get('kind')} "
+                f"{lines[0].get('authoritative_outcome')!r} vs "
+                f"{lines[0].get('secondary_outcome')!r}")
+    dw.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The read ramp
+
+
+def check_read_ramp(ctx):
+    db = "ramp"
+    fresh_db(ctx, db)
+    for c, who in ((ctx.old, "old"), (ctx.new, "new")):
+        if c is ctx.new and ctx.direct:
+            continue
+        # Directly on each store, not through the proxy: the answer names the store.
+        c.psql(f"CREATE TABLE whoami (v text); INSERT INTO whoami VALUES ('{who}');"
+               "CREATE TABLE ramp_writes (session int PRIMARY KEY)", db=db)
+    dw = DualWrite(ctx, writes="dual", mirror="sync", reads_new_percent=RAMP_PERCENT,
+                   sticky="session")
+    before = None if dw.direct else dw.metrics()
+    answers = [None] * RAMP_SESSIONS
+    errors = []
+    lock = threading.Lock()
+    next_session = iter(range(RAMP_SESSIONS))
+
+    def worker():
+        while True:
+            with lock:
+                s = next(next_session, None)
+            if s is None:
+                return
+            try:
+                conn = dw.connect(db)
+                with conn.cursor() as cur:
+                    reads = []
+                    for _ in range(RAMP_READS_PER_SESSION):
+                        cur.execute("SELECT v FROM whoami")
+                        reads.append(cur.fetchone()[0])
+                    cur.execute("BEGIN")
+                    cur.execute("SELECT v FROM whoami")
+                    in_txn = cur.fetchone()[0]
+                    cur.execute("COMMIT")
+                    cur.execute("INSERT INTO ramp_writes VALUES (%s)", (s,))
+                    cur.execute("SELECT v FROM whoami FOR UPDATE")  # locking clause: a write
+                    locking = cur.fetchone()[0]
+                conn.close()
+                answers[s] = (reads, in_txn, locking)
+            except Exception as e:
+                with lock:
+                    errors.append((s, f"{type(e).__name__}: {e}"))
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    join_all(threads, 300)
+    h.check(not errors, f"{len(errors)} sessions failed, first: {errors[:3]}")
+    mixed = [(s, a[0]) for s, a in enumerate(answers) if len(set(a[0])) != 1]
+    h.check(not mixed, f"{len(mixed)} sessions were served by both stores (sticky: session), "
+                       f"first: {mixed[:5]}")
+    not_old = [(s, a[1], a[2]) for s, a in enumerate(answers) if a[1] != "old" or a[2] != "old"]
+    h.check(not not_old, f"{len(not_old)} sessions got a transaction read or a SELECT … FOR "
+                         f"UPDATE from new (must be the authoritative old), first: {not_old[:5]}")
+    by_new = sum(a[0][0] == "new" for a in answers)
+    pct = 100.0 * by_new / RAMP_SESSIONS
+    ctx.log(f"{by_new} of {RAMP_SESSIONS} sessions served by new ({pct:.1f} %)")
+    h.check_eq(int(ctx.old.psql("SELECT count(*) FROM ramp_writes", db=db)), RAMP_SESSIONS,
+               "ramp_writes rows on old")
+    if dw.direct:
+        skip(ctx, "share served by new, writes mirrored, /metrics served_by")
+        dw.stop()
+        return
+    h.check(abs(pct - RAMP_PERCENT) <= RAMP_TOLERANCE,
+            f"{pct:.1f} % of sessions served by new, want {RAMP_PERCENT} ± {RAMP_TOLERANCE}")
+    h.check_eq(int(ctx.new.psql("SELECT count(*) FROM ramp_writes", db=db)), RAMP_SESSIONS,
+               "ramp_writes rows on new (writes mirrored)")
+    after = dw.metrics()
+
+    def delta(**labels):
+        return (after.get("cutover_statements_total", **labels)
+                - before.get("cutover_statements_total", **labels))
+    got = {k: delta(kind=k.split("/")[0], served_by=k.split("/")[1])
+           for k in ("read/new", "read/old", "write/new", "write/old")}
+    ctx.log(f"/metrics statements_total deltas: {got}")
+    reads_new = by_new * RAMP_READS_PER_SESSION
+    reads_old = (RAMP_SESSIONS - by_new) * RAMP_READS_PER_SESSION + RAMP_SESSIONS  # + in-txn
+    h.check_eq(got["read/new"], reads_new,
+               "cutover_statements_total{kind=read,served_by=new} increase (sessions by new x "
+               f"{RAMP_READS_PER_SESSION})")
+    h.check_eq(got["read/old"], reads_old,
+               "cutover_statements_total{kind=read,served_by=old} increase (other sessions' "
+               "reads + one read inside a transaction per session)")
+    h.check_eq(got["write/new"], 0, "cutover_statements_total{kind=write,served_by=new} increase")
+    h.check_eq(got["write/old"], 2 * RAMP_SESSIONS,
+               "cutover_statements_total{kind=write,served_by=old} increase (INSERT and "
+               "SELECT … FOR UPDATE per session)")
+    h.check_eq(after.get("cutover_read_fallbacks_total"), 0, "read fallbacks (new is up)")
+    dw.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The new store dies mid-run
+
+
+KILL_SCHEMA = f"""
+CREATE TABLE events (id bigint PRIMARY KEY, client int NOT NULL, note text);
+CREATE TABLE txn_rows (id bigint PRIMARY KEY, txn text NOT NULL);
+CREATE TABLE hot (id int PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO hot SELECT g, 0 FROM generate_series(1, {HOT_ROWS}) g;
+"""
+
+
+def kill_workload(dw, db, no, deadline, stats, log):
+    """Autocommit inserts and hot-row updates, or (client 0) 3-insert transactions. Every
+    statement carries a marker comment /*m:<token>*/ naming what it wrote, so each write missing
+    on new can be looked up in the journal. `log` collects (token, kind, detail)."""
+    rng = random.Random(no)
+    seq = 0
+    try:
+        conn = dw.connect(db)
+    except Exception as e:
+        return stats.error(no, "connect", e)
+    while time.monotonic() < deadline:
+        seq += 1
+        try:
+            with conn.cursor() as cur:
+                if no == 0:
+                    t = f"t{seq}"
+                    cur.execute(f"BEGIN /*m:{t}*/")
+                    for k in range(3):
+                        cur.execute(f"INSERT INTO txn_rows VALUES (%s, %s) /*m:{t}*/",
+                                    (seq * 10 + k, t))
+                    cur.execute(f"COMMIT /*m:{t}*/")
+                    h.check_eq(cur.statusmessage, "COMMIT", "commit tag")
+                    log.append((t, "txn", seq))
+                    stats.op("txn")
+                elif seq % 2:
+                    i = no * 1_000_000 + seq
+                    cur.execute(f"INSERT INTO events VALUES (%s, %s, 'e') /*m:e{i}*/", (i, no))
+                    log.append((f"e{i}", "event", i))
+                    stats.op("insert")
+                else:
+                    r = rng.randint(1, HOT_ROWS)
+                    tok = f"h{no}.{seq}"
+                    cur.execute(f"UPDATE hot SET n = n + 1 WHERE id = %s /*m:{tok}*/", (r,))
+                    h.check_eq(cur.statusmessage, "UPDATE 1", "hot update tag")
+                    log.append((tok, "hot", r))
+                    stats.op("hot_update")
+        except Exception as e:
+            stats.error(no, "write", e)
+            try:
+                conn.close()
+                conn = dw.connect(db)
+            except Exception as e2:
+                stats.error(no, "reconnect", e2)
+                time.sleep(0.2)
+        time.sleep(0.005)
+    conn.close()
+
+
+def check_new_store_killed(ctx):
+    db = "kill"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual", mirror="sync")
+    conn = dw.connect(db)
+    with conn.cursor() as cur:
+        cur.execute(KILL_SCHEMA)
+    conn.close()
+    if not dw.direct:
+        h.check_eq(dw.metrics().get("cutover_store_up", store="new"), 1, "store_up{new} at start")
+    stats, log = Stats(), []
+    deadline = time.monotonic() + KILL_BEFORE_S + KILL_DOWN_S
+    threads = [threading.Thread(target=kill_workload, daemon=True,
+                                args=(dw, db, no, deadline, stats, log)) for no in range(5)]
+    for t in threads:
+        t.start()
+    time.sleep(KILL_BEFORE_S)
+    if dw.direct:
+        skip(ctx, "stopping new (not behind a --direct target); workload and accounting run on "
+                  "old alone")
+    else:
+        t0 = time.monotonic()
+        ctx.new.stop(mode="immediate")
+        ctx.log(f"new stopped -m immediate in {time.monotonic() - t0:.2f}s")
+    join_all(threads, KILL_DOWN_S + MIRROR_TIMEOUT_MS / 1000 + 60)
+    ctx.log(f"workload: {stats.summary()}")
+    h.check(not stats.errors, f"{len(stats.errors)} client errors while new was down, first: "
+                              f"{stats.errors[:5]}")
+
+    if not dw.direct:
+        m = dw.metrics()
+        h.check_eq(m.get("cutover_store_up", store="new"), 0, "store_up{new} while new is down")
+        h.check_eq(m.get("cutover_store_up", store="old"), 1, "store_up{old} while new is down")
+        h.check(m.get("cutover_divergences_total") > 0,
+                "cutover_divergences_total is 0 after writes missed new")
+        ctx.log(f"while down: divergences_total={m.get('cutover_divergences_total'):.0f}, "
+                f"mirror_writes error={m.get('cutover_mirror_writes_total', result='error'):.0f}"
+                f" dropped={m.get('cutover_mirror_writes_total', result='dropped'):.0f}")
+        ctx.new.start()
+        t0 = time.monotonic()
+        while True:
+            up = dw.metrics().get("cutover_store_up", store="new")
+            if up == 1 or time.monotonic() - t0 > RECONNECT_LIMIT_S:
+                break
+            time.sleep(0.2)
+        h.check_eq(up, 1, f"store_up{{new}} {RECONNECT_LIMIT_S}s after new was restarted")
+        ctx.log(f"store_up{{new}} back to 1 {time.monotonic() - t0:.1f}s after the restart")
+
+    # Every write on old that new lacks must be journaled (secondary_unavailable/_timeout).
+    newer = peer(ctx)
+    journal = [] if dw.direct else dw.journal()
+    kinds = collections.Counter(d.get("kind") for d in journal)
+    bad_kinds = {k for k in kinds if k not in ("secondary_unavailable", "secondary_timeout")}
+    h.check(not bad_kinds, f"journal kinds other than secondary_unavailable/_timeout: "
+                           f"{bad_kinds}; first: {[d for d in journal if d.get('kind') in bad_kinds][:3]}")
+    journaled = collections.Counter()
+    for d in journal:
+        for tok in re.findall(r"/\*m:([\w.]+)\*/", d.get("statement", "")):
+            journaled[tok] += 1
+
+    def ids(cluster, q):
+        return set(cluster.psql(q, db=db).split())
+    missing_events = ids(ctx.old, "SELECT id FROM events") - ids(newer, "SELECT id FROM events")
+    extra_events = ids(newer, "SELECT id FROM events") - ids(ctx.old, "SELECT id FROM events")
+    h.check(not extra_events, f"events on new that old does not have: {sorted(extra_events)[:5]}")
+    unjournaled = sorted(i for i in missing_events if journaled[f"e{i}"] == 0)
+    h.check(not unjournaled, f"{len(unjournaled)} of {len(missing_events)} inserts missing on new "
+                             f"have no journal line, first ids: {unjournaled[:5]}")
+    missing_txns = (ids(ctx.old, "SELECT DISTINCT txn FROM txn_rows")
+                    - ids(newer, "SELECT DISTINCT txn FROM txn_rows"))
+    unjournaled = sorted(t for t in missing_txns if journaled[t] == 0)
+    h.check(not unjournaled, f"{len(unjournaled)} of {len(missing_txns)} transactions missing on "
+                             f"new have no journal line, first: {unjournaled[:5]}")
+    hot_old = dict(r.split("|") for r in ctx.old.psql("SELECT id, n FROM hot", db=db).split())
+    hot_new = dict(r.split("|") for r in newer.psql("SELECT id, n FROM hot", db=db).split())
+    hot_journaled = collections.Counter(r for tok, kind, r in log
+                                        if kind == "hot" and journaled[tok])
+    for r in sorted(hot_old):
+        lost = int(hot_old[r]) - int(hot_new[r])
+        h.check(0 <= lost <= hot_journaled[int(r)],
+                f"hot row {r}: old n={hot_old[r]}, new n={hot_new[r]}, but only "
+                f"{hot_journaled[int(r)]} of its updates journaled")
+    ctx.log(f"missed on new: {len(missing_events)} inserts, {len(missing_txns)} transactions, "
+            f"{sum(int(hot_old[r]) - int(hot_new[r]) for r in hot_old)} hot updates; journal: "
+            f"{len(journal)} lines {dict(kinds)}")
+    if not dw.direct:
+        h.check(missing_events or missing_txns, "no write missed new: was it really stopped?")
+
+    # A session opened after the restart mirrors again.
+    conn = dw.connect(db)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO events VALUES (-1, -1, 'after restart')")
+    conn.close()
+    h.check_eq(newer.psql("SELECT note FROM events WHERE id = -1", db=db).strip(),
+               "after restart", "write of a session opened after the restart, read on new")
+    dw.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# A divergence the proxy must report
+
+
+def check_divergence_detected(ctx):
+    db = "div"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual", mirror="sync")
+    conn = dw.connect(db)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)")
+    cur.execute("INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)")
+    check_same_contents(ctx, db)
+    if dw.direct:
+        skip(ctx, "changing new behind the proxy's back, tag_mismatch and error_one_side")
+        conn.close()
+        return dw.stop()
+    h.check_eq(dw.journal(), [], "journal before the divergence")
+    ctx.new.psql("DELETE FROM t WHERE id = 1; INSERT INTO t VALUES (4, 40)", db=db)
+
+    cur.execute("UPDATE t SET v = v + 1 WHERE id = 1")
+    h.check_eq(cur.statusmessage, "UPDATE 1", "tag the client got (old's)")
+    # sync: the journal line is appended and fsync'd before the client is answered.
+    lines = [d for d in dw.journal() if "UPDATE t SET v = v + 1" in d.get("statement", "")]
+    h.check(lines, f"no journal line for the UPDATE; journal: {dw.journal()}")
+    d = lines[0]
+    h.check_eq((d.get("kind"), d.get("authoritative_store"), d.get("secondary_store"),
+                d.get("authoritative_outcome"), d.get("secondary_outcome")),
+               ("tag_mismatch", "old", "new", "UPDATE 1", "UPDATE 0"), "tag_mismatch journal line")
+    for key in ("time", "session_id", "statement"):
+        h.check(d.get(key) not in (None, ""), f"journal line without {key}: {d}")
+
+    cur.execute("INSERT INTO t VALUES (4, 41)")  # duplicate key on new only
+    h.check_eq(cur.statusmessage, "INSERT 0 1", "tag the client got (old's)")
+    lines = [d for d in dw.journal() if "INSERT INTO t VALUES (4, 41)" in d.get("statement", "")]
+    h.check(lines, f"no journal line for the INSERT failing on new only; journal: {dw.journal()}")
+    h.check_eq(lines[0].get("kind"), "error_one_side", f"journal line kind: {lines[0]}")
+    h.check("23505" in lines[0].get("secondary_outcome", ""),
+            f"secondary outcome does not name 23505: {lines[0]}")
+    h.check_eq(lines[0].get("session_id"), d.get("session_id"), "session_id of both lines")
+    conn.close()
+
+    m = dw.metrics()
+    h.check(m.get("cutover_divergences_total") >= 2,
+            f"cutover_divergences_total {m.get('cutover_divergences_total')}, want >= 2")
+    h.check(m.get("cutover_mirror_writes_total", result="diverged")
+            + m.get("cutover_mirror_writes_total", result="error") >= 2,
+            "cutover_mirror_writes_total{result=diverged|error} < 2 after two divergences")
+    h.check_eq(dw.journal()[0].get("authoritative_outcome"), "UPDATE 1", "first journal line")
+    h.check_eq(ctx.old.psql("SELECT id, v FROM t ORDER BY id", db=db).split(),
+               ["1|11", "2|20", "3|30", "4|41"], "old (authoritative) after the statements")
+    dw.stop()
+
+
+def altered_copy_is_reported(ctx, db):
+    """--direct: the workload's own database against a copy with one hot row's md5 chain and
+    one pgbench_history row changed: both differences are reported."""
+    copy = db + "_altered"
+    ctx.old.psql(f'DROP DATABASE IF EXISTS "{copy}"; CREATE DATABASE "{copy}" TEMPLATE "{db}"')
+    ctx.old.psql("UPDATE counters SET h = md5(h) WHERE id = 3;"
+                 "DELETE FROM pgbench_history WHERE ctid = (SELECT min(ctid) FROM pgbench_history)",
+                 db=copy)
+    problems = compare_dumps(dump_store(ctx.old, db), dump_store(ctx.old, copy), db, copy)
+    h.check_eq([p.split()[0] for p in problems], ["public.counters", "public.pgbench_history"],
+               f"tables reported different in an altered copy: {problems}")
+    ctx.log(f"altered copy of {db}: " + " | ".join(p[:200] for p in problems))
+    ctx.old.psql(f'DROP DATABASE "{copy}"')
+
+
+def check_comparison_catches_difference(ctx):
+    """The comparison itself: a store equals itself, and an altered copy is reported."""
+    db, copy = "cmp", "cmp_copy"
+    h.fresh_database(db, ctx.old)
+    ctx.old.psql("CREATE TABLE a (id int PRIMARY KEY, v text, n numeric);"
+                 "INSERT INTO a SELECT g, 'v' || g, g / 3.0 FROM generate_series(1, 1000) g;"
+                 "INSERT INTO a VALUES (0, NULL, NULL);"
+                 "CREATE TABLE nokey (x int, y text);"
+                 "INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (2, NULL);"
+                 "CREATE SCHEMA s; CREATE TABLE s.b (k text);"
+                 "INSERT INTO s.b VALUES ('é'), ('e'), ('Z')", db=db)
+    ctx.old.psql(f'DROP DATABASE IF EXISTS "{copy}"; CREATE DATABASE "{copy}" TEMPLATE "{db}"')
+    h.check_eq(compare_dumps(dump_store(ctx.old, db), dump_store(ctx.old, db)), [],
+               "a store compared with itself")
+    h.check_eq(compare_dumps(dump_store(ctx.old, db), dump_store(ctx.old, copy)), [],
+               "a store compared with an unaltered copy")
+    ctx.old.psql("UPDATE a SET v = 'changed' WHERE id = 500;"
+                 "DELETE FROM nokey WHERE ctid = (SELECT min(ctid) FROM nokey WHERE x = 1);"
+                 "ALTER TABLE s.b ADD COLUMN extra int", db=copy)
+    problems = compare_dumps(dump_store(ctx.old, db), dump_store(ctx.old, copy), "orig", "copy")
+    h.check_eq(len(problems), 3, f"differences found: {problems}")
+    h.check("public.a" in problems[0] and "('500', 'v500'" in problems[0]
+            and "('500', 'changed'" in problems[0], f"row difference in a: {problems[0]}")
+    h.check("public.nokey" in problems[1] and "1 only in orig" in problems[1]
+            and "('1', 'dup')" in problems[1], f"duplicate-row difference: {problems[1]}")
+    h.check("s.b" in problems[2] and "columns differ" in problems[2],
+            f"column difference: {problems[2]}")
+    ctx.log("comparison reports: " + " | ".join(p[:160] for p in problems))
+    ctx.old.psql(f'DROP DATABASE "{copy}"; DROP DATABASE "{db}"')
+
+
+CHECKS = [check_comparison_catches_difference, check_divergence_detected,
+          check_mixed_workload_sync, check_dual_new_sync, check_read_ramp,
+          check_new_store_killed]
+
+if __name__ == "__main__":
+    h.run(CHECKS, setup)
