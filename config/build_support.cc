@@ -3,36 +3,26 @@
 #include <fmt/format.h>
 
 namespace cutover::config {
-namespace {
-
-constexpr std::string_view kPassThrough = "is not available in this build yet (pass-through only)";
-
-}  // namespace
 
 
 std::optional<BuildRefusal> checkSupportedByThisBuild(const Config& config) {
   const FlagsConfig& flags = config.flags;
-  if (flags.writes != WritesMode::Old) {
-    return BuildRefusal{"flags.writes",
-                        fmt::format("'{}' {}; use 'old'", toString(flags.writes), kPassThrough)};
-  }
   if (flags.mirror == MirrorMode::Strict) {
     return BuildRefusal{"flags.mirror",
                         "'strict' (two-phase commit mode) is not available yet; use sync or "
                         "async"};
   }
-  if (flags.reads_new_percent != 0) {
-    return BuildRefusal{"flags.reads_new_percent",
-                        fmt::format("{} {}; use 0", flags.reads_new_percent, kPassThrough)};
+  if (flags.mirror == MirrorMode::Async && flags.writes != WritesMode::Old && flags.writes != WritesMode::New) {
+    return BuildRefusal{"flags.mirror", "'async' is not available in this build yet; use sync"};
   }
   if (flags.shadow_percent != 0) {
     return BuildRefusal{"flags.shadow_percent",
-                        fmt::format("{} {}; use 0", flags.shadow_percent, kPassThrough)};
+                        fmt::format("{} {}; use 0", flags.shadow_percent,
+                                    "is not available in this build yet (shadow reads are not implemented)")};
   }
-  if (!flags.tables.empty()) {
-    return BuildRefusal{fmt::format("flags.tables.{}", flags.tables.begin()->first),
-                        fmt::format("per-table rules are not available in this build yet "
-                                    "(pass-through only); remove flags.tables")};
+  const bool needs_new = flags.writes != WritesMode::Old || flags.reads_new_percent != 0 || !flags.tables.empty();
+  if (needs_new && !config.new_store) {
+    return BuildRefusal{"flags.writes", "these flags route statements to the new store, but stores.new is not configured"};
   }
   return std::nullopt;
 }

@@ -112,6 +112,7 @@ struct AutoRollbackConfig {
 };
 
 struct AdminConfig {
+  bool enabled = false;              // the admin section is present: serve the API on `listen`
   HostPort listen{"127.0.0.1", 9187};
   std::optional<std::string> token;  // resolved from token_env or token_file
 };
@@ -135,7 +136,8 @@ struct Config {
   int login_timeout_ms = 60000;  // client must finish startup+auth within this
                                  // (PostgreSQL's authentication_timeout)
   int connect_timeout_ms = 5000;       // TCP connect + login to a store
-  int shutdown_timeout_ms = 30000;     // SIGTERM: how long sessions may finish before closing
+  int shutdown_timeout_ms = 30000;
+  int mirror_timeout_ms = 5000;            // sync mirror: longest wait for the secondary before the miss is journaled     // SIGTERM: how long sessions may finish before closing
   uint32_t max_message_bytes = 1u << 30;  // after authentication (PostgreSQL's own ceiling)
   std::string log_level = "info";         // debug|info|warn|error
 };

@@ -270,6 +270,7 @@ void readAdmin(MapReader& root, const EnvLookup& env, Config& config) {
   if (!admin) return;
   if (!refuseInlineSecret(*admin, "token", "token_env", "token_file")) return;
   if (!admin->checkKeys({"listen", "token_env", "token_file"})) return;
+  config.admin.enabled = true;
   readHostPort(*admin, "listen", config.admin.listen);
   config.admin.token = readSecret(*admin, "token_env", "token_file", env);
 }
@@ -290,13 +291,14 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   if (!root.checkKeys({"listen", "workers", "max_client_connections", "max_connections_per_user",
                        "stores", "auth", "tls",
                        "flags", "compare", "auto_rollback", "journal_dir", "admin",
-                       "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms",
+                       "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms", "mirror_timeout_ms",
                        "max_message_bytes", "log_level"})) {
     return;
   }
   readHostPort(root, "listen", config.listen);
   readInt(root, "workers", 0, kMaxWorkers, config.workers);
   readInt(root, "max_client_connections", 1, kIntMax, config.max_client_connections);
+  readInt(root, "mirror_timeout_ms", 1, 3600000, config.mirror_timeout_ms);
   readInt(root, "max_connections_per_user", 0, kIntMax, config.max_connections_per_user);
   readStores(root, env, config);
   readAuth(root, config, env);

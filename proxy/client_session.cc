@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "protocol/md5.h"
 #include "proxy/cancel_forwarder.h"
 #include "proxy/frame_scanner.h"
@@ -67,7 +68,13 @@ void ClientSession::onReadable(Connection&) {
   switch (state_) {
     case State::Startup: handleStartupPackets(); break;
     case State::Authenticating: handleAuthMessages(); break;
-    case State::Relaying: relayClientToBackend(); break;
+    case State::Relaying:
+      if (routed_) {
+        routedClientInput();
+      } else {
+        relayClientToBackend();
+      }
+      break;
     case State::LoggingIn:   // reads are off while the store login runs
     case State::Closing: break;
   }
@@ -76,6 +83,15 @@ void ClientSession::onReadable(Connection&) {
 void ClientSession::onDrained(Connection&) {
   if (state_ == State::Closing) return finish();
   // The client caught up: resume reading the store.
+  if (backend_paused_ && routed_) {
+    backend_paused_ = false;
+    for (auto& l : lanes_) {
+      if (l.up) l.backend->enableRead(true);
+    }
+    drainLane(router::Store::Old);
+    drainLane(router::Store::New);
+    return;
+  }
   if (backend_paused_ && backend_) {
     backend_paused_ = false;
     backend_->enableRead(true);
@@ -338,8 +354,24 @@ void ClientSession::connectBackend() {
   const auto& ctx = worker_.context();
   state_ = State::LoggingIn;
   client_->setReading(false);
-  backend_ = std::make_unique<Backend>(worker_.base(), ctx.old_store, ctx.old_store_tls.get(), *this);
-  backend_->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+  // The flags are taken once per session in this build (flips come with the control plane).
+  flags_ = ctx.flags;
+  authority_ = router::authoritative(flags_->writes);
+  router::FlagView view;
+  view.writes = flags_->writes;
+  view.reads_new_percent = flags_->reads_new_percent;
+  view.shadow_percent = flags_->shadow_percent;
+  view.tables = &flags_->tables;
+  routed_ = router::needsClassification(view) && ctx.new_store.store != nullptr;
+  if (routed_) {
+    startRoutedBackends();
+  } else {
+    // Pass-through to the authoritative store: nothing is parsed.
+    const bool to_new = authority_ == router::Store::New && ctx.new_store.store != nullptr;
+    backend_ = std::make_unique<Backend>(worker_.base(), to_new ? ctx.new_store : ctx.old_store,
+                                         to_new ? ctx.new_store_tls.get() : ctx.old_store_tls.get(), *this);
+    backend_->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+  }
   startup_parameters_ = {};
 }
 
@@ -354,6 +386,24 @@ void ClientSession::handleCancelRequest(const protocol::CancelRequest& cancel) {
 }
 
 void ClientSession::onBackendReady(Backend& backend) {
+  if (routed_) {
+    const router::Store store = storeOf(backend);
+    lane(store).up = true;
+    metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(1);
+    metrics::global()
+        .backendConnections(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New)
+        .Increment();
+    if (state_ != State::LoggingIn) return;   // a secondary that logged in late
+    Lane& authority = lane(authority_);
+    Lane& other = lane(router::otherStore(authority_));
+    // Wait until the authoritative store is in and the other one is in or out.
+    if (!authority.up || (!other.up && other.backend)) return;
+    return completeLogin(*authority.backend);
+  }
+  completeLogin(backend);
+}
+
+void ClientSession::completeLogin(Backend& backend) {
   const auto& ctx = worker_.context();
   key_ = ctx.cancel_registry->mint();
   key_minted_ = true;
@@ -381,15 +431,26 @@ void ClientSession::onBackendReady(Backend& backend) {
              backend.describe());
   client_->setReading(true);
   if (draining_) return closeIfDrainedAndIdle();
-  if (evbuffer_get_length(clientInput()) > 0) relayClientToBackend();
+  if (evbuffer_get_length(clientInput()) > 0) onReadable(*client_);
 }
 
 void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorResponse error) {
   log::warn("session {}: login of user \"{}\" to the {} failed: {} ({})", id_, user_, backend.describe(),
             error.field('M'), error.field('C'));
+  if (routed_) {
+    const router::Store store = storeOf(backend);
+    metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(0);
+    if (store != authority_) {
+      // The secondary never fails a client: the session runs on the authoritative store alone
+      // and its writes are journaled as misses.
+      lane(store).backend.reset();
+      Lane& authority = lane(authority_);
+      if (state_ == State::LoggingIn && authority.up) completeLogin(*authority.backend);
+      return;
+    }
+  }
   fatal(error);
 }
-
 // --- relay ---------------------------------------------------------------------------------
 
 void ClientSession::relayClientToBackend() {
@@ -444,11 +505,15 @@ void ClientSession::onBackendDrained(Backend&) {
   if (client_paused_ && state_ == State::Relaying) {
     client_paused_ = false;
     client_->setReading(true);
+    if (routed_) return routedClientInput();
     relayClientToBackend();
   }
 }
 
-void ClientSession::onBackendReadable(Backend&) { relayBackendToClient(); }
+void ClientSession::onBackendReadable(Backend& backend) {
+  if (routed_) return drainLane(storeOf(backend));
+  relayBackendToClient();
+}
 
 void ClientSession::relayBackendToClient() {
   if (state_ != State::Relaying || backend_paused_) return;
@@ -481,6 +546,14 @@ void ClientSession::relayBackendToClient() {
 }
 
 void ClientSession::onBackendClosed(Backend& backend, const std::string& reason) {
+  if (routed_) {
+    const router::Store store = storeOf(backend);
+    if (store != authority_) return secondaryLost(reason);
+    drainLane(store);
+    metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(0);
+    log::info("session {}: the {} closed the connection: {}", id_, backend.describe(), reason);
+    return closeAfterFlush("authoritative store closed the connection");
+  }
   // Whatever the store sent last (often a FATAL ErrorResponse) is relayed before closing.
   relayBackendToClient();
   log::info("session {}: the {} closed the connection: {}", id_, backend.describe(), reason);
@@ -529,6 +602,9 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
   log::debug("session {}: closing: {}", id_, reason);
   state_ = State::Closing;
   if (backend_) backend_->terminate();
+  for (auto& l : lanes_) {
+    if (l.backend) l.backend->terminate();
+  }
   client_->setReading(false);
   client_->flush();
   if (!client_->open() || evbuffer_get_length(clientOutput()) == 0) return finish();
@@ -539,6 +615,12 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 void ClientSession::finish() {
   if (!client_) return;
   if (backend_) backend_->terminate();
+  for (auto& l : lanes_) {
+    if (!l.backend) continue;
+    if (l.up) metrics::global().backendConnections(&l == &lanes_[0] ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Decrement();
+    l.up = false;
+    l.backend->terminate();
+  }
   evtimer_del(timer_.get());
   client_.reset();
   state_ = State::Closing;

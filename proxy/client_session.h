@@ -2,10 +2,18 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "flags/flag_snapshot.h"
 #include "protocol/messages.h"
+#include "router/classifier.h"
+#include "router/decide.h"
+#include "router/prepared_statements.h"
 #include "protocol/scram_server.h"
 #include "proxy/auth_query.h"
 #include "proxy/backend.h"
@@ -67,6 +75,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // Every way authentication can fail answers the same FATAL 28P01; `why` is for the log only.
   void authenticationFailed(const std::string& why);
   void connectBackend();
+  // Greets the client as the store `backend` greeted us (ParameterStatus), with our own key.
+  void completeLogin(Backend& backend);
   void relayClientToBackend();
   void relayBackendToClient();
   bool idle() const;
@@ -78,6 +88,86 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // Stops reading, closes the backend, and closes the client once its output is flushed.
   void closeAfterFlush(const std::string& reason);
   void finish();
+
+  // --- routed mode (client_session_routed.cc): dual-write and the read ramp ------------------
+  // What one store's replies to a piece of work are for. Replies are consumed strictly in order,
+  // one segment per ReadyForQuery the store will send.
+  enum class Reply {
+    Forward,   // to the client (rows streamed); CommandComplete/ErrorResponse also recorded
+    Record,    // consumed by the proxy: the outcome is recorded for comparison
+    Swallow,   // consumed by the proxy: the answer to a message the proxy injected
+    Commit,    // the proxy's COMMIT of a wrapped unit: errors and ReadyForQuery go to the client
+  };
+  struct Segment {
+    Reply reply;
+    bool hold_ready = false;   // Forward: keep the ReadyForQuery back until the unit completes
+  };
+  struct Outcome {
+    std::vector<std::string> tags;     // CommandComplete tags in order
+    std::string error;                 // "SQLSTATE message" of the first ErrorResponse
+    bool failed = false;
+    std::string describe() const;
+  };
+  struct Lane {
+    std::unique_ptr<Backend> backend;
+    bool up = false;                   // logged in and in step with this session
+    std::deque<Segment> plan;
+    size_t remaining = 0;              // bytes of a message being streamed (forwarded or dropped)
+    bool remaining_forward = false;
+    Outcome outcome;
+    char last_status = 'I';
+  };
+  // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
+  // its Sync. Units run one at a time per session.
+  struct Unit {
+    uint64_t number = 0;
+    std::string bytes;                 // the client's messages
+    std::string text;                  // statement text(s), for the journal
+    std::vector<std::optional<std::string>> parameters;
+    router::StatementInfo info;
+    router::Route route;
+    router::Store serve = router::Store::Old;
+    bool mirrored = false;             // the secondary runs it too and its outcome is compared
+    bool wrapped = false;              // BEGIN/COMMIT injected around it on the serve store
+    bool secondary_first = false;      // explicit COMMIT: the secondary commits before the serve store
+    bool open = false;                 // extended batch flushed before its Sync: more may come
+    bool serve_done = false, secondary_done = false, released = false;
+    bool held = false;
+    bool serve_sent = false, secondary_sent = false;                 // the serve store's ReadyForQuery is kept back until release
+    char serve_status = 'I';
+  };
+
+  bool routed() const { return routed_; }
+  void startRoutedBackends();
+  void routedClientInput();
+  bool takeUnit(Unit& unit);
+  void classifyUnit(Unit& unit, bool has_sync);
+  void startUnit();
+  void sendToSecondary();
+  void sendToLane(router::Store store, const std::string& bytes, Segment segment);
+  void drainLane(router::Store store);
+  void segmentDone(router::Store store, const Segment& segment, char status);
+  void advanceUnit();
+  void finishComparison();
+  void releaseUnit();
+  void secondaryLost(const std::string& why);
+  void journalMiss(std::string_view kind, const std::string& outcome);
+  Lane& lane(router::Store store) { return lanes_[store == router::Store::Old ? 0 : 1]; }
+  router::Store storeOf(const Backend& backend) const;
+  static void onMirrorTimeout(evutil_socket_t, short, void* arg);
+
+  bool routed_ = false;
+  flags::FlagSnapshotPtr flags_;
+  router::Store authority_ = router::Store::Old;
+  std::array<Lane, 2> lanes_;
+  std::optional<Unit> unit_;
+  uint64_t next_unit_ = 1;
+  uint64_t session_hash_ = 0;
+  bool copy_in_ = false;               // the current unit's COPY FROM STDIN is taking data
+  router::PreparedStatements sql_prepared_;
+  std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
+  std::unordered_map<std::string, std::string> parsed_text_;
+  EventPtr mirror_timer_;
 
   evbuffer* clientInput() const { return client_->input(); }
   evbuffer* clientOutput() const { return client_->output(); }

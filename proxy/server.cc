@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace cutover::proxy {
 
@@ -99,6 +100,47 @@ Status Server::run() {
     if (!tls.isOk()) return tls.status();
     context_.old_store_tls = std::move(tls.value());
   }
+  if (config_.new_store) {
+    context_.new_store.store = &*config_.new_store;
+    Status new_resolved = resolveAddress(config_.new_store->host, config_.new_store->port,
+                                         context_.new_store.address, context_.new_store.address_length);
+    if (!new_resolved) return Status::error("stores.new.host: " + new_resolved.message());
+    if (config_.new_store->sslmode != config::SslMode::Disable) {
+      auto tls = TlsClientContext::load(*config_.new_store);
+      if (!tls.isOk()) return tls.status();
+      context_.new_store_tls = std::move(tls.value());
+    }
+  }
+  auto flag_store = flags::FlagStore::open(config_.flags);
+  if (!flag_store.isOk()) return flag_store.status();
+  flag_store_ = std::move(flag_store.value());
+  context_.flags = flag_store_->current();
+  if (context_.flags->writes != config::WritesMode::Old || context_.flags->reads_new_percent != 0) {
+    if (!config_.new_store) return Status::error("the flags route statements to the new store, but stores.new is not configured");
+    if (context_.flags->mirror != config::MirrorMode::Sync && context_.flags->writes != config::WritesMode::Old &&
+        context_.flags->writes != config::WritesMode::New) {
+      return Status::error(fmt::format("flags (state file {}): mirror '{}' is not available in this build; use sync",
+                                       config_.flags.state_file, config::toString(context_.flags->mirror)));
+    }
+    auto journal = compare::Journal::open(config_.journal_dir, "divergences.jsonl");
+    if (!journal.isOk()) return Status::error("journal_dir: " + journal.status().message());
+    journal_ = std::move(journal.value());
+    context_.journal = journal_.get();
+  }
+  auto& registry = metrics::global();
+  registry.flagsVersion().Set(static_cast<double>(context_.flags->version));
+  registry.readsNewPercent().Set(context_.flags->reads_new_percent);
+  if (config_.admin.enabled) {
+    auto admin = admin::AdminServer::start(config_.admin);
+    if (!admin.isOk()) return Status::error("admin.listen: " + admin.status().message());
+    admin_ = std::move(admin.value());
+    admin_->setMetricsSource([] { return metrics::global().serialize(); });
+    admin_->route("GET", "/flags", [this](const admin::Request&) {
+      admin::Response response;
+      response.body = flags::toJson(*flag_store_->current()).dump();
+      return response;
+    });
+  }
   if (config_.auth.query && config_.auth.method != config::AuthMethod::Trust) {
     auth_query_ = std::make_unique<AuthQuery>(*config_.auth.query, config_.old_store);
     context_.auth_query = auth_query_.get();
@@ -136,8 +178,11 @@ Status Server::run() {
     evsignal_add(signal_events_.back().get(), nullptr);
   }
 
-  log::info("cutover {} listening on {} with {} workers; old store {}:{}", CUTOVER_VERSION_STRING,
-            config_.listen.toString(), worker_count, config_.old_store.host, config_.old_store.port);
+  log::info("cutover {} listening on {} with {} workers; old store {}:{}{}; flags v{} writes {} reads_new_percent {}",
+            CUTOVER_VERSION_STRING, config_.listen.toString(), worker_count, config_.old_store.host,
+            config_.old_store.port,
+            config_.new_store ? fmt::format(", new store {}:{}", config_.new_store->host, config_.new_store->port) : "",
+            context_.flags->version, config::toString(context_.flags->writes), context_.flags->reads_new_percent);
   event_base_dispatch(base_.get());
 
   for (auto& w : workers_) w->stop();
@@ -145,6 +190,8 @@ Status Server::run() {
   // answer into a stopped worker's queue, where it is dropped.
   auth_query_.reset();
   workers_.clear();
+  admin_.reset();
+  journal_.reset();   // drains and fsyncs what is queued
   log::info("cutover stopped");
   return Status::ok();
 }

@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "common/status.h"
+#include "admin/admin_server.h"
+#include "compare/journal.h"
 #include "config/config.h"
+#include "flags/flag_store.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
@@ -41,6 +44,9 @@ class Server {
   std::atomic<int> client_connections_{0};
   UserConnectionCounter user_connections_;
   std::unique_ptr<AuthQuery> auth_query_;
+  std::unique_ptr<flags::FlagStore> flag_store_;
+  std::unique_ptr<compare::Journal> journal_;
+  std::unique_ptr<admin::AdminServer> admin_;
   SessionContext context_;
   EventBasePtr base_;
   ListenerPtr listener_;

@@ -9,7 +9,9 @@
 #include <unordered_map>
 
 #include "config/config.h"
+#include "compare/journal.h"
 #include "config/users_file.h"
+#include "flags/flag_snapshot.h"
 #include "proxy/auth_query.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/tls.h"
@@ -39,10 +41,16 @@ class UserConnectionCounter {
 struct SessionContext {
   const config::Config* config = nullptr;
   StoreAddress old_store;
+  StoreAddress new_store;                                   // store null when stores.new is absent
   CancelRegistry* cancel_registry = nullptr;
   std::atomic<int>* client_connections = nullptr;   // all accepted client sockets, all workers
   int worker_count = 1;
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
+  std::shared_ptr<const TlsClientContext> new_store_tls;
+  compare::Journal* journal = nullptr;                      // divergences.jsonl
+  // The flags every session routes by. Fixed for the process in this build (the admin API's
+  // flag flips come with the control-plane work); taken by each session at login.
+  flags::FlagSnapshotPtr flags;
   std::string mock_auth_secret;                            // per process: unknown users' fake SCRAM salt
   UserConnectionCounter* user_connections = nullptr;
   AuthQuery* auth_query = nullptr;                          // null unless auth.query is set

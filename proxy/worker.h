@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
+#include "router/classifier.h"
 
 namespace cutover::proxy {
 
@@ -44,6 +45,8 @@ class Worker {
   int index() const { return index_; }
   const SessionContext& context() const { return context_; }
   bool draining() const { return draining_; }
+  // This worker's statement classifier and its cache (not thread-safe: worker thread only).
+  router::Classifier& classifier() { return classifier_; }
   int sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
 
  private:
@@ -63,6 +66,7 @@ class Worker {
 
   uint64_t next_session_id_ = 0;
   bool draining_ = false;
+  router::Classifier classifier_;
   std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   std::vector<std::unique_ptr<ClientSession>> closed_;
   std::atomic<int> session_count_{0};

@@ -1,0 +1,613 @@
+// Routed mode of ClientSession: dual-write (sync mirror) and the read ramp. See DESIGN.md
+// "Guarantees" and "Data path". The pass-through relay lives in client_session.cc.
+//
+// Every client request becomes a Unit (a simple Query, a FunctionCall, or an extended batch up to
+// its Sync); units run one at a time. The router decides which store serves a unit and whether
+// the other store runs it too. Each store's replies are consumed in order against a plan of
+// Segments, one per ReadyForQuery expected. In sync mode the client's ReadyForQuery is held until
+// the secondary finished the unit and any divergence is durable in the journal; an autocommit
+// write runs inside BEGIN/COMMIT on the serve store so that its row locks are held until the
+// secondary applied it, and an explicit COMMIT reaches the secondary first: conflicting writes
+// of different sessions therefore reach the secondary in the order the authoritative store
+// serialised them.
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "compare/divergence.h"
+#include "proxy/client_session.h"
+#include "proxy/message_io.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+namespace {
+
+using protocol::DecodeStatus;
+using protocol::Direction;
+using router::Store;
+
+constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorResponse/ReadyForQuery
+constexpr size_t kHighWatermark = 512 * 1024;
+
+metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
+
+metrics::StatementKindLabel kindLabel(router::StatementKind kind) {
+  switch (kind) {
+    case router::StatementKind::Read: return metrics::StatementKindLabel::Read;
+    case router::StatementKind::Write: return metrics::StatementKindLabel::Write;
+    case router::StatementKind::Ddl: return metrics::StatementKindLabel::Ddl;
+    case router::StatementKind::Transaction: return metrics::StatementKindLabel::Transaction;
+    case router::StatementKind::Session: return metrics::StatementKindLabel::Session;
+  }
+  return metrics::StatementKindLabel::Write;
+}
+
+router::FlagView viewOf(const flags::FlagSnapshot& f) {
+  router::FlagView v;
+  v.writes = f.writes;
+  v.mirror = f.mirror;
+  v.reads_new_percent = f.reads_new_percent;
+  v.shadow_percent = f.shadow_percent;
+  v.sticky = f.sticky;
+  v.tables = &f.tables;
+  return v;
+}
+
+// Statements PostgreSQL refuses inside a transaction block (or that manage transactions
+// themselves) are never wrapped in BEGIN/COMMIT.
+bool wrappable(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    if (std::isspace(static_cast<unsigned char>(sql[i]))) {
+      ++i;
+    } else if (sql.substr(i, 2) == "--") {
+      while (i < sql.size() && sql[i] != '\n') ++i;
+    } else if (sql.substr(i, 2) == "/*") {
+      size_t end = sql.find("*/", i + 2);
+      i = end == std::string_view::npos ? sql.size() : end + 2;
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
+    word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i++])));
+  }
+  static const char* const kNever[] = {"vacuum", "analyze", "analyse", "cluster", "reindex", "refresh", "create",
+                                       "drop",   "alter",   "checkpoint", "call", "do", "begin", "start",
+                                       "commit", "end", "rollback", "abort", "prepare", "savepoint", "release"};
+  for (const char* w : kNever) {
+    if (word == w) return false;
+  }
+  return !word.empty();
+}
+
+std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
+
+}  // namespace
+
+std::string ClientSession::Outcome::describe() const {
+  std::string out;
+  for (const auto& t : tags) {
+    if (!out.empty()) out += "; ";
+    out += t;
+  }
+  if (failed) {
+    if (!out.empty()) out += "; ";
+    out += "ERROR " + error;
+  }
+  return out.empty() ? "(no result)" : out;
+}
+
+Store ClientSession::storeOf(const Backend& backend) const {
+  return lanes_[1].backend.get() == &backend ? Store::New : Store::Old;
+}
+
+// --- login ---------------------------------------------------------------------------------
+
+void ClientSession::startRoutedBackends() {
+  const auto& ctx = worker_.context();
+  uint64_t raw = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&raw), sizeof raw);
+  session_hash_ = raw;   // sticky: session — a random per-session key, stable for its life
+  mirror_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onMirrorTimeout, this));
+  lane(Store::Old).backend = std::make_unique<Backend>(worker_.base(), ctx.old_store, ctx.old_store_tls.get(), *this);
+  lane(Store::New).backend = std::make_unique<Backend>(worker_.base(), ctx.new_store, ctx.new_store_tls.get(), *this);
+  lane(Store::Old).backend->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+  lane(Store::New).backend->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+}
+
+// --- client input --------------------------------------------------------------------------
+
+void ClientSession::routedClientInput() {
+  evbuffer* in = clientInput();
+  const uint32_t limit = worker_.context().config->max_message_bytes;
+  while (state_ == State::Relaying) {
+    protocol::Frame frame = peekMessage(in, Direction::Frontend, limit);
+    if (frame.status == DecodeStatus::NeedMoreData) break;
+    if (frame.status == DecodeStatus::Invalid) return fatal("08P01", "invalid frontend message: " + frame.reason);
+    const char type = frame.type;
+    if (copy_in_ && (type == 'd' || type == 'c' || type == 'f')) {
+      // COPY FROM STDIN data goes wherever the COPY runs, as it arrives.
+      if (evbuffer_get_length(in) < frame.totalSize()) break;
+      std::string bytes(frame.totalSize(), '\0');
+      evbuffer_remove(in, bytes.data(), bytes.size());
+      if (type != 'd') copy_in_ = false;
+      append(lane(unit_->serve).backend->output(), bytes);
+      lane(unit_->serve).backend->flush();
+      // COPY FROM only inserts, so there is no lock order to protect: the data streams to both
+      // stores as it arrives (never gathered whole in the proxy).
+      const Store other = router::otherStore(unit_->serve);
+      if (unit_->mirrored && unit_->secondary_sent && lane(other).up) {
+        append(lane(other).backend->output(), bytes);
+        lane(other).backend->flush();
+      }
+      continue;
+    }
+    if (unit_ && !unit_->open) break;   // one unit at a time: the rest waits in the buffer
+    if (evbuffer_get_length(in) < frame.totalSize()) break;
+    if (type == protocol::Terminate::kType) return finish();
+    if (unit_ && unit_->open) {
+      // More of an extended batch that was flushed before its Sync: same route, same stores.
+      std::string bytes(frame.totalSize(), '\0');
+      evbuffer_remove(in, bytes.data(), bytes.size());
+      append(lane(unit_->serve).backend->output(), bytes);
+      lane(unit_->serve).backend->flush();
+      unit_->bytes += bytes;   // the secondary gets the whole batch once the serve store is done
+      if (type == protocol::Sync::kType) unit_->open = false;
+      continue;
+    }
+    Unit unit;
+    if (!takeUnit(unit)) break;
+    unit_ = std::move(unit);
+    startUnit();
+  }
+  if (evbuffer_get_length(in) > kHighWatermark) client_->setReading(false);
+}
+
+// Takes the next whole unit from the client's input: a Query, a FunctionCall, or extended
+// messages up to a Sync (or up to a Flush, after which the batch stays open).
+bool ClientSession::takeUnit(Unit& unit) {
+  evbuffer* in = clientInput();
+  const uint32_t limit = worker_.context().config->max_message_bytes;
+  size_t offset = 0;
+  bool has_sync = false;
+  bool end = false;
+  while (!end) {
+    protocol::Frame frame = peekMessageAt(in, offset, Direction::Frontend, limit);
+    if (frame.status != DecodeStatus::Ready) return false;
+    if (evbuffer_get_length(in) < offset + frame.totalSize()) return false;
+    switch (frame.type) {
+      case protocol::Query::kType:
+      case protocol::FunctionCall::kType:
+        if (offset > 0) {   // a Query after unsynced extended messages: the batch ends before it
+          end = true;
+          continue;
+        }
+        offset += frame.totalSize();
+        end = true;
+        break;
+      case protocol::Sync::kType:
+        offset += frame.totalSize();
+        has_sync = true;
+        end = true;
+        break;
+      case protocol::Flush::kType:
+        offset += frame.totalSize();
+        end = true;
+        break;
+      case protocol::Terminate::kType:
+      case 'd':
+      case 'c':
+      case 'f':
+        if (offset == 0) {
+          // COPY messages outside COPY are ignored by PostgreSQL too (protocol 55.2.6).
+          evbuffer_drain(in, frame.totalSize());
+          return false;
+        }
+        end = true;
+        continue;
+      default:
+        offset += frame.totalSize();
+        break;
+    }
+  }
+  unit.bytes.resize(offset);
+  evbuffer_remove(in, unit.bytes.data(), offset);
+  unit.number = next_unit_++;
+  classifyUnit(unit, has_sync);
+  return true;
+}
+
+void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
+  router::Classifier& classifier = worker_.classifier();
+  auto span = protocol::asBytes(unit.bytes);
+  size_t at = 0;
+  int rank = -1;
+  bool named = false;          // a named statement is created or closed: every store needs it
+  bool first = true;
+  auto consider = [&](const router::StatementInfo& info) {
+    if (first || router::writeRank(info.kind) > rank) {
+      unit.info = info;
+      rank = router::writeRank(info.kind);
+      first = false;
+    }
+  };
+  while (at + 5 <= span.size()) {
+    const char type = static_cast<char>(span[at]);
+    const uint32_t length = (uint32_t{span[at + 1]} << 24) | (uint32_t{span[at + 2]} << 16) |
+                            (uint32_t{span[at + 3]} << 8) | span[at + 4];
+    auto body = span.subspan(at + 5, length - 4);
+    at += 1 + length;
+    if (type == protocol::Query::kType) {
+      auto q = protocol::decode<protocol::Query>(body);
+      if (!q.isOk()) continue;
+      router::StatementInfo info = sql_prepared_.resolve(classifier.classify(q.value().sql));
+      sql_prepared_.apply(info);
+      unit.text = q.value().sql;
+      consider(info);
+    } else if (type == protocol::Parse::kType) {
+      auto p = protocol::decode<protocol::Parse>(body);
+      if (!p.isOk()) continue;
+      router::StatementInfo info = classifier.classify(p.value().query);
+      parsed_[p.value().name] = info;
+      parsed_text_[p.value().name] = p.value().query;
+      if (!p.value().name.empty()) named = true;
+      if (unit.text.empty()) unit.text = p.value().query;
+      consider(info);
+    } else if (type == protocol::Bind::kType) {
+      auto b = protocol::decode<protocol::Bind>(body);
+      if (!b.isOk()) continue;
+      auto it = parsed_.find(b.value().statement);
+      router::StatementInfo info;   // unknown statement: a write (the safe default)
+      if (it != parsed_.end()) info = it->second;
+      if (unit.text.empty()) {
+        auto text = parsed_text_.find(b.value().statement);
+        if (text != parsed_text_.end()) unit.text = text->second;
+      }
+      if (unit.parameters.empty()) unit.parameters = b.value().params;
+      consider(info);
+    } else if (type == protocol::Close::kType) {
+      named = true;
+    } else if (type == protocol::FunctionCall::kType) {
+      router::StatementInfo info;   // large objects and the like: a write
+      info.reason = "FunctionCall";
+      unit.text = "<FunctionCall>";
+      consider(info);
+    }
+  }
+  if (first) {
+    // Describe/Execute of existing portals only: keep the transaction's route; a read otherwise.
+    unit.info.kind = router::StatementKind::Read;
+    unit.info.reason = "extended batch without statements";
+  }
+  unit.open = !has_sync && static_cast<char>(span.empty() ? 0 : span[0]) != protocol::Query::kType &&
+              static_cast<char>(span.empty() ? 0 : span[0]) != protocol::FunctionCall::kType;
+
+  router::SessionView view;
+  view.in_transaction = transaction_status_ != 'I';
+  if (view.in_transaction) view.transaction_authority = authority_;
+  view.new_store_available = lane(Store::New).up;
+  view.session_hash = session_hash_;
+  unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
+  if (named && !unit.route.mirror) unit.route.both = true;
+  unit.serve = unit.route.serve;
+  if (!lane(unit.serve).up) {
+    // A read ramped to new while new is down already fell back; the authoritative store being
+    // down ends the session (onBackendClosed), so this is only a lost secondary serving a read.
+    unit.serve = authority_;
+  }
+  const Store secondary = router::otherStore(unit.serve);
+  unit.mirrored = unit.route.mirror || unit.route.both;
+  if (unit.mirrored && !lane(secondary).up) {
+    if (unit.route.mirror) journalMiss(compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
+    unit.mirrored = false;
+  }
+  const bool in_transaction = transaction_status_ != 'I';
+  unit.secondary_first = unit.mirrored && in_transaction && unit.info.transaction == router::TransactionCommand::Commit;
+  unit.wrapped = unit.mirrored && unit.route.mirror && !in_transaction && !unit.open &&
+                 (unit.info.kind == router::StatementKind::Write) && !unit.info.multi_statement &&
+                 unit.info.transaction == router::TransactionCommand::None && wrappable(unit.text) &&
+                 static_cast<char>(span[0]) != protocol::FunctionCall::kType;
+  metrics::global().statements(kindLabel(unit.info.kind), label(unit.serve)).Increment();
+  if (unit.route.read_fallback) metrics::global().readFallbacks().Increment();
+}
+
+// --- running a unit ------------------------------------------------------------------------
+
+void ClientSession::sendToLane(Store store, const std::string& bytes, Segment segment) {
+  Lane& l = lane(store);
+  l.plan.push_back(segment);
+  append(l.backend->output(), bytes);
+  l.backend->flush();
+}
+
+void ClientSession::startUnit() {
+  Unit& u = *unit_;
+  const Store secondary = router::otherStore(u.serve);
+  lane(u.serve).outcome = Outcome{};
+  lane(secondary).outcome = Outcome{};
+  if (!u.mirrored) {
+    u.secondary_done = true;
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+    return;
+  }
+  u.held = true;
+  if (u.secondary_first) {
+    sendToSecondary();
+    return;
+  }
+  // The serve store runs the unit first and keeps the locks it took; only then does the
+  // secondary run it (advanceUnit). Running both at once would let two transactions take the
+  // same rows' locks in opposite orders on the two stores: a deadlock across stores.
+  if (u.wrapped) sendToLane(u.serve, queryMessage("BEGIN"), Segment{Reply::Swallow});
+  sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+}
+
+void ClientSession::sendToSecondary() {
+  Unit& u = *unit_;
+  u.secondary_sent = true;
+  sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
+  if (u.route.mirror) {
+    const int ms = worker_.context().config->mirror_timeout_ms;
+    timeval tv{ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(mirror_timer_.get(), &tv);
+  }
+}
+
+void ClientSession::drainLane(Store store) {
+  Lane& l = lane(store);
+  if (!l.backend) return;
+  evbuffer* in = l.backend->input();
+  evbuffer* out = clientOutput();
+  while (state_ == State::Relaying) {
+    if (l.remaining > 0) {
+      const size_t n = std::min(l.remaining, evbuffer_get_length(in));
+      if (n == 0) break;
+      if (l.remaining_forward) {
+        evbuffer_remove_buffer(in, out, n);
+      } else {
+        evbuffer_drain(in, n);
+      }
+      l.remaining -= n;
+      continue;
+    }
+    protocol::Frame frame = peekMessage(in, Direction::Backend, protocol::kDefaultMaxMessageLength);
+    if (frame.status == DecodeStatus::NeedMoreData) break;
+    if (frame.status == DecodeStatus::Invalid) {
+      log::error("session {}: protocol violation from the {}: {}", id_, l.backend->describe(), frame.reason);
+      return fatal("08P01", fmt::format("cutover received an invalid message from the {}", l.backend->describe()));
+    }
+    const char type = frame.type;
+    if (l.plan.empty()) {
+      // Asynchronous messages between units: notifications and notices of the authoritative
+      // store reach the client (LISTEN deliveries come from it only); the other's are dropped.
+      l.remaining = frame.totalSize();
+      l.remaining_forward = store == authority_ && (type == 'A' || type == 'N' || type == 'S');
+      continue;
+    }
+    const Segment segment = l.plan.front();
+    const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
+                         type == protocol::ErrorResponse::kType;
+    if (!control) {
+      if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
+        copy_in_ = true;
+        if (unit_ && unit_->mirrored && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
+      }
+      l.remaining = frame.totalSize();
+      l.remaining_forward = segment.reply == Reply::Forward;
+      continue;
+    }
+    if (frame.totalSize() > kMaxControlMessage) {
+      return fatal("08P01", fmt::format("the {} sent an oversized control message", l.backend->describe()));
+    }
+    if (evbuffer_get_length(in) < frame.totalSize()) break;
+    std::span<const uint8_t> body = pullBody(in, frame);
+    bool forward = segment.reply == Reply::Forward;
+    char status = 0;
+    if (type == protocol::CommandComplete::kType) {
+      auto tag = protocol::decode<protocol::CommandComplete>(body);
+      if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit) l.outcome.tags.push_back(tag.value().tag);
+    } else if (type == protocol::ErrorResponse::kType) {
+      auto error = protocol::decode<protocol::ErrorResponse>(body);
+      if (error.isOk() && !l.outcome.failed && segment.reply != Reply::Swallow) {
+        l.outcome.failed = true;
+        l.outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
+      }
+      if (segment.reply == Reply::Commit) forward = true;
+      if (segment.reply == Reply::Swallow && error.isOk()) {
+        log::warn("session {}: the {} rejected a statement cutover injected: {}", id_, l.backend->describe(),
+                  error.value().field('M'));
+      }
+    } else {
+      status = static_cast<char>(body[0]);
+      l.last_status = status;
+      forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
+    }
+    if (forward) {
+      evbuffer_remove_buffer(in, out, frame.totalSize());
+    } else {
+      evbuffer_drain(in, frame.totalSize());
+    }
+    if (type == protocol::ReadyForQuery::kType) {
+      l.plan.pop_front();
+      if (forward) transaction_status_ = status;
+      segmentDone(store, segment, status);
+      if (state_ != State::Relaying) return;
+    }
+  }
+  client_->flush();
+  if (evbuffer_get_length(out) > kHighWatermark) {
+    backend_paused_ = true;
+    l.backend->enableRead(false);
+  }
+}
+
+void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
+  if (!unit_) return;
+  Unit& u = *unit_;
+  if (segment.reply == Reply::Swallow) return;   // BEGIN answered; the unit's own segment follows
+  if (segment.reply == Reply::Commit) {
+    u.released = true;
+    return advanceUnit();
+  }
+  if (store == u.serve) {
+    u.serve_done = true;
+    u.serve_status = status;
+    copy_in_ = false;
+  } else {
+    u.secondary_done = true;
+  }
+  advanceUnit();
+}
+
+void ClientSession::advanceUnit() {
+  if (!unit_) return;
+  Unit& u = *unit_;
+  if (u.released) {
+    unit_.reset();   // `u` dangles from here on
+    evtimer_del(mirror_timer_.get());
+    client_->flush();
+    if (draining_) return closeIfDrainedAndIdle();
+    return routedClientInput();
+  }
+  if (u.secondary_first && u.secondary_done && !u.serve_sent) {
+    // The secondary committed (or failed to): now the authoritative store, whose answer the
+    // client gets.
+    u.serve_sent = true;
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+    return;
+  }
+  if (!u.secondary_first && u.serve_done && !u.secondary_sent && !u.secondary_done) return sendToSecondary();
+  if (!u.serve_done || !u.secondary_done) return;
+  evtimer_del(mirror_timer_.get());
+  finishComparison();
+}
+
+void ClientSession::finishComparison() {
+  Unit& u = *unit_;
+  const Store secondary = router::otherStore(u.serve);
+  const Outcome& a = lane(u.serve).outcome;
+  const Outcome& b = lane(secondary).outcome;
+  bool diverged = false;
+  std::string_view kind = compare::divergence_kind::kTagMismatch;
+  if (u.mirrored && u.route.mirror && lane(secondary).up) {
+    if (a.failed != b.failed) {
+      diverged = true;
+      kind = compare::divergence_kind::kErrorOneSide;
+    } else if (!a.failed && a.tags != b.tags) {
+      diverged = true;
+    }
+    auto& registry = metrics::global();
+    if (diverged) {
+      registry.mirrorWrites(metrics::MirrorResult::Diverged).Increment();
+    } else if (a.failed) {
+      registry.mirrorWrites(metrics::MirrorResult::Error).Increment();
+    } else if (u.info.nondeterministic) {
+      registry.mirrorWrites(metrics::MirrorResult::Nondeterministic).Increment();
+    } else {
+      registry.mirrorWrites(metrics::MirrorResult::Ok).Increment();
+    }
+  }
+  if (!diverged) return releaseUnit();
+  metrics::global().divergences().Increment();
+  compare::Divergence d;
+  d.time = compare::nowRfc3339Ms();
+  d.session_id = id_;
+  d.transaction_id = u.number;
+  d.kind = std::string(kind);
+  d.statement = u.text;
+  d.parameters = u.parameters;
+  d.authoritative_store = std::string(router::toString(u.serve));
+  d.secondary_store = std::string(router::toString(secondary));
+  d.authoritative_outcome = a.describe();
+  d.secondary_outcome = b.describe();
+  log::warn("session {}: divergence ({}) on \"{}\": {} {} vs {} {}", id_, kind, u.text.substr(0, 200),
+            d.authoritative_store, d.authoritative_outcome, d.secondary_store, d.secondary_outcome);
+  compare::Journal* journal = worker_.context().journal;
+  if (journal == nullptr) return releaseUnit();
+  // Sync mode: the client hears back only once the divergence is on disk.
+  Worker* worker = &worker_;
+  ClientSession* self = this;
+  const uint64_t id = id_;
+  const bool queued = journal->append(compare::toJson(d), [worker, self, id](bool) {
+    worker->post([worker, self, id] {
+      if (worker->sessionAlive(self, id)) self->releaseUnit();
+    });
+  });
+  if (!queued) {
+    metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+    log::error("session {}: divergence journal is full; divergence logged above only", id_);
+    releaseUnit();
+  }
+}
+
+void ClientSession::releaseUnit() {
+  if (!unit_ || state_ != State::Relaying) return;
+  Unit& u = *unit_;
+  if (u.wrapped) {
+    sendToLane(u.serve, queryMessage("COMMIT"), Segment{Reply::Commit});
+    return;   // its ReadyForQuery completes the unit
+  }
+  if (u.held) {
+    // The held ReadyForQuery of the serve store goes to the client now.
+    transaction_status_ = u.serve_status;
+    append(clientOutput(), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
+  }
+  u.released = true;
+  advanceUnit();
+}
+
+void ClientSession::journalMiss(std::string_view kind, const std::string& outcome) {
+  metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+  metrics::global().divergences().Increment();
+  compare::Journal* journal = worker_.context().journal;
+  if (journal == nullptr) return;
+  compare::Divergence d;
+  d.time = compare::nowRfc3339Ms();
+  d.session_id = id_;
+  d.transaction_id = unit_ ? unit_->number : 0;
+  d.kind = std::string(kind);
+  d.statement = unit_ ? unit_->text : std::string();
+  d.authoritative_store = std::string(router::toString(authority_));
+  d.secondary_store = std::string(router::toString(router::otherStore(authority_)));
+  d.authoritative_outcome = "sent";
+  d.secondary_outcome = outcome;
+  journal->append(compare::toJson(d));
+}
+
+void ClientSession::onMirrorTimeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  self->secondaryLost(fmt::format("no answer within mirror_timeout_ms ({} ms)",
+                                  self->worker_.context().config->mirror_timeout_ms));
+}
+
+// The secondary store is gone (closed, failed, or too slow): the session goes on with the
+// authoritative store alone, and every write it can no longer mirror is journaled.
+void ClientSession::secondaryLost(const std::string& why) {
+  const Store secondary = router::otherStore(authority_);
+  Lane& l = lane(secondary);
+  if (!l.up) return;
+  log::warn("session {}: lost the {} ({}); continuing on the {} store alone, misses are journaled", id_,
+            l.backend->describe(), why, router::toString(authority_));
+  metrics::global().storeUp(label(secondary)).Set(0);
+  metrics::global().backendConnections(label(secondary)).Decrement();
+  l.up = false;
+  l.plan.clear();
+  l.remaining = 0;
+  l.backend->terminate();
+  if (unit_ && unit_->mirrored && !unit_->secondary_done) {
+    journalMiss(why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
+                                             : compare::divergence_kind::kSecondaryUnavailable,
+                "not applied: " + why);
+    unit_->secondary_done = true;
+    unit_->mirrored = false;
+    if (unit_->secondary_first && !unit_->serve_done) return advanceUnit();
+    advanceUnit();
+  }
+}
+
+}  // namespace cutover::proxy
