@@ -269,7 +269,7 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
             "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
-            "max_message_bytes, log_level)");
+            "mirror_timeout_ms, max_message_bytes, log_level)");
 }
 
 TEST(ConfigErrors, UnknownNestedKeys) {
@@ -493,25 +493,30 @@ TEST(ConfigSecrets, DefaultLookupReadsProcessEnvironment) {
 
 // --- what this build refuses ------------------------------------------------------------------
 
-TEST(ConfigBuildSupport, DualWritesRefused) {
-  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: dual\n")),
-            "cutover.yaml:4: flags.writes: 'dual' is not available in this build yet "
-            "(pass-through only); use 'old'");
-  EXPECT_EQ(errorOf(minimalWith("flags: { writes: new }\n")),
-            "cutover.yaml:3: flags.writes: 'new' is not available in this build yet "
-            "(pass-through only); use 'old'");
+TEST(ConfigBuildSupport, RoutingToNewNeedsTheNewStore) {
+  const std::string message = "flags.writes: these flags route statements to the new store, but stores.new is not configured";
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: dual\n")), "cutover.yaml:4: " + message);
+  EXPECT_EQ(errorOf(minimalWith("flags: { writes: new }\n")), "cutover.yaml:3: " + message);
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  reads_new_percent: 10\n")), "cutover.yaml:3: " + message);
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  tables:\n    orders: { reads_new_percent: 50 }\n")),
+            "cutover.yaml:3: " + message);
 }
 
-TEST(ConfigBuildSupport, ReadRampShadowAndTablesRefused) {
-  EXPECT_EQ(errorOf(minimalWith("flags:\n  reads_new_percent: 10\n")),
-            "cutover.yaml:4: flags.reads_new_percent: 10 is not available in this build yet "
-            "(pass-through only); use 0");
+TEST(ConfigBuildSupport, DualWritesAndRampAcceptedWithTheNewStore) {
+  auto c = load("stores: { old: {}, new: { port: 5433 } }\nauth: { method: trust }\n"
+                "flags: { writes: dual-new, mirror: sync, reads_new_percent: 30, tables: { orders: { reads_new_percent: 5 } } }\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->flags.writes, WritesMode::DualNew);
+  EXPECT_EQ(c->flags.reads_new_percent, 30);
+  EXPECT_EQ(c->flags.tables.at("orders").reads_new_percent, 5);
+}
+
+TEST(ConfigBuildSupport, AsyncMirrorAndShadowRefused) {
+  EXPECT_EQ(errorOf("stores: { old: {}, new: {} }\nauth: { method: trust }\nflags:\n  writes: dual\n  mirror: async\n"),
+            "cutover.yaml:5: flags.mirror: 'async' is not available in this build yet; use sync");
   EXPECT_EQ(errorOf(minimalWith("flags:\n  shadow_percent: 10\n")),
-            "cutover.yaml:4: flags.shadow_percent: 10 is not available in this build yet "
-            "(pass-through only); use 0");
-  EXPECT_EQ(errorOf(minimalWith("flags:\n  tables:\n    orders: { reads_new_percent: 50 }\n")),
-            "cutover.yaml:5: flags.tables.orders: per-table rules are not available in this "
-            "build yet (pass-through only); remove flags.tables");
+            "cutover.yaml:4: flags.shadow_percent: 10 is not available in this build yet (shadow reads are not "
+            "implemented); use 0");
 }
 
 TEST(ConfigBuildSupport, StrictMirrorRefused) {
