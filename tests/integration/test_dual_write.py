@@ -9,6 +9,7 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
   and, when a JDK and pgjdbc are installed, a pgjdbc client with server-side prepared statements.
   Afterwards every user table is identical on both stores row by row, no divergence is journaled
   and /metrics counts no diverged mirror write.
+- mixed_workload_async: the same with `mirror: async`, once the queues have drained.
 - dual_new_sync: the same with `writes: dual-new`, and the client gets new's answers.
 - read_ramp: `reads_new_percent: 30`, `sticky: session`; 1,000 sessions: 30 % ± 5 % served by
   new, each session by one store, transactions and writes by old; /metrics agrees.
@@ -55,6 +56,7 @@ RAMP_READS_PER_SESSION = 3
 KILL_BEFORE_S = 3           # workload runs this long before new is stopped
 KILL_DOWN_S = 5             # ... and this long while new is down
 RECONNECT_LIMIT_S = 10
+ASYNC_DRAIN_S = 15
 PGJDBC_JAR = "/usr/share/java/postgresql.jar"
 
 # Columns whose values the stores compute themselves (CURRENT_TIMESTAMP in pgbench's tpcb-like
@@ -257,13 +259,15 @@ def compare_dumps(a, b, a_name="old", b_name="new", limit=3):
     return problems
 
 
-def check_same_contents(ctx, db, exclude=()):
+def check_same_contents(ctx, db, exclude=(), dw=None):
     a = dump_store(ctx.old, db)
     b = dump_store(peer(ctx), db)
     for t in exclude:
         a.pop(t, None)
         b.pop(t, None)
     problems = compare_dumps(a, b, "old", "new" if not ctx.direct else "old (again)")
+    if problems and dw is not None and not dw.direct:
+        problems.append("(for the post-mortem) " + proxy_summary(dw))
     h.check(not problems, f"database {db}: stores differ:\n  " + "\n  ".join(problems))
     ctx.log(f"{db}: {len(a)} tables, {sum(len(r) for _, r in a.values())} rows identical "
             f"on both stores")
@@ -676,6 +680,21 @@ def full_workload(ctx, dw, db):
     return stats
 
 
+def proxy_summary(dw):
+    """Mirror metrics and journal kinds, to say what the proxy itself noticed."""
+    m = dw.metrics()
+    mirror = {l.get("result"): v for n, l, v in m.samples if n == "cutover_mirror_writes_total"}
+    up = {l.get("store"): v for n, l, v in m.samples if n == "cutover_store_up"}
+    journal = dw.journal()
+    kinds = collections.Counter(d.get("kind") for d in journal)
+    first = {}
+    for d in journal:
+        first.setdefault(d.get("kind"), d)
+    return (f"proxy: mirror_writes_total {mirror}, store_up {up}, divergences_total "
+            f"{m.get('cutover_divergences_total')}; journal {len(journal)} lines {dict(kinds)}, "
+            f"first of each kind: {list(first.values())}")
+
+
 def check_journal_and_metrics_clean(ctx, dw, what):
     if dw.direct:
         return skip(ctx, "divergence journal and /metrics")
@@ -688,10 +707,11 @@ def check_journal_and_metrics_clean(ctx, dw, what):
     h.check_eq(diverged, 0, f"{what}: cutover_mirror_writes_total{{result=\"diverged\"}}")
     h.check(ok > 0, f"{what}: cutover_mirror_writes_total{{result=\"ok\"}} is {ok}: "
                     "nothing was mirrored")
+    nondet = m.get("cutover_mirror_writes_total", result="nondeterministic")
     ctx.log(f"{what}: mirror_writes ok={ok:.0f} "
             f"error={m.get('cutover_mirror_writes_total', result='error'):.0f} "
-            f"nondeterministic={m.get('cutover_mirror_writes_total', result='nondeterministic'):.0f}"
-            f" diverged=0; journal: {len(journal)} lines, all nondeterministic")
+            f"nondeterministic={nondet:.0f} diverged=0; journal: {len(journal)} lines, "
+            "all nondeterministic")
 
 
 def check_mixed_workload_sync(ctx):
@@ -699,7 +719,7 @@ def check_mixed_workload_sync(ctx):
     fresh_db(ctx, db)
     dw = DualWrite(ctx, writes="dual", mirror="sync")
     full_workload(ctx, dw, db)
-    check_same_contents(ctx, db)
+    check_same_contents(ctx, db, dw=dw)
     if dw.direct:
         altered_copy_is_reported(ctx, db)
     check_journal_and_metrics_clean(ctx, dw, "dual+sync")
@@ -710,12 +730,32 @@ def check_mixed_workload_sync(ctx):
     dw.stop()
 
 
+def check_mixed_workload_async(ctx):
+    """mirror: async: identical once the per-session queues have drained. There is no queue
+    depth metric, so the comparison is retried for up to ASYNC_DRAIN_S."""
+    db = "dw_async"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual", mirror="async")
+    full_workload(ctx, dw, db)
+    t0 = time.monotonic()
+    while True:
+        problems = compare_dumps(dump_store(ctx.old, db), dump_store(peer(ctx), db))
+        if not problems or time.monotonic() - t0 > ASYNC_DRAIN_S:
+            break
+        time.sleep(0.5)
+    if not problems:
+        ctx.log(f"stores identical {time.monotonic() - t0:.1f}s after the workload ended")
+    check_same_contents(ctx, db, dw=dw)
+    check_journal_and_metrics_clean(ctx, dw, "dual+async")
+    dw.stop()
+
+
 def check_dual_new_sync(ctx):
     db = "dw_new"
     fresh_db(ctx, db)
     dw = DualWrite(ctx, writes="dual-new", mirror="sync")
     full_workload(ctx, dw, db)
-    check_same_contents(ctx, db)
+    check_same_contents(ctx, db, dw=dw)
     check_journal_and_metrics_clean(ctx, dw, "dual-new+sync")
     if not dw.direct:
         h.check_eq(dw.metrics().get("cutover_statements_total", kind="write", served_by="old"),
@@ -962,8 +1002,9 @@ def check_new_store_killed(ctx):
     journal = [] if dw.direct else dw.journal()
     kinds = collections.Counter(d.get("kind") for d in journal)
     bad_kinds = {k for k in kinds if k not in ("secondary_unavailable", "secondary_timeout")}
-    h.check(not bad_kinds, f"journal kinds other than secondary_unavailable/_timeout: "
-                           f"{bad_kinds}; first: {[d for d in journal if d.get('kind') in bad_kinds][:3]}")
+    h.check(not bad_kinds, "journal kinds other than secondary_unavailable/_timeout: "
+                           f"{bad_kinds}; first: "
+                           f"{[d for d in journal if d.get('kind') in bad_kinds][:3]}")
     journaled = collections.Counter()
     for d in journal:
         for tok in re.findall(r"/\*m:([\w.]+)\*/", d.get("statement", "")):
@@ -1108,8 +1149,8 @@ def check_comparison_catches_difference(ctx):
 
 
 CHECKS = [check_comparison_catches_difference, check_divergence_detected,
-          check_mixed_workload_sync, check_dual_new_sync, check_read_ramp,
-          check_new_store_killed]
+          check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
+          check_read_ramp, check_new_store_killed]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
