@@ -393,7 +393,13 @@ void ClientSession::onBackendReady(Backend& backend) {
     metrics::global()
         .backendConnections(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New)
         .Increment();
-    if (state_ != State::LoggingIn) return;   // a secondary that logged in late
+    if (state_ == State::Relaying && reconnecting_) {
+      reconnecting_ = false;
+      reconnect_backoff_ms_ = 500;
+      replayOnto(store);
+      return;
+    }
+    if (state_ != State::LoggingIn) return;
     Lane& authority = lane(authority_);
     Lane& other = lane(router::otherStore(authority_));
     // Wait until the authoritative store is in and the other one is in or out.
@@ -443,6 +449,9 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
     if (store != authority_) {
       // The secondary never fails a client: the session runs on the authoritative store alone
       // and its writes are journaled as misses.
+      lane(store).up = false;
+      reconnecting_ = false;
+      if (state_ == State::Relaying) return;   // a reconnect attempt failed: retried with backoff
       lane(store).backend.reset();
       Lane& authority = lane(authority_);
       if (state_ == State::LoggingIn && authority.up) completeLogin(*authority.backend);

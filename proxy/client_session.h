@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -106,6 +107,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::vector<std::string> tags;     // CommandComplete tags in order
     std::string error;                 // "SQLSTATE message" of the first ErrorResponse
     bool failed = false;
+    uint64_t rows = 0;                 // DataRows of a write (RETURNING)
+    uint64_t digest = 0;               // order-sensitive hash of those rows
     std::string describe() const;
   };
   struct Lane {
@@ -144,6 +147,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void classifyUnit(Unit& unit, bool has_sync);
   void startUnit();
   void sendToSecondary();
+  void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
   void drainLane(router::Store store);
   void segmentDone(router::Store store, const Segment& segment, char status);
@@ -151,7 +155,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void finishComparison();
   void releaseUnit();
   void secondaryLost(const std::string& why);
-  void journalMiss(std::string_view kind, const std::string& outcome);
+  void maybeReconnectSecondary();
+  void replayOnto(router::Store store);
+  void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
   Lane& lane(router::Store store) { return lanes_[store == router::Store::Old ? 0 : 1]; }
   router::Store storeOf(const Backend& backend) const;
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);
@@ -168,6 +174,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
   std::unordered_map<std::string, std::string> parsed_text_;
   EventPtr mirror_timer_;
+  // Reconnecting a lost secondary: what to replay so the new connection matches the session.
+  Backend::Parameters routed_startup_;
+  std::unordered_map<std::string, std::string> parsed_bytes_;   // named Parse messages, as sent
+  std::vector<std::string> session_log_;                         // SET/PREPARE/LISTEN… queries, in order
+  bool replay_complete_ = true;                                  // false once a log overflowed
+  bool reconnecting_ = false;
+  int reconnect_backoff_ms_ = 500;
+  std::chrono::steady_clock::time_point next_reconnect_{};
 
   evbuffer* clientInput() const { return client_->input(); }
   evbuffer* clientOutput() const { return client_->output(); }

@@ -31,6 +31,8 @@ using router::Store;
 
 constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorResponse/ReadyForQuery
 constexpr size_t kHighWatermark = 512 * 1024;
+constexpr size_t kMaxDigestedRow = 64 * 1024;
+constexpr size_t kMaxReplayed = 1000;   // named statements / session commands kept for a reconnect
 
 metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
 
@@ -99,6 +101,7 @@ std::string ClientSession::Outcome::describe() const {
     if (!out.empty()) out += "; ";
     out += "ERROR " + error;
   }
+  if (rows > 0) out += fmt::format("; {} rows returned, digest {:016x}", rows, digest);
   return out.empty() ? "(no result)" : out;
 }
 
@@ -114,6 +117,7 @@ void ClientSession::startRoutedBackends() {
   RAND_bytes(reinterpret_cast<unsigned char*>(&raw), sizeof raw);
   session_hash_ = raw;   // sticky: session — a random per-session key, stable for its life
   mirror_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onMirrorTimeout, this));
+  routed_startup_ = startup_parameters_;
   lane(Store::Old).backend = std::make_unique<Backend>(worker_.base(), ctx.old_store, ctx.old_store_tls.get(), *this);
   lane(Store::New).backend = std::make_unique<Backend>(worker_.base(), ctx.new_store, ctx.new_store_tls.get(), *this);
   lane(Store::Old).backend->connect(startup_parameters_, ctx.config->connect_timeout_ms);
@@ -160,6 +164,7 @@ void ClientSession::routedClientInput() {
       if (type == protocol::Sync::kType) unit_->open = false;
       continue;
     }
+    if (!unit_ && transaction_status_ == 'I') maybeReconnectSecondary();
     Unit unit;
     if (!takeUnit(unit)) break;
     unit_ = std::move(unit);
@@ -248,6 +253,15 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       router::StatementInfo info = sql_prepared_.resolve(classifier.classify(q.value().sql));
       sql_prepared_.apply(info);
       unit.text = q.value().sql;
+      if (info.kind == router::StatementKind::Session && !info.multi_statement) {
+        if (info.all && (info.session == router::SessionCommand::Discard || info.session == router::SessionCommand::Reset)) {
+          session_log_.clear();
+        } else if (session_log_.size() < kMaxReplayed) {
+          session_log_.push_back(q.value().sql);
+        } else {
+          replay_complete_ = false;
+        }
+      }
       consider(info);
     } else if (type == protocol::Parse::kType) {
       auto p = protocol::decode<protocol::Parse>(body);
@@ -255,7 +269,14 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       router::StatementInfo info = classifier.classify(p.value().query);
       parsed_[p.value().name] = info;
       parsed_text_[p.value().name] = p.value().query;
-      if (!p.value().name.empty()) named = true;
+      if (!p.value().name.empty()) {
+        named = true;
+        if (parsed_bytes_.size() < kMaxReplayed || parsed_bytes_.contains(p.value().name)) {
+          parsed_bytes_[p.value().name] = std::string(reinterpret_cast<const char*>(span.data()) + at - 1 - length, 1 + length);
+        } else {
+          replay_complete_ = false;
+        }
+      }
       if (unit.text.empty()) unit.text = p.value().query;
       consider(info);
     } else if (type == protocol::Bind::kType) {
@@ -272,6 +293,12 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       consider(info);
     } else if (type == protocol::Close::kType) {
       named = true;
+      auto c = protocol::decode<protocol::Close>(body);
+      if (c.isOk() && c.value().target == 'S') {
+        parsed_bytes_.erase(c.value().name);
+        parsed_.erase(c.value().name);
+        parsed_text_.erase(c.value().name);
+      }
     } else if (type == protocol::FunctionCall::kType) {
       router::StatementInfo info;   // large objects and the like: a write
       info.reason = "FunctionCall";
@@ -303,7 +330,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   const Store secondary = router::otherStore(unit.serve);
   unit.mirrored = unit.route.mirror || unit.route.both;
   if (unit.mirrored && !lane(secondary).up) {
-    if (unit.route.mirror) journalMiss(compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
+    if (unit.route.mirror) journalMiss(unit, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
     unit.mirrored = false;
   }
   const bool in_transaction = transaction_status_ != 'I';
@@ -351,11 +378,18 @@ void ClientSession::sendToSecondary() {
   Unit& u = *unit_;
   u.secondary_sent = true;
   sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
-  if (u.route.mirror) {
-    const int ms = worker_.context().config->mirror_timeout_ms;
-    timeval tv{ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(mirror_timer_.get(), &tv);
-  }
+  armMirrorTimer();
+}
+
+// mirror_timeout_ms bounds how long the client waits on the secondary alone: the clock starts
+// once the serve store is done (a COPY running on both stores is not cut short by it).
+void ClientSession::armMirrorTimer() {
+  Unit& u = *unit_;
+  if (!u.route.mirror || !u.secondary_sent || u.secondary_done) return;
+  if (!u.serve_done && !u.secondary_first) return;
+  const int ms = worker_.context().config->mirror_timeout_ms;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(mirror_timer_.get(), &tv);
 }
 
 void ClientSession::drainLane(Store store) {
@@ -390,6 +424,21 @@ void ClientSession::drainLane(Store store) {
       continue;
     }
     const Segment segment = l.plan.front();
+    // RETURNING rows of a mirrored write are digested on both stores (small rows whole; a row
+    // over kMaxDigestedRow counts by its length only, so memory stays bounded).
+    const bool digest_row = type == protocol::DataRow::kType && unit_ && unit_->route.mirror &&
+                            unit_->info.kind == router::StatementKind::Write &&
+                            (segment.reply == Reply::Forward || segment.reply == Reply::Record);
+    if (digest_row && frame.totalSize() <= kMaxDigestedRow) {
+      if (evbuffer_get_length(in) < frame.totalSize()) break;
+      std::span<const uint8_t> row = pullBody(in, frame);
+      const uint64_t h = router::stableHash(std::string_view(reinterpret_cast<const char*>(row.data()), row.size()));
+      l.outcome.digest = (l.outcome.digest * 1099511628211ULL) ^ h;
+      ++l.outcome.rows;
+    } else if (digest_row) {
+      l.outcome.digest = (l.outcome.digest * 1099511628211ULL) ^ frame.totalSize();
+      ++l.outcome.rows;
+    }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
     if (!control) {
@@ -482,6 +531,7 @@ void ClientSession::advanceUnit() {
     return;
   }
   if (!u.secondary_first && u.serve_done && !u.secondary_sent && !u.secondary_done) return sendToSecondary();
+  if (u.serve_done && !u.secondary_done) return armMirrorTimer();   // COPY: sent earlier, now only S is awaited
   if (!u.serve_done || !u.secondary_done) return;
   evtimer_del(mirror_timer_.get());
   finishComparison();
@@ -500,6 +550,11 @@ void ClientSession::finishComparison() {
       kind = compare::divergence_kind::kErrorOneSide;
     } else if (!a.failed && a.tags != b.tags) {
       diverged = true;
+    } else if (!a.failed && (a.rows != b.rows || a.digest != b.digest)) {
+      // Same tags, different RETURNING rows. Expected for nondeterministic writes (serials,
+      // now(), random()): counted as such, not as a divergence.
+      diverged = !u.info.nondeterministic;
+      kind = compare::divergence_kind::kReturningMismatch;
     }
     auto& registry = metrics::global();
     if (diverged) {
@@ -561,7 +616,7 @@ void ClientSession::releaseUnit() {
   advanceUnit();
 }
 
-void ClientSession::journalMiss(std::string_view kind, const std::string& outcome) {
+void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome) {
   metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
   metrics::global().divergences().Increment();
   compare::Journal* journal = worker_.context().journal;
@@ -569,9 +624,10 @@ void ClientSession::journalMiss(std::string_view kind, const std::string& outcom
   compare::Divergence d;
   d.time = compare::nowRfc3339Ms();
   d.session_id = id_;
-  d.transaction_id = unit_ ? unit_->number : 0;
+  d.transaction_id = unit.number;
   d.kind = std::string(kind);
-  d.statement = unit_ ? unit_->text : std::string();
+  d.statement = unit.text;
+  d.parameters = unit.parameters;
   d.authoritative_store = std::string(router::toString(authority_));
   d.secondary_store = std::string(router::toString(router::otherStore(authority_)));
   d.authoritative_outcome = "sent";
@@ -600,7 +656,7 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.remaining = 0;
   l.backend->terminate();
   if (unit_ && unit_->mirrored && !unit_->secondary_done) {
-    journalMiss(why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
+    journalMiss(*unit_, why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
                                              : compare::divergence_kind::kSecondaryUnavailable,
                 "not applied: " + why);
     unit_->secondary_done = true;
@@ -608,6 +664,41 @@ void ClientSession::secondaryLost(const std::string& why) {
     if (unit_->secondary_first && !unit_->serve_done) return advanceUnit();
     advanceUnit();
   }
+}
+
+}  // namespace cutover::proxy
+
+namespace cutover::proxy {
+
+// At a unit boundary outside a transaction: if the secondary was lost and the health check sees
+// its store again, open a new connection to it (with backoff). Units go on without the mirror,
+// journaled, until it is logged in and the session's statements and settings are replayed.
+void ClientSession::maybeReconnectSecondary() {
+  const Store secondary = router::otherStore(authority_);
+  Lane& l = lane(secondary);
+  const auto& ctx = worker_.context();
+  if (l.up || reconnecting_ || ctx.health == nullptr || !replay_complete_) return;
+  const bool healthy = secondary == Store::New ? ctx.health->newUp() : ctx.health->oldUp();
+  const auto now = std::chrono::steady_clock::now();
+  if (!healthy || now < next_reconnect_) return;
+  reconnecting_ = true;
+  next_reconnect_ = now + std::chrono::milliseconds(reconnect_backoff_ms_);
+  reconnect_backoff_ms_ = std::min(reconnect_backoff_ms_ * 2, 30000);
+  const StoreAddress& address = secondary == Store::New ? ctx.new_store : ctx.old_store;
+  const TlsClientContext* tls = secondary == Store::New ? ctx.new_store_tls.get() : ctx.old_store_tls.get();
+  l.backend = std::make_unique<Backend>(worker_.base(), address, tls, *this);
+  l.plan.clear();
+  l.remaining = 0;
+  l.backend->connect(routed_startup_, ctx.config->connect_timeout_ms);
+}
+
+void ClientSession::replayOnto(Store store) {
+  std::string parses;
+  for (const auto& [name, bytes] : parsed_bytes_) parses += bytes;
+  if (!parses.empty()) sendToLane(store, parses + protocol::encode(protocol::Sync{}), Segment{Reply::Swallow});
+  for (const auto& sql : session_log_) sendToLane(store, queryMessage(sql), Segment{Reply::Swallow});
+  log::info("session {}: reconnected to the {}; replayed {} prepared statements and {} session commands", id_,
+            lane(store).backend->describe(), parsed_bytes_.size(), session_log_.size());
 }
 
 }  // namespace cutover::proxy

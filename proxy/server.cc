@@ -127,6 +127,10 @@ Status Server::run() {
     journal_ = std::move(journal.value());
     context_.journal = journal_.get();
   }
+  if (config_.new_store) {
+    health_ = std::make_unique<StoreHealth>(config_);
+    context_.health = health_.get();
+  }
   auto& registry = metrics::global();
   registry.flagsVersion().Set(static_cast<double>(context_.flags->version));
   registry.readsNewPercent().Set(context_.flags->reads_new_percent);
@@ -191,6 +195,7 @@ Status Server::run() {
   auth_query_.reset();
   workers_.clear();
   admin_.reset();
+  health_.reset();
   journal_.reset();   // drains and fsyncs what is queued
   log::info("cutover stopped");
   return Status::ok();

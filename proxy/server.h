@@ -46,6 +46,7 @@ class Server {
   std::unique_ptr<AuthQuery> auth_query_;
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;
+  std::unique_ptr<StoreHealth> health_;
   std::unique_ptr<admin::AdminServer> admin_;
   SessionContext context_;
   EventBasePtr base_;

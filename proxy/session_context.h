@@ -14,6 +14,7 @@
 #include "flags/flag_snapshot.h"
 #include "proxy/auth_query.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/store_health.h"
 #include "proxy/tls.h"
 
 namespace cutover::proxy {
@@ -48,6 +49,7 @@ struct SessionContext {
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
   std::shared_ptr<const TlsClientContext> new_store_tls;
   compare::Journal* journal = nullptr;                      // divergences.jsonl
+  const StoreHealth* health = nullptr;                      // null unless a new store is configured
   // The flags every session routes by. Fixed for the process in this build (the admin API's
   // flag flips come with the control-plane work); taken by each session at login.
   flags::FlagSnapshotPtr flags;
