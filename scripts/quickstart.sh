@@ -47,6 +47,7 @@ flags:
   state_file: $STATE/cutover-flags.json
   writes: old
 journal_dir: $STATE/journal/
+admin: { listen: 127.0.0.1:${ADMIN_PORT:-9187} }    # GET /metrics, /flags, /healthz
 YAML
 
 if [ -f "$STATE/cutover.pid" ] && kill -0 "$(cat "$STATE/cutover.pid")" 2>/dev/null; then
@@ -68,5 +69,8 @@ Ready. Connect through cutover:
     psql -h 127.0.0.1 -p $PROXY_PORT -U postgres postgres
 The stores directly: old  psql -h 127.0.0.1 -p $OLD_PORT -U postgres
                      new  psql -h 127.0.0.1 -p $NEW_PORT -U postgres
+Metrics: curl http://127.0.0.1:${ADMIN_PORT:-9187}/metrics     Flags: curl http://127.0.0.1:${ADMIN_PORT:-9187}/flags
+Dual-write: set "writes: dual" in $STATE/cutover.yaml (delete $STATE/cutover-flags.json if present),
+            then: scripts/quickstart.sh stop && scripts/quickstart.sh
 Config: $STATE/cutover.yaml    Stop everything: scripts/quickstart.sh stop
 TXT
