@@ -863,6 +863,38 @@ def check_pgjdbc_ssl_verify_full(ctx):
 # Logs
 
 
+def check_auth_query(ctx):
+    """auth.query: a user the users file does not list is looked up in the old store, over one
+    shared, cached connection; failures are the same 28P01."""
+    if ctx.direct:
+        print("  SKIP auth_query: proxy-only (PostgreSQL reads pg_authid itself)", flush=True)
+        return
+    password = "Qry-pw-5e1d70aa"
+    SECRETS.add(password)
+    ctx.old.psql("SET password_encryption = 'scram-sha-256';\n"
+                 f"CREATE ROLE qryuser LOGIN PASSWORD '{password}';")
+    tgt = start_target(ctx, auth={"query": "SELECT rolpassword FROM pg_authid WHERE rolname = $1 AND rolcanlogin",
+                                  "query_user": "postgres", "query_ttl_s": 60})
+    try:
+        for attempt in range(3):   # the first login asks the store, the others hit the cache
+            login = raw_login(tgt.port, "qryuser", password)
+            h.check(login.error is None, f"login {attempt} via auth.query failed: {login.error}")
+            login.sock.close()
+        with NoStoreConnection(ctx):
+            check_login_error(ctx, raw_login(tgt.port, "qryuser", WRONG), auth_failed("qryuser"),
+                              "wrong password (auth.query)")
+        check_login_error(ctx, raw_login(tgt.port, "nosuchrole", WRONG), auth_failed("nosuchrole"),
+                          "unknown user (auth.query)")
+        login = raw_login(tgt.port, "alice", PASSWORDS["alice"])   # the users file still wins
+        h.check(login.error is None, f"users-file login failed with auth.query set: {login.error}")
+        login.sock.close()
+        lookups = ctx.old.psql("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE application_name = 'cutover-auth-query'").strip()
+        h.check_eq(lookups, "1", "auth.query connections open on the old store")
+    finally:
+        tgt.cleanup()
+
+
 def check_no_secrets_in_logs(ctx):
     """Runs last: every proxy of this run logged at debug level."""
     if ctx.direct:
@@ -879,7 +911,7 @@ def check_no_secrets_in_logs(ctx):
             f"absent from {len(texts)} proxy logs, {total} bytes at log_level debug")
 
 
-CHECKS = [
+CHECKS = [check_auth_query, 
     check_scram_psycopg2_verify_full_channel_binding,
     check_scram_psql_verify_full_channel_binding,
     check_md5_method_md5_user,
