@@ -33,6 +33,8 @@ fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
 
+# Cache hits across clones (CI builds a fresh clone): ccache rewrites paths under this folder.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >/dev/null
