@@ -505,13 +505,28 @@ def run_clients(dw, db, n, duration, seed=1):
     return stats, threads
 
 
-def join_all(threads, timeout):
+def join_all(threads, timeout, stores=()):
     deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
-    stuck = sum(t.is_alive() for t in threads)
-    h.check(stuck == 0, f"{stuck} workload clients still running {timeout}s after their end "
-                        f"(hung statement?)")
+    stuck = [t.name for t in threads if t.is_alive()]
+    if stuck:
+        h.check(False, f"{len(stuck)} workload clients still running {timeout}s after their end "
+                       f"(hung statement?): {stuck}; " + activity(stores))
+
+
+def activity(stores):
+    """What the stores' backends are doing (for a hung client's post-mortem)."""
+    out = []
+    for c in stores:
+        try:
+            out.append(f"{c.name}: " + c.psql(
+                "SELECT pid, state, wait_event_type, wait_event, xact_start IS NOT NULL, "
+                "left(query, 100) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()").replace("\n", " ; "))
+        except Exception as e:
+            out.append(f"{c.name}: {e}")
+    return " || ".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -987,7 +1002,7 @@ def check_new_store_killed(ctx):
         h.check_eq(dw.metrics().get("cutover_store_up", store="new"), 1, "store_up{new} at start")
     stats, log = Stats(), []
     deadline = time.monotonic() + KILL_BEFORE_S + KILL_DOWN_S
-    threads = [threading.Thread(target=kill_workload, daemon=True,
+    threads = [threading.Thread(target=kill_workload, daemon=True, name=f"kill-client-{no}",
                                 args=(dw, db, no, deadline, stats, log))
                for no in range(READER + 1)]
     for t in threads:
@@ -1000,7 +1015,7 @@ def check_new_store_killed(ctx):
         t0 = time.monotonic()
         ctx.new.stop(mode="immediate")
         ctx.log(f"new stopped -m immediate in {time.monotonic() - t0:.2f}s")
-    join_all(threads, KILL_DOWN_S + MIRROR_TIMEOUT_MS / 1000 + 60)
+    join_all(threads, KILL_DOWN_S + MIRROR_TIMEOUT_MS / 1000 + 60, [ctx.old, ctx.new])
     ctx.log(f"workload: {stats.summary()}")
     h.check(not stats.errors, f"{len(stats.errors)} client errors while new was down, first: "
                               f"{stats.errors[:5]}")
