@@ -136,7 +136,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool open = false;                 // extended batch flushed before its Sync: more may come
     bool serve_done = false, secondary_done = false, released = false;
     bool held = false;
-    bool serve_sent = false, secondary_sent = false;                 // the serve store's ReadyForQuery is kept back until release
+    bool serve_sent = false, secondary_sent = false;
+    bool forwarded = false;            // some of the serve store's answer already went to the client                 // the serve store's ReadyForQuery is kept back until release
     char serve_status = 'I';
   };
 

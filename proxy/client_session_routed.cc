@@ -442,6 +442,7 @@ void ClientSession::drainLane(Store store) {
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
     if (!control) {
+      if (segment.reply == Reply::Forward && unit_ && store == unit_->serve) unit_->forwarded = true;
       if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
         copy_in_ = true;
         if (unit_ && unit_->mirrored && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
@@ -477,6 +478,7 @@ void ClientSession::drainLane(Store store) {
       forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
     }
     if (forward) {
+      if (unit_ && store == unit_->serve) unit_->forwarded = true;
       evbuffer_remove_buffer(in, out, frame.totalSize());
     } else {
       evbuffer_drain(in, frame.totalSize());
@@ -655,6 +657,29 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.plan.clear();
   l.remaining = 0;
   l.backend->terminate();
+  if (unit_ && unit_->serve == secondary && !unit_->released) {
+    // The lost store was serving this unit (a ramped read): the client must still get an answer.
+    Unit& u = *unit_;
+    if (!u.forwarded) {
+      metrics::global().readFallbacks().Increment();
+      u.serve = authority_;
+      u.mirrored = false;
+      u.held = false;
+      u.serve_done = false;
+      u.secondary_done = true;
+      sendToLane(authority_, u.bytes, Segment{Reply::Forward, false});
+      return;
+    }
+    // Part of the result already reached the client: it cannot be replayed silently.
+    append(clientOutput(),
+           protocol::encode(protocol::ErrorResponse::make(
+               "ERROR", "08006", fmt::format("the {} failed while serving this read: {}", lane(secondary).backend->describe(), why),
+               {}, "run the statement again; it will be served by the other store")));
+    append(clientOutput(), protocol::encode(protocol::ReadyForQuery{'I'}));
+    client_->flush();
+    u.released = true;
+    return advanceUnit();
+  }
   if (unit_ && unit_->mirrored && !unit_->secondary_done) {
     journalMiss(*unit_, why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
                                              : compare::divergence_kind::kSecondaryUnavailable,
