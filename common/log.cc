@@ -1,7 +1,7 @@
 #include "common/log.h"
 
-#include <sys/time.h>
-#include <time.h>
+#include "common/clock.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -26,14 +26,7 @@ bool parseLevel(std::string_view text, Level& out) {
 }
 
 void write(Level l, std::string_view message) {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  tm utc;
-  gmtime_r(&tv.tv_sec, &utc);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  std::string line = fmt::format("{}.{:03d}Z level={} {}\n", stamp, static_cast<int>(tv.tv_usec / 1000),
-                                 kNames[static_cast<int>(l)], message);
+  std::string line = fmt::format("{} level={} {}\n", nowRfc3339Ms(), kNames[static_cast<int>(l)], message);
   // One write(2) per line so lines from different workers never interleave.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;

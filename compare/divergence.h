@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/clock.h"
+
 // One mirrored statement whose outcome differed between the stores, or a mirror write that never
 // reached the secondary. Recorded in journal_dir/divergences.jsonl (see journal.h).
 
@@ -45,6 +47,6 @@ nlohmann::json toJson(const Divergence& divergence);
 std::string hexParameter(std::string_view bytes);
 
 // Now as RFC 3339 UTC with milliseconds: "2026-11-21T07:50:01.123Z".
-std::string nowRfc3339Ms();
+using cutover::nowRfc3339Ms;   // common/clock.h
 
 }  // namespace cutover::compare

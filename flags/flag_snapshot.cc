@@ -319,14 +319,5 @@ Status validate(const FlagSnapshot& s) {
   return Status::ok();
 }
 
-std::string nowRfc3339() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  tm utc;
-  gmtime_r(&tv.tv_sec, &utc);
-  char stamp[32];
-  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
-  return fmt::format("{}.{:03d}Z", stamp, static_cast<int>(tv.tv_usec / 1000));
-}
 
 }  // namespace cutover::flags

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/clock.h"
+
 // The flag set of DESIGN.md "Flags" as one immutable value. A session reads one snapshot per
 // transaction (or per statement outside one); nothing in it changes after publication.
 
@@ -57,6 +59,6 @@ FlagSnapshot fromConfig(const config::FlagsConfig& config);
 Status validate(const FlagSnapshot& snapshot);
 
 // Now as RFC 3339 UTC with milliseconds.
-std::string nowRfc3339();
+inline std::string nowRfc3339() { return nowRfc3339Ms(); }   // common/clock.h
 
 }  // namespace cutover::flags
