@@ -2,7 +2,7 @@
 # One command from a fresh clone to a running cutover: installs dependencies, builds, starts two
 # local PostgreSQL 15 clusters (old on 5440, new on 5441; loopback only, data in .cutover/) and the
 # proxy on 127.0.0.1:6432 in front of them.
-#   scripts/quickstart.sh          start (idempotent)
+#   scripts/quickstart.sh          start (idempotent); WRITES=dual READS_NEW_PERCENT=10 to mirror and ramp
 #   scripts/quickstart.sh stop     stop the proxy and both clusters
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +70,7 @@ Ready. Connect through cutover:
 The stores directly: old  psql -h 127.0.0.1 -p $OLD_PORT -U postgres
                      new  psql -h 127.0.0.1 -p $NEW_PORT -U postgres
 Metrics: curl http://127.0.0.1:${ADMIN_PORT:-9187}/metrics     Flags: curl http://127.0.0.1:${ADMIN_PORT:-9187}/flags
-Dual-write: set "writes: dual" in $STATE/cutover.yaml (delete $STATE/cutover-flags.json if present),
-            then: scripts/quickstart.sh stop && scripts/quickstart.sh
+Dual-write: scripts/quickstart.sh stop && WRITES=dual READS_NEW_PERCENT=10 scripts/quickstart.sh
+            (divergences land in $STATE/journal/divergences.jsonl)
 Config: $STATE/cutover.yaml    Stop everything: scripts/quickstart.sh stop
 TXT
