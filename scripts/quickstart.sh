@@ -45,7 +45,9 @@ auth:
   method: trust
 flags:
   state_file: $STATE/cutover-flags.json
-  writes: old
+  writes: ${WRITES:-old}
+  mirror: sync
+  reads_new_percent: ${READS_NEW_PERCENT:-0}
 journal_dir: $STATE/journal/
 admin: { listen: 127.0.0.1:${ADMIN_PORT:-9187} }    # GET /metrics, /flags, /healthz
 YAML
