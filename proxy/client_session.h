@@ -137,7 +137,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool serve_done = false, secondary_done = false, released = false;
     bool held = false;
     bool serve_sent = false, secondary_sent = false;
-    bool forwarded = false;            // some of the serve store's answer already went to the client                 // the serve store's ReadyForQuery is kept back until release
+    bool forwarded = false;            // some of the serve store's answer already went to the client
+    bool streaming = false;            // a ramped read's answer outgrew the holding buffer                 // the serve store's ReadyForQuery is kept back until release
     char serve_status = 'I';
   };
 
@@ -151,6 +152,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
   void drainLane(router::Store store);
+  evbuffer* forwardTarget(router::Store store);
+  void releaseHeldRead(bool complete);
   void segmentDone(router::Store store, const Segment& segment, char status);
   void advanceUnit();
   void finishComparison();
@@ -175,6 +178,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
   std::unordered_map<std::string, std::string> parsed_text_;
   EventPtr mirror_timer_;
+  UniqueHandle<evbuffer, evbuffer_free> ramp_hold_;   // a ramped read's answer until complete
   // Reconnecting a lost secondary: what to replay so the new connection matches the session.
   Backend::Parameters routed_startup_;
   std::unordered_map<std::string, std::string> parsed_bytes_;   // named Parse messages, as sent

@@ -32,6 +32,7 @@ using router::Store;
 constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorResponse/ReadyForQuery
 constexpr size_t kHighWatermark = 512 * 1024;
 constexpr size_t kMaxDigestedRow = 64 * 1024;
+constexpr size_t kRampHoldBytes = 256 * 1024;
 constexpr size_t kMaxReplayed = 1000;   // named statements / session commands kept for a reconnect
 
 metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
@@ -392,6 +393,28 @@ void ClientSession::armMirrorTimer() {
   evtimer_add(mirror_timer_.get(), &tv);
 }
 
+// A read served by the store that is not authoritative (the ramp) is answered from a holding
+// buffer until it is complete or passes kRampHoldBytes: if that store dies before then, nothing
+// has reached the client and the read is simply run again on the authoritative store.
+evbuffer* ClientSession::forwardTarget(Store store) {
+  if (unit_ && store == unit_->serve && unit_->serve != authority_ && !unit_->streaming) {
+    if (!ramp_hold_) ramp_hold_.reset(evbuffer_new());
+    return ramp_hold_.get();
+  }
+  if (unit_ && store == unit_->serve) unit_->forwarded = true;
+  return clientOutput();
+}
+
+void ClientSession::releaseHeldRead(bool complete) {
+  if (!ramp_hold_ || evbuffer_get_length(ramp_hold_.get()) == 0) return;
+  if (!complete && evbuffer_get_length(ramp_hold_.get()) <= kRampHoldBytes) return;
+  evbuffer_add_buffer(clientOutput(), ramp_hold_.get());
+  if (unit_ && !complete) {
+    unit_->streaming = true;   // a large answer: streamed from here on
+    unit_->forwarded = true;
+  }
+}
+
 void ClientSession::drainLane(Store store) {
   Lane& l = lane(store);
   if (!l.backend) return;
@@ -402,7 +425,8 @@ void ClientSession::drainLane(Store store) {
       const size_t n = std::min(l.remaining, evbuffer_get_length(in));
       if (n == 0) break;
       if (l.remaining_forward) {
-        evbuffer_remove_buffer(in, out, n);
+        evbuffer_remove_buffer(in, forwardTarget(store), n);
+        releaseHeldRead(false);
       } else {
         evbuffer_drain(in, n);
       }
@@ -442,7 +466,6 @@ void ClientSession::drainLane(Store store) {
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
     if (!control) {
-      if (segment.reply == Reply::Forward && unit_ && store == unit_->serve) unit_->forwarded = true;
       if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
         copy_in_ = true;
         if (unit_ && unit_->mirrored && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
@@ -478,8 +501,8 @@ void ClientSession::drainLane(Store store) {
       forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
     }
     if (forward) {
-      if (unit_ && store == unit_->serve) unit_->forwarded = true;
-      evbuffer_remove_buffer(in, out, frame.totalSize());
+      evbuffer_remove_buffer(in, forwardTarget(store), frame.totalSize());
+      releaseHeldRead(type == protocol::ReadyForQuery::kType);
     } else {
       evbuffer_drain(in, frame.totalSize());
     }
@@ -661,6 +684,7 @@ void ClientSession::secondaryLost(const std::string& why) {
     // The lost store was serving this unit (a ramped read): the client must still get an answer.
     Unit& u = *unit_;
     if (!u.forwarded) {
+      if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
       metrics::global().readFallbacks().Increment();
       u.serve = authority_;
       u.mirrored = false;
