@@ -633,6 +633,7 @@ void ClientSession::releaseUnit() {
     return;   // its ReadyForQuery completes the unit
   }
   if (u.held) {
+    releaseHeldRead(true);   // a ramped answer waiting in the holding buffer goes first
     // The held ReadyForQuery of the serve store goes to the client now.
     transaction_status_ = u.serve_status;
     append(clientOutput(), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
