@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compare/divergence.h"
 #include "flags/flag_snapshot.h"
 #include "protocol/messages.h"
 #include "router/classifier.h"
@@ -162,6 +163,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void maybeReconnectSecondary();
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
+  // The journal record of `unit`: served by `serve`, compared with the other store.
+  compare::Divergence divergenceOf(const Unit& unit, std::string_view kind, router::Store serve,
+                                   std::string serve_outcome, std::string secondary_outcome) const;
   Lane& lane(router::Store store) { return lanes_[store == router::Store::Old ? 0 : 1]; }
   router::Store storeOf(const Backend& backend) const;
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);

@@ -594,17 +594,7 @@ void ClientSession::finishComparison() {
   }
   if (!diverged) return releaseUnit();
   metrics::global().divergences().Increment();
-  compare::Divergence d;
-  d.time = compare::nowRfc3339Ms();
-  d.session_id = id_;
-  d.transaction_id = u.number;
-  d.kind = std::string(kind);
-  d.statement = u.text;
-  d.parameters = u.parameters;
-  d.authoritative_store = std::string(router::toString(u.serve));
-  d.secondary_store = std::string(router::toString(secondary));
-  d.authoritative_outcome = a.describe();
-  d.secondary_outcome = b.describe();
+  compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
   log::warn("session {}: divergence ({}) on \"{}\": {} {} vs {} {}", id_, kind, u.text.substr(0, 200),
             d.authoritative_store, d.authoritative_outcome, d.secondary_store, d.secondary_outcome);
   compare::Journal* journal = worker_.context().journal;
@@ -647,6 +637,11 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
   metrics::global().divergences().Increment();
   compare::Journal* journal = worker_.context().journal;
   if (journal == nullptr) return;
+  journal->append(compare::toJson(divergenceOf(unit, kind, authority_, "sent", outcome)));
+}
+
+compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_view kind, Store serve,
+                                                std::string serve_outcome, std::string secondary_outcome) const {
   compare::Divergence d;
   d.time = compare::nowRfc3339Ms();
   d.session_id = id_;
@@ -654,11 +649,11 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
   d.kind = std::string(kind);
   d.statement = unit.text;
   d.parameters = unit.parameters;
-  d.authoritative_store = std::string(router::toString(authority_));
-  d.secondary_store = std::string(router::toString(router::otherStore(authority_)));
-  d.authoritative_outcome = "sent";
-  d.secondary_outcome = outcome;
-  journal->append(compare::toJson(d));
+  d.authoritative_store = std::string(router::toString(serve));
+  d.secondary_store = std::string(router::toString(router::otherStore(serve)));
+  d.authoritative_outcome = std::move(serve_outcome);
+  d.secondary_outcome = std::move(secondary_outcome);
+  return d;
 }
 
 void ClientSession::onMirrorTimeout(evutil_socket_t, short, void* arg) {
