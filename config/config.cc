@@ -18,6 +18,9 @@ std::string_view toString(MirrorMode value) {
   return enumName<MirrorMode>(kMirrorModeNames, value);
 }
 std::string_view toString(Sticky value) { return enumName<Sticky>(kStickyNames, value); }
+std::string_view toString(FlagStoreKind value) {
+  return enumName<FlagStoreKind>(kFlagStoreKindNames, value);
+}
 
 std::string HostPort::toString() const {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);

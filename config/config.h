@@ -27,6 +27,9 @@ enum class WritesMode { Old, Dual, DualNew, New };
 enum class MirrorMode { Sync, Async, Strict };
 // Ramp bucketing key.
 enum class Sticky { Session, Statement };
+// Where the current flag snapshot is kept: the local state file only, or also a table of a
+// control database shared by every proxy instance (the fleet store).
+enum class FlagStoreKind { File, Postgres };
 
 // The YAML spelling of each value ("verify-full", "scram-sha-256", "dual-new", ...).
 std::string_view toString(SslMode value);
@@ -35,6 +38,7 @@ std::string_view toString(TlsMode value);
 std::string_view toString(WritesMode value);
 std::string_view toString(MirrorMode value);
 std::string_view toString(Sticky value);
+std::string_view toString(FlagStoreKind value);
 
 struct HostPort {
   std::string host;
@@ -83,6 +87,19 @@ struct TableFlags {
   std::optional<WritesMode> writes;
 };
 
+// flags.control: the database of the fleet flag store (flags.store: postgres). Resolved at load:
+// every omitted key takes stores.old's value, so this is complete as it stands.
+struct ControlConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5432;
+  std::optional<std::string> user;      // omitted here and in stores.old: libpq's default
+  std::string database = "postgres";    // stores.old.database, else "postgres"
+  std::optional<std::string> password;  // from password_env/password_file, else stores.old's
+  SslMode sslmode = SslMode::Prefer;
+  std::string sslrootcert;
+  std::string table = "cutover_flags";  // also the LISTEN/NOTIFY channel
+};
+
 // Initial flag values; the state file wins once it exists.
 struct FlagsConfig {
   std::string state_file = "cutover-flags.json";
@@ -92,6 +109,8 @@ struct FlagsConfig {
   int shadow_percent = 0;
   Sticky sticky = Sticky::Session;
   std::map<std::string, TableFlags> tables;
+  FlagStoreKind store = FlagStoreKind::File;
+  std::optional<ControlConfig> control;  // set exactly when store is Postgres
 };
 
 struct RecheckConfig {

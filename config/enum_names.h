@@ -48,6 +48,11 @@ inline constexpr EnumName<Sticky> kStickyNames[] = {
     {Sticky::Statement, "statement"},
 };
 
+inline constexpr EnumName<FlagStoreKind> kFlagStoreKindNames[] = {
+    {FlagStoreKind::File, "file"},
+    {FlagStoreKind::Postgres, "postgres"},
+};
+
 template <typename E>
 std::optional<E> parseEnum(std::span<const EnumName<E>> names, std::string_view text) {
   for (const auto& n : names) {

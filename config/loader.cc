@@ -217,10 +217,44 @@ void readTableFlags(MapReader& tables, const std::string& name, TableFlags& out)
   out.writes = table->choice<WritesMode>("writes", kWritesModeNames);
 }
 
-void readFlags(MapReader& root, Config& config) {
+// flags.control, with every omitted key taken from stores.old (read before the flags).
+void readControl(MapReader& flags, const StoreConfig& old_store, const EnvLookup& env,
+                 ControlConfig& out) {
+  out.host = old_store.host;
+  out.port = old_store.port;
+  out.user = old_store.user;
+  out.database = old_store.database.value_or("postgres");
+  out.password = old_store.password;
+  out.sslmode = old_store.sslmode;
+  out.sslrootcert = old_store.sslrootcert;
+  auto control = flags.section("control");
+  if (!control) return;
+  if (!refuseInlineSecret(*control, "password", "password_env", "password_file")) return;
+  if (!control->checkKeys({"host", "port", "user", "database", "password_env", "password_file",
+                           "sslmode", "sslrootcert", "table"})) {
+    return;
+  }
+  readName(*control, "host", out.host);
+  readInt(*control, "port", 1, 65535, out.port);
+  readName(*control, "user", out.user);
+  readName(*control, "database", out.database);
+  if (auto password = readSecret(*control, "password_env", "password_file", env)) {
+    out.password = std::move(password);
+  }
+  readChoice<SslMode>(*control, "sslmode", kSslModeNames, out.sslmode);
+  readName(*control, "sslrootcert", out.sslrootcert);
+  readName(*control, "table", out.table);
+  // PostgreSQL would silently truncate a longer name (NAMEDATALEN), table and channel alike.
+  if (out.table.size() > 63) {
+    control->fail("table", fmt::format("'{}' is {} bytes long; PostgreSQL names are at most 63",
+                                       out.table, out.table.size()));
+  }
+}
+
+void readFlags(MapReader& root, const EnvLookup& env, Config& config) {
   auto flags = root.section("flags");
   if (!flags || !flags->checkKeys({"state_file", "writes", "mirror", "reads_new_percent",
-                                   "shadow_percent", "sticky", "tables"})) {
+                                   "shadow_percent", "sticky", "tables", "store", "control"})) {
     return;
   }
   FlagsConfig& out = config.flags;
@@ -230,6 +264,15 @@ void readFlags(MapReader& root, Config& config) {
   readInt(*flags, "reads_new_percent", 0, 100, out.reads_new_percent);
   readInt(*flags, "shadow_percent", 0, 100, out.shadow_percent);
   readChoice<Sticky>(*flags, "sticky", kStickyNames, out.sticky);
+  readChoice<FlagStoreKind>(*flags, "store", kFlagStoreKindNames, out.store);
+  if (out.store == FlagStoreKind::Postgres) {
+    readControl(*flags, config.old_store, env, out.control.emplace());
+  } else if (flags->has("control")) {
+    flags->diagnostics().fail(
+        flags->lineOf("control"),
+        "flags.control is set but flags.store is file; add 'store: postgres' to use the fleet "
+        "flag store, or remove flags.control");
+  }
   auto tables = flags->section("tables");
   if (!tables || !tables->checkKeys({})) return;
   for (const std::string& name : tables->keys()) {
@@ -303,7 +346,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readStores(root, env, config);
   readAuth(root, config, env);
   readTls(root, config);
-  readFlags(root, config);
+  readFlags(root, env, config);
   readCompare(root, config);
   readAutoRollback(root, config);
   readName(root, "journal_dir", config.journal_dir);

@@ -619,3 +619,110 @@ TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
 
 }  // namespace
 }  // namespace cutover::config
+// --- flags.store / flags.control (the fleet flag store) --------------------------------------
+
+TEST(ConfigFlagStore, DefaultsToTheFileStore) {
+  auto c = load(kMinimal);
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->flags.store, FlagStoreKind::File);
+  EXPECT_FALSE(c->flags.control.has_value());
+  EXPECT_EQ(toString(FlagStoreKind::Postgres), "postgres");
+}
+
+TEST(ConfigFlagStore, PostgresWithoutControlTakesEverythingFromTheOldStore) {
+  auto c = load(
+      "stores:\n"
+      "  old: { host: db1, port: 5433, user: app, database: shop, password_env: OLD_PASSWORD,\n"
+      "         sslmode: verify-full, sslrootcert: ca.crt }\n"
+      "auth: { method: trust }\n"
+      "flags:\n"
+      "  store: postgres\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->flags.store, FlagStoreKind::Postgres);
+  ASSERT_TRUE(c->flags.control.has_value());
+  const ControlConfig& control = *c->flags.control;
+  EXPECT_EQ(control.host, "db1");
+  EXPECT_EQ(control.port, 5433);
+  EXPECT_EQ(control.user, "app");
+  EXPECT_EQ(control.database, "shop");
+  EXPECT_EQ(control.password, "old-secret");
+  EXPECT_EQ(control.sslmode, SslMode::VerifyFull);
+  EXPECT_EQ(control.sslrootcert, "ca.crt");
+  EXPECT_EQ(control.table, "cutover_flags");
+
+  // The old store without user/database: libpq's default user, database "postgres".
+  auto bare = load(minimalWith("flags: { store: postgres }\n"));
+  ASSERT_TRUE(bare) << bare.status().message();
+  EXPECT_EQ(bare->flags.control->host, "127.0.0.1");
+  EXPECT_EQ(bare->flags.control->port, 5432);
+  EXPECT_FALSE(bare->flags.control->user.has_value());
+  EXPECT_EQ(bare->flags.control->database, "postgres");
+  EXPECT_FALSE(bare->flags.control->password.has_value());
+  EXPECT_EQ(bare->flags.control->sslmode, SslMode::Prefer);
+}
+
+TEST(ConfigFlagStore, ControlKeysOverrideTheOldStore) {
+  auto c = load(
+      "stores: { old: { host: db1, port: 5433, user: app, password_env: OLD_PASSWORD } }\n"
+      "auth: { method: trust }\n"
+      "flags:\n"
+      "  store: postgres\n"
+      "  control:\n"
+      "    host: control.internal\n"
+      "    port: 6543\n"
+      "    user: cutover\n"
+      "    database: ops\n"
+      "    password_env: NEW_PASSWORD\n"
+      "    sslmode: require\n"
+      "    table: fleet_flags\n");
+  ASSERT_TRUE(c) << c.status().message();
+  const ControlConfig& control = *c->flags.control;
+  EXPECT_EQ(control.host, "control.internal");
+  EXPECT_EQ(control.port, 6543);
+  EXPECT_EQ(control.user, "cutover");
+  EXPECT_EQ(control.database, "ops");
+  EXPECT_EQ(control.password, "new-secret");
+  EXPECT_EQ(control.sslmode, SslMode::Require);
+  EXPECT_EQ(control.table, "fleet_flags");
+
+  TempDir dir;
+  const std::string file = dir.write("control.pw", "from-file\n");
+  auto from_file = load(minimalWith("flags:\n  store: postgres\n  control: { password_file: " +
+                                    file + " }\n"));
+  ASSERT_TRUE(from_file) << from_file.status().message();
+  EXPECT_EQ(from_file->flags.control->password, "from-file");
+}
+
+TEST(ConfigFlagStore, Errors) {
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: etcd\n")),
+            "cutover.yaml:4: flags.store: 'etcd' is not valid (expected one of: file, postgres)");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: old\n  control: { table: t }\n")),
+            "cutover.yaml:5: flags.control is set but flags.store is file; add 'store: postgres' "
+            "to use the fleet flag store, or remove flags.control");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: file\n  control:\n")),
+            "cutover.yaml:5: flags.control is set but flags.store is file; add 'store: postgres' "
+            "to use the fleet flag store, or remove flags.control");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n    tabel: t\n")),
+            "cutover.yaml:6: unknown key 'flags.control.tabel' (expected one of: host, port, user, "
+            "database, password_env, password_file, sslmode, sslrootcert, table)");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control: { port: 0 }\n")),
+            "cutover.yaml:5: flags.control.port: 0 is out of range (1-65535)");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n    sslmode: allow\n")),
+            "cutover.yaml:6: flags.control.sslmode: 'allow' is not valid (expected one of: "
+            "disable, prefer, require, verify-ca, verify-full)");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n    table: ''\n")),
+            "cutover.yaml:6: flags.control.table: must not be empty; remove the key to use the "
+            "default");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n    table: " +
+                                std::string(64, 't') + "\n")),
+            "cutover.yaml:6: flags.control.table: '" + std::string(64, 't') +
+                "' is 64 bytes long; PostgreSQL names are at most 63");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n    password: x\n")),
+            "cutover.yaml:6: flags.control.password: inline secrets are not accepted; use "
+            "password_env or password_file");
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  store: postgres\n  control:\n"
+                                "    password_env: NOT_SET\n")),
+            "cutover.yaml:6: flags.control.password_env: environment variable 'NOT_SET' is not "
+            "set; export it or use password_file");
+}
+
