@@ -118,10 +118,23 @@ struct RecheckConfig {
   int delay_ms = 200;
 };
 
+// compare.tables.<name>: comparison settings for statements that read the table.
+struct CompareTableConfig {
+  std::vector<std::string> ignore_columns;  // added to compare.ignore_columns
+};
+
+// How shadow-read results are normalised and compared (compare/compare_rules.h applies it).
 struct CompareConfig {
   std::vector<std::string> ignore_columns;
+  // float4/float8 a and b are equal when |a - b| <= float_tolerance * max(1, |a|, |b|).
   double float_tolerance = 1e-9;
   RecheckConfig recheck;
+  std::map<std::string, CompareTableConfig> tables;  // [schema.]name as in flags.tables
+  bool numeric_trailing_zeros = true;  // numeric 1.50 equals 1.5
+  bool timestamps_utc = true;          // timestamptz text compared as the instant it names
+  bool strict_order = false;           // compare row order even without a top-level ORDER BY
+  bool log_values = false;             // mismatch records carry values and the statement text
+  uint32_t sample_bytes = 64 * 1024;   // per side: first rows kept to show differing rows
 };
 
 struct AutoRollbackConfig {

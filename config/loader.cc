@@ -280,13 +280,36 @@ void readFlags(MapReader& root, const EnvLookup& env, Config& config) {
   }
 }
 
+constexpr EnumName<bool> kBoolNames[] = {{true, "true"}, {false, "false"}};
+
+void readBool(MapReader& map, std::string_view key, bool& out) {
+  if (auto value = map.choice<bool>(key, kBoolNames)) out = *value;
+}
+
 void readCompare(MapReader& root, Config& config) {
   auto compare = root.section("compare");
-  if (!compare || !compare->checkKeys({"ignore_columns", "float_tolerance", "recheck"})) return;
-  if (auto columns = compare->stringList("ignore_columns")) {
-    config.compare.ignore_columns = std::move(*columns);
+  if (!compare || !compare->checkKeys({"ignore_columns", "float_tolerance", "recheck", "tables",
+                                       "numeric_trailing_zeros", "timestamps_utc",
+                                       "strict_order", "log_values", "sample_bytes"})) {
+    return;
   }
-  readNumber(*compare, "float_tolerance", 0, kUnbounded, config.compare.float_tolerance);
+  CompareConfig& out = config.compare;
+  if (auto columns = compare->stringList("ignore_columns")) out.ignore_columns = std::move(*columns);
+  readNumber(*compare, "float_tolerance", 0, kUnbounded, out.float_tolerance);
+  readBool(*compare, "numeric_trailing_zeros", out.numeric_trailing_zeros);
+  readBool(*compare, "timestamps_utc", out.timestamps_utc);
+  readBool(*compare, "strict_order", out.strict_order);
+  readBool(*compare, "log_values", out.log_values);
+  readInt(*compare, "sample_bytes", 0, 16 << 20, out.sample_bytes);
+  if (auto tables = compare->section("tables"); tables && tables->checkKeys({})) {
+    for (const std::string& name : tables->keys()) {
+      auto table = tables->section(name);
+      if (!table || !table->checkKeys({"ignore_columns"})) continue;
+      if (auto columns = table->stringList("ignore_columns")) {
+        out.tables[name].ignore_columns = std::move(*columns);
+      }
+    }
+  }
   auto recheck = compare->section("recheck");
   if (!recheck || !recheck->checkKeys({"attempts", "delay_ms"})) return;
   readInt(*recheck, "attempts", 0, kIntMax, config.compare.recheck.attempts);

@@ -250,6 +250,58 @@ TEST(ConfigLoad, EnumNamesRoundTrip) {
   EXPECT_EQ(toString(Sticky::Statement), "statement");
 }
 
+TEST(ConfigLoad, CompareNormalisationKeys) {
+  auto result = load(minimalWith("compare:\n"
+                                 "  ignore_columns: [updated_at]\n"
+                                 "  float_tolerance: 0\n"
+                                 "  numeric_trailing_zeros: false\n"
+                                 "  timestamps_utc: false\n"
+                                 "  strict_order: true\n"
+                                 "  log_values: true\n"
+                                 "  sample_bytes: 4096\n"
+                                 "  tables:\n"
+                                 "    orders: { ignore_columns: [synced_at, etag] }\n"
+                                 "    billing.invoices: {}\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  const CompareConfig& c = result->compare;
+  EXPECT_EQ(c.ignore_columns, (std::vector<std::string>{"updated_at"}));
+  EXPECT_DOUBLE_EQ(c.float_tolerance, 0);
+  EXPECT_FALSE(c.numeric_trailing_zeros);
+  EXPECT_FALSE(c.timestamps_utc);
+  EXPECT_TRUE(c.strict_order);
+  EXPECT_TRUE(c.log_values);
+  EXPECT_EQ(c.sample_bytes, 4096u);
+  ASSERT_EQ(c.tables.size(), 1u);  // a table given no settings adds nothing
+  EXPECT_EQ(c.tables.at("orders").ignore_columns, (std::vector<std::string>{"synced_at", "etag"}));
+}
+
+TEST(ConfigLoad, CompareNormalisationDefaults) {
+  auto result = load(kMinimal);
+  ASSERT_TRUE(result) << result.status().message();
+  const CompareConfig& c = result->compare;
+  EXPECT_TRUE(c.tables.empty());
+  EXPECT_TRUE(c.numeric_trailing_zeros);
+  EXPECT_TRUE(c.timestamps_utc);
+  EXPECT_FALSE(c.strict_order);
+  EXPECT_FALSE(c.log_values);
+  EXPECT_EQ(c.sample_bytes, 64u * 1024);
+}
+
+TEST(ConfigErrors, CompareKeys) {
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  strict_order: yes\n")),
+            "cutover.yaml:4: compare.strict_order: 'yes' is not valid (expected one of: true, "
+            "false)");
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  sample_bytes: -1\n")),
+            "cutover.yaml:4: compare.sample_bytes: -1 is out of range (0-16777216)");
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  ignore_column: [a]\n")),
+            "cutover.yaml:4: unknown key 'compare.ignore_column' (expected one of: "
+            "ignore_columns, float_tolerance, recheck, tables, numeric_trailing_zeros, "
+            "timestamps_utc, strict_order, log_values, sample_bytes)");
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  tables:\n    orders:\n      ignore: [a]\n")),
+            "cutover.yaml:6: unknown key 'compare.tables.orders.ignore' (expected one of: "
+            "ignore_columns)");
+}
+
 // --- keys and types ---------------------------------------------------------------------------
 
 TEST(ConfigErrors, UnknownStoreKeyNamesLineAndExpectedKeys) {
