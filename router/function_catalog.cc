@@ -191,6 +191,11 @@ bool isNondeterministic(std::string_view name) {
 
 }  // namespace
 
+bool isClockFunction(std::string_view name) {
+  return name == "now" || name == "clock_timestamp" || name == "statement_timestamp" ||
+         name == "transaction_timestamp" || name == "timeofday";
+}
+
 FunctionVerdict lookupFunction(std::string_view schema, std::string_view name) {
   static const std::unordered_set<std::string_view> read_only(kReadOnly.begin(), kReadOnly.end());
   FunctionVerdict verdict;

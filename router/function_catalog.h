@@ -17,4 +17,8 @@ struct FunctionVerdict {
 // schema is empty when the call is unqualified.
 FunctionVerdict lookupFunction(std::string_view schema, std::string_view name);
 
+// The nondeterministic functions that read the clock (now, clock_timestamp, statement_timestamp,
+// transaction_timestamp, timeofday): a comparison with them is a boundary effect, not noise.
+bool isClockFunction(std::string_view name);
+
 }  // namespace cutover::router

@@ -38,6 +38,11 @@ struct StatementInfo {
   // Both false for multi-statement strings.
   bool top_level_order_by = false;
   bool has_limit = false;
+  // For shadow comparison: why this read may give other rows when run again on identical data
+  // ("random() differs from run to run", "now() in the result reads the clock", "TABLESAMPLE…",
+  // "EXPLAIN output…"), empty when nothing in the text says so. Narrower than nondeterministic:
+  // a clock read in WHERE only moves a boundary. See router/repeatability.h.
+  std::string unrepeatable;
   // DEALLOCATE ALL, DISCARD ALL, RESET ALL, UNLISTEN *.
   bool all = false;
   // PREPARE name / EXECUTE name / DEALLOCATE name (SQL level; empty for DEALLOCATE ALL).

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <string>
 
+#include "router/repeatability.h"
 #include "router/tree_walk.h"
 
 namespace cutover::router {
@@ -53,6 +54,7 @@ StatementInfo classifySelect(const Json& body, const TreeFindings& findings) {
   }
   info.top_level_order_by = hasNonEmptyArray(body, "sortClause");
   info.has_limit = member(body, "limitCount") != nullptr || member(body, "limitOffset") != nullptr;
+  info.unrepeatable = unrepeatableReason(body);
   return info;
 }
 
@@ -96,6 +98,7 @@ StatementInfo classifyExplain(const Json& body, const TreeFindings& findings) {
     StatementInfo inner = classifyStatement(*query);
     inner.reason = "EXPLAIN ANALYZE runs it: " + inner.reason;
     inner.top_level_order_by = inner.has_limit = false;
+    inner.unrepeatable = "EXPLAIN ANALYZE output holds timings and the store's own plan";
     return inner;
   }
   // Not executed; but the planner may call (immutable) functions while folding constants.
@@ -103,7 +106,9 @@ StatementInfo classifyExplain(const Json& body, const TreeFindings& findings) {
     return make(StatementKind::Write, "EXPLAIN plans a call that may write: " + findings.function_write,
                 findings);
   }
-  return make(StatementKind::Read, "EXPLAIN without ANALYZE does not run the statement", findings);
+  StatementInfo info = make(StatementKind::Read, "EXPLAIN without ANALYZE does not run the statement", findings);
+  info.unrepeatable = "EXPLAIN output is the store's own plan";
+  return info;
 }
 
 StatementInfo classifyCopy(const Json& body, const TreeFindings& findings) {
@@ -169,6 +174,7 @@ StatementInfo classifyPrepare(const Json& body, const TreeFindings& findings) {
     info.prepared_kind = inner.kind;
     info.top_level_order_by = inner.top_level_order_by;
     info.has_limit = inner.has_limit;
+    info.unrepeatable = inner.unrepeatable;
     info.reason += " (" + inner.reason + ")";
   }
   return info;
@@ -196,6 +202,7 @@ StatementInfo classifyDeclareCursor(const Json& body, const TreeFindings& findin
   StatementInfo info = sessionStatement(SessionCommand::Other, "DECLARE opens a cursor on every backend", findings);
   info.top_level_order_by = inner.top_level_order_by;
   info.has_limit = inner.has_limit;
+  info.unrepeatable = inner.unrepeatable;
   return info;
 }
 
@@ -242,7 +249,11 @@ StatementInfo classifyStatement(const Json& statement) {
   walkTree(statement, findings);
 
   if (type == "SelectStmt") return classifySelect(body, findings);
-  if (type == "VariableShowStmt") return make(StatementKind::Read, "SHOW reads a setting", findings);
+  if (type == "VariableShowStmt") {
+    StatementInfo info = make(StatementKind::Read, "SHOW reads a setting", findings);
+    info.unrepeatable = "SHOW answers with the server's own setting";
+    return info;
+  }
   if (type == "ExplainStmt") return classifyExplain(body, findings);
   if (type == "CopyStmt") return classifyCopy(body, findings);
   if (type == "InsertStmt") return make(StatementKind::Write, "INSERT writes rows", findings);
@@ -315,6 +326,7 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
       combined.all = part.all;
     }
     combined.nondeterministic = combined.nondeterministic || part.nondeterministic;
+    if (combined.unrepeatable.empty()) combined.unrepeatable = part.unrepeatable;
     combined.tables.insert(combined.tables.end(), part.tables.begin(), part.tables.end());
   }
   std::sort(combined.tables.begin(), combined.tables.end());
@@ -323,6 +335,8 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
                     ": " + parts[deciding].reason;
   return combined;
 }
+
+}  // namespace
 
 // libpg_query builds and prints its tree recursively: a left-associative chain such as
 // SELECT 1+1+…+1 nests one level per operator and ~70,000 levels overflow an 8 MiB stack.
@@ -345,8 +359,6 @@ bool mayNestTooDeep(std::string_view sql) {
   }
   return estimate > kMaxNestingEstimate;
 }
-
-}  // namespace
 
 StatementInfo classifySql(std::string_view sql) {
   StatementInfo info;  // Write: the safe default for anything that goes wrong below

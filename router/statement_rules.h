@@ -11,4 +11,8 @@ namespace cutover::router {
 
 StatementInfo classifySql(std::string_view sql);
 
+// True when libpg_query could recurse deep enough on `sql` to overflow a worker's stack (an
+// estimate that errs on the side of true for texts over 10 kB): such texts are not parsed.
+bool mayNestTooDeep(std::string_view sql);
+
 }  // namespace cutover::router
