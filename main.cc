@@ -1,9 +1,12 @@
 // cutover: one binary, subcommands as DESIGN.md "Interfaces" names them.
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "admin/ctl.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "proxy/server.h"
@@ -13,6 +16,7 @@ namespace {
 constexpr const char* kUsage =
     "usage:\n"
     "  cutover proxy --config FILE     run the proxy (the default subcommand)\n"
+    "  cutover ctl COMMAND ...         flags | set K=V... | rollback | status (cutover ctl --help)\n"
     "  cutover --version\n"
     "  cutover help\n";
 
@@ -67,7 +71,11 @@ int main(int argc, char** argv) {
   }
   if (command == "proxy") return runProxy(argc, argv, 2);
   if (command.starts_with("-")) return runProxy(argc, argv, 1);   // "proxy" is the default subcommand
-  if (command == "ctl" || command == "backfill" || command == "verify" || command == "repair") {
+  if (command == "ctl") {
+    cutover::admin::CtlEnvironment environment{std::cout, std::cerr, {}};
+    return cutover::admin::runCtl(std::vector<std::string>(argv + 2, argv + argc), environment);
+  }
+  if (command == "backfill" || command == "verify" || command == "repair") {
     std::fprintf(stderr, "cutover %s: not available in this build yet (pass-through proxy only)\n", argv[1]);
     return 2;
   }
