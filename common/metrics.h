@@ -123,7 +123,10 @@ struct Trigger {
   X(backend_connections, backendConnections, "Backend connections open, by store", Store)    \
   X(flags_version, flagsVersion, "Version of the flag snapshot in force")                    \
   X(reads_new_percent, readsNewPercent, "Percentage of reads routed to the new store")       \
-  X(store_up, storeUp, "1 when the store answered its last health check, else 0", Store)
+  X(store_up, storeUp, "1 when the store answered its last health check, else 0", Store)    \
+  X(flag_store_up, flagStoreUp,                                                              \
+    "1 while the fleet flag store (flags.store: postgres) is connected to its control "      \
+    "database, else 0")
 
 #define CUTOVER_HISTOGRAMS(X)                                                                  \
   X(statement_duration_seconds, statementDuration,                                             \
@@ -283,7 +286,7 @@ class WorkerHistogramSeries {
 //   prometheus::Counter& shadowComparisons(ShadowResult); flagChanges();
 //   prometheus::Counter& rollbacks(RollbackTrigger);      readFallbacks();
 //   prometheus::Gauge& clientConnections();  backendConnections(StoreLabel);  flagsVersion();
-//   prometheus::Gauge& readsNewPercent();    storeUp(StoreLabel);
+//   prometheus::Gauge& readsNewPercent();    storeUp(StoreLabel);  flagStoreUp();
 //   WorkerHistogram& statementDuration(StoreLabel);   // the CALLING THREAD's histogram: keep the
 //                                                     // reference on that thread (single writer)
 // Counters and gauges may be cached by any thread and updated from any thread.
