@@ -399,9 +399,10 @@ void PgFlagStore::noteDown(const std::string& error) {
   }
   outage_logged_ = true;
   down_since_ = steady_clock::now();
-  log::warn("fleet flag store: control database {} unreachable ({}); keeping flags v{}, "
+  log::warn("fleet flag store: control database {} unreachable ({}); keeping {}, "
             "reconnecting with backoff up to {} s",
-            describe(control_), error, version,
+            describe(control_), error,
+            version == 0 ? std::string("this instance's flags") : fmt::format("flags v{}", version),
             std::chrono::duration_cast<std::chrono::seconds>(kBackoffMax).count());
 }
 
