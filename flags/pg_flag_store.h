@@ -102,12 +102,14 @@ class PgFlagStore {
   std::mutex publish_mutex_;  // one publish() of this instance at a time
   std::mutex stop_mutex_;     // serialises stop() (join)
 
-  mutable std::mutex mutex_;  // guards everything below
+  mutable std::mutex mutex_;  // guards health_ and own_publish_in_flight_
   PgFlagStoreHealth health_;
   // A publish of this instance between its UPDATE and the return of COMMIT: the listener may
   // read the committed row before publish() records it, and must not deliver it as remote.
   uint64_t own_publish_in_flight_ = 0;
-  // Background thread only: what was last logged, so an outage or a bad row is logged once.
+
+  // Background thread only (no lock): what was last logged, so an outage or a bad row is
+  // logged once, not on every attempt or re-read.
   bool outage_logged_ = false;
   std::chrono::steady_clock::time_point down_since_{};
   std::string problem_logged_;
