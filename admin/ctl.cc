@@ -1,5 +1,8 @@
 #include "admin/ctl.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -112,6 +115,7 @@ std::string refusalHint(int status, const CtlToken& token, const std::string& me
       return "the proxy has no admin token configured, so it refuses every change: set admin.token_env "
              "or admin.token_file in its config and restart it";
     case 404:
+    case 405:  // the path exists for other methods (GET /flags before PUT /flags)
       return fmt::format("this proxy's admin API does not serve {} {} (an older cutover build?)", method, target);
     default:
       return "";
@@ -352,8 +356,12 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
   config::EnvLookup env = environment.env;
   if (!env) {
     env = [](const std::string& name) -> std::optional<std::string> {
-      const char* value = std::getenv(name.c_str());
-      return value ? std::optional<std::string>(value) : std::nullopt;
+      if (const char* value = std::getenv(name.c_str())) return std::string(value);
+      // No $USER (containers, cron, sudo -i): the default reason still names the account.
+      if (const passwd* account = name == "USER" ? ::getpwuid(::getuid()) : nullptr; account && account->pw_name) {
+        return std::string(account->pw_name);
+      }
+      return std::nullopt;
     };
   }
   auto usageError = [&](const std::string& message) {

@@ -74,14 +74,15 @@ struct CtlToken {
 // Errors: an unreadable or empty token file.
 Result<CtlToken> resolveToken(const CtlOptions& options, const config::EnvLookup& env);
 
-// --reason, else "cutover ctl by $USER".
+// --reason, else "cutover ctl by $USER" (runCtl's default environment answers USER from the
+// password database when the variable is unset).
 std::string resolveReason(const CtlOptions& options, const config::EnvLookup& env);
 
 // What runCtl needs from the outside world (tests pass their own).
 struct CtlEnvironment {
   std::ostream& out;
   std::ostream& err;
-  config::EnvLookup env;  // empty = getenv
+  config::EnvLookup env;  // empty = getenv (USER falls back to the password database)
   std::chrono::milliseconds timeout{10000};  // connect + request + answer
 };
 

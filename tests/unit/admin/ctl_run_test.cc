@@ -241,6 +241,16 @@ TEST_F(CtlRunTest, MissingRouteIs404WithAHint) {
             "cutover ctl: this proxy's admin API does not serve GET /status (an older cutover build?)\n");
 }
 
+TEST_F(CtlRunTest, MissingMethodIs405WithAHint) {
+  start();
+  serve("GET", "/flags", 200, kSnapshot);
+  Outcome outcome = run({"set", "writes=dual", "--token", "s3cret"});
+  EXPECT_EQ(outcome.code, 1);
+  EXPECT_EQ(outcome.err,
+            "cutover ctl: PUT /flags refused (405): PUT not allowed on /flags\n"
+            "cutover ctl: this proxy's admin API does not serve PUT /flags (an older cutover build?)\n");
+}
+
 TEST_F(CtlRunTest, AnswersThatAreNotJson) {
   start();
   serve("GET", "/flags", 200, "<html>proxy in the way</html>");
