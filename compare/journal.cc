@@ -236,10 +236,10 @@ void Journal::reportError(std::string_view what, int err) {
   errors_since_log_ = 0;
 }
 
-std::vector<nlohmann::json> Journal::tail(size_t limit) const {
+std::vector<nlohmann::json> Journal::tailFile(const std::string& path, size_t limit) {
   std::vector<nlohmann::json> out;
   if (limit == 0) return out;
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return out;
   struct stat st;
   if (::fstat(fd, &st) != 0) {

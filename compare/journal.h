@@ -53,7 +53,9 @@ class Journal {
 
   // The last `limit` records in the file, oldest first (lines that do not parse are skipped).
   // Reads the file, so records still queued are not included. Any thread.
-  std::vector<nlohmann::json> tail(size_t limit) const;
+  std::vector<nlohmann::json> tail(size_t limit) const { return tailFile(path_, limit); }
+  // The same for any JSON-lines file; a missing file has no records.
+  static std::vector<nlohmann::json> tailFile(const std::string& path, size_t limit);
 
   const std::string& path() const { return path_; }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -13,11 +14,23 @@ struct BuildRefusal {
   std::string message;   // what is missing and what to set instead
 };
 
-// THE ONE PLACE that lists what this build refuses (pass-through only: no dual writes, reads
-// ramp, shadow reads, per-table rules, two-phase commit, client authentication, client TLS,
-// TLS to stores). Settings it cannot honour are refused here rather than silently ignored;
-// each feature's work removes its own check from this function.
-// The loader adds the file and line of `key_path` to the message.
+// The flag values a snapshot carries (the config's initial flags, or a PUT /flags body).
+struct FlagValues {
+  WritesMode writes = WritesMode::Old;
+  MirrorMode mirror = MirrorMode::Sync;
+  int reads_new_percent = 0;
+  int shadow_percent = 0;
+  const std::map<std::string, TableFlags>* tables = nullptr;
+};
+
+// THE ONE PLACE that lists what this build refuses of the flags (two-phase commit, async mirror
+// of dual writes, shadow reads), and routing to a new store that is not configured. Settings it
+// cannot honour are refused rather than silently ignored; each feature's work removes its own
+// check. `key_path` is relative to the flags ("mirror", "tables.orders.shadow_percent").
+std::optional<BuildRefusal> checkFlagsSupported(const FlagValues& flags, bool new_store_configured);
+
+// checkFlagsSupported for the config's flags, key paths under "flags.". The loader adds the file
+// and line of `key_path` to the message.
 std::optional<BuildRefusal> checkSupportedByThisBuild(const Config& config);
 
 }  // namespace cutover::config

@@ -354,15 +354,12 @@ void ClientSession::connectBackend() {
   const auto& ctx = worker_.context();
   state_ = State::LoggingIn;
   client_->setReading(false);
-  // The flags are taken once per session in this build (flips come with the control plane).
-  flags_ = ctx.flags;
+  // The worker's flags now; refreshFlags() takes newer ones at each boundary outside a transaction.
+  flags_ = worker_.flags();
   authority_ = router::authoritative(flags_->writes);
-  router::FlagView view;
-  view.writes = flags_->writes;
-  view.reads_new_percent = flags_->reads_new_percent;
-  view.shadow_percent = flags_->shadow_percent;
-  view.tables = &flags_->tables;
-  routed_ = router::needsClassification(view) && ctx.new_store.store != nullptr;
+  routed_ = needsRouting(*flags_) && ctx.new_store.store != nullptr;
+  // Kept for the session's life: a later flag flip or a reconnect opens store connections with it.
+  routed_startup_ = startup_parameters_;
   if (routed_) {
     startRoutedBackends();
   } else {
@@ -389,14 +386,17 @@ void ClientSession::onBackendReady(Backend& backend) {
   if (routed_) {
     const router::Store store = storeOf(backend);
     lane(store).up = true;
+    lane(store).connecting = false;
     metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(1);
     metrics::global()
         .backendConnections(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New)
         .Increment();
-    if (state_ == State::Relaying && reconnecting_) {
+    if (state_ == State::Relaying) {
+      // A reconnect, or a connection a flag flip needed: bring it in step, then go on.
       reconnecting_ = false;
       reconnect_backoff_ms_ = 500;
       replayOnto(store);
+      if (switching_ && !unit_ && settleFlags()) routedClientInput();
       return;
     }
     if (state_ != State::LoggingIn) return;
@@ -433,6 +433,10 @@ void ClientSession::completeLogin(Backend& backend) {
 
   evtimer_del(timer_.get());
   state_ = State::Relaying;
+  if (!routed_) {
+    metrics::global().backendConnections(metrics::StoreLabel::Old).Increment();
+    backend_counted_ = true;
+  }
   log::debug("session {}: user \"{}\" database \"{}\" connected through the {}", id_, user_, database_,
              backend.describe());
   client_->setReading(true);
@@ -450,8 +454,14 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
       // The secondary never fails a client: the session runs on the authoritative store alone
       // and its writes are journaled as misses.
       lane(store).up = false;
+      lane(store).connecting = false;
+      lane(store).error = std::string(error.field('M'));
       reconnecting_ = false;
-      if (state_ == State::Relaying) return;   // a reconnect attempt failed: retried with backoff
+      if (state_ == State::Relaying) {
+        // A reconnect attempt failed (retried with backoff), or a connection a flag flip needed.
+        if (switching_ && !unit_ && settleFlags()) routedClientInput();
+        return;
+      }
       lane(store).backend.reset();
       Lane& authority = lane(authority_);
       if (state_ == State::LoggingIn && authority.up) completeLogin(*authority.backend);
@@ -465,6 +475,14 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
 void ClientSession::relayClientToBackend() {
   if (state_ != State::Relaying || client_paused_) return;
   evbuffer* in = clientInput();
+  if (worker_.flags() != flags_ && pending_ready_ == 0 && !extended_open_ && transaction_status_ == 'I' &&
+      !backend_paused_ && client_scanner_.atBoundary() && backend_scanner_.atBoundary() &&
+      evbuffer_get_length(backend_->output()) == 0) {
+    // Between requests, outside a transaction, nothing in flight: flags flipped since this
+    // session took them apply from here on.
+    if (!refreshFlags()) return;   // the router takes over once the session's state is copied
+    if (routed_) return routedClientInput();
+  }
   bool terminate = false;
   FrameScanner::Pass pass = client_scanner_.scan(in, [&](const protocol::Frame& frame, size_t) {
     switch (frame.type) {
@@ -473,10 +491,10 @@ void ClientSession::relayClientToBackend() {
         return FrameScanner::Verdict::StopBefore;
       case protocol::Query::kType:
       case protocol::FunctionCall::kType:
-        ++pending_ready_;
+        if (pending_ready_++ == 0) busy_since_ = std::chrono::steady_clock::now();
         break;
       case protocol::Sync::kType:
-        ++pending_ready_;
+        if (pending_ready_++ == 0) busy_since_ = std::chrono::steady_clock::now();
         extended_open_ = false;
         break;
       case protocol::Parse::kType:
@@ -534,7 +552,12 @@ void ClientSession::relayBackendToClient() {
       // Wait for the status byte, so the transaction state is known when the message is relayed.
       if (status < 0) return FrameScanner::Verdict::StopBefore;
       transaction_status_ = static_cast<char>(status);
-      if (pending_ready_ > 0) --pending_ready_;
+      if (pending_ready_ > 0 && --pending_ready_ == 0) {
+        // Pass-through serves the old store. Pipelined requests count as one, from the first
+        // request to the last answer.
+        metrics::global().statementDuration(metrics::StoreLabel::Old).observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - busy_since_).count());
+      }
       saw_ready = true;
     }
     return FrameScanner::Verdict::Forward;
@@ -624,6 +647,8 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 void ClientSession::finish() {
   if (!client_) return;
   if (backend_) backend_->terminate();
+  if (backend_counted_) metrics::global().backendConnections(metrics::StoreLabel::Old).Decrement();
+  backend_counted_ = false;
   for (auto& l : lanes_) {
     if (!l.backend) continue;
     if (l.up) metrics::global().backendConnections(&l == &lanes_[0] ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Decrement();

@@ -99,6 +99,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     Record,    // consumed by the proxy: the outcome is recorded for comparison
     Swallow,   // consumed by the proxy: the answer to a message the proxy injected
     Commit,    // the proxy's COMMIT of a wrapped unit: errors and ReadyForQuery go to the client
+    Capture,   // the proxy's query of the session's state: rows kept in captured_ (see enterRouted)
   };
   struct Segment {
     Reply reply;
@@ -120,6 +121,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool remaining_forward = false;
     Outcome outcome;
     char last_status = 'I';
+    bool connecting = false;           // a connection is being opened (login, then replay)
+    uint64_t opened_for = 0;           // flags version of this session's last attempt to open it
+    std::string error;                 // why the last attempt failed
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.
@@ -141,9 +145,22 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool forwarded = false;            // some of the serve store's answer already went to the client
     bool streaming = false;            // a ramped read's answer outgrew the holding buffer                 // the serve store's ReadyForQuery is kept back until release
     char serve_status = 'I';
+    std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
   };
 
   bool routed() const { return routed_; }
+  // True when flags need the router (anything but writes: old with no ramp, shadow or override).
+  static bool needsRouting(const flags::FlagSnapshot& flags);
+  // At a boundary outside any transaction: takes the worker's flags if they changed since this
+  // session's, and brings the session in line (pass-through → routed, authority moves, a store
+  // connection opened). Returns false while the session waits for a store connection (then
+  // client input waits too, and resumes by itself).
+  bool refreshFlags();
+  bool settleFlags();
+  void enterRouted();
+  void capturedState();
+  void openLane(router::Store store);
+  void initRouted();
   void startRoutedBackends();
   void routedClientInput();
   bool takeUnit(Unit& unit);
@@ -171,6 +188,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);
 
   bool routed_ = false;
+  bool switching_ = false;             // units wait: a store connection is being opened for new flags
+  std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state query
+  size_t captured_bytes_ = 0;
   flags::FlagSnapshotPtr flags_;
   router::Store authority_ = router::Store::Old;
   std::array<Lane, 2> lanes_;
@@ -213,6 +233,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::optional<config::UserCredential> looked_up_;
   std::shared_ptr<const TlsServerContext> tls_server_;   // the context this client's TLS uses
   bool counted_ = false;
+  bool backend_counted_ = false;   // pass-through: backend_ counts in backend_connections{store=old}
   bool key_minted_ = false;
   CancelRegistry::MintedKey key_{};
 
@@ -220,6 +241,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   FrameScanner client_scanner_;
   FrameScanner backend_scanner_;
   int pending_ready_ = 0;          // Query/Sync/FunctionCall relayed, ReadyForQuery not yet seen
+  std::chrono::steady_clock::time_point busy_since_{};   // pending_ready_ went 0 → 1 (latency)
   bool extended_open_ = false;     // extended-protocol messages relayed since the last Sync
   char transaction_status_ = 'I';
   bool draining_ = false;

@@ -112,17 +112,206 @@ Store ClientSession::storeOf(const Backend& backend) const {
 
 // --- login ---------------------------------------------------------------------------------
 
-void ClientSession::startRoutedBackends() {
-  const auto& ctx = worker_.context();
+void ClientSession::initRouted() {
   uint64_t raw = 0;
   RAND_bytes(reinterpret_cast<unsigned char*>(&raw), sizeof raw);
   session_hash_ = raw;   // sticky: session — a random per-session key, stable for its life
   mirror_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onMirrorTimeout, this));
-  routed_startup_ = startup_parameters_;
-  lane(Store::Old).backend = std::make_unique<Backend>(worker_.base(), ctx.old_store, ctx.old_store_tls.get(), *this);
-  lane(Store::New).backend = std::make_unique<Backend>(worker_.base(), ctx.new_store, ctx.new_store_tls.get(), *this);
-  lane(Store::Old).backend->connect(startup_parameters_, ctx.config->connect_timeout_ms);
-  lane(Store::New).backend->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+}
+
+void ClientSession::startRoutedBackends() {
+  initRouted();
+  openLane(Store::Old);
+  openLane(Store::New);
+}
+
+void ClientSession::openLane(Store store) {
+  const auto& ctx = worker_.context();
+  Lane& l = lane(store);
+  const StoreAddress& address = store == Store::New ? ctx.new_store : ctx.old_store;
+  const TlsClientContext* tls = store == Store::New ? ctx.new_store_tls.get() : ctx.old_store_tls.get();
+  l.backend = std::make_unique<Backend>(worker_.base(), address, tls, *this);
+  l.plan.clear();
+  l.remaining = 0;
+  l.up = false;
+  l.connecting = true;
+  l.opened_for = flags_->version;
+  l.error.clear();
+  l.backend->connect(routed_startup_, ctx.config->connect_timeout_ms);
+}
+
+// --- flag flips ----------------------------------------------------------------------------
+
+bool ClientSession::needsRouting(const flags::FlagSnapshot& flags) { return router::needsClassification(viewOf(flags)); }
+
+namespace {
+
+// Whether the flags may send this session's work to the store that is not authoritative.
+bool needsOtherStore(const flags::FlagSnapshot& f) {
+  if (f.writes == config::WritesMode::New && f.tables.empty() && f.shadow_percent == 0) return false;
+  return router::needsClassification(viewOf(f));
+}
+
+// A string literal PostgreSQL reads the same whatever standard_conforming_strings says.
+std::string quoteLiteral(std::string_view text) {
+  std::string out = "E'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string quoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += c;
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The session's state that a new store connection needs, read from the connected store when a
+// session leaves pass-through (nothing was parsed until then): settings changed in the session
+// (session_authorization and role first), prepared statements, LISTEN channels.
+constexpr std::string_view kStateQuery =
+    "SELECT kind, name, value, types FROM ("
+    " SELECT CASE name WHEN 'session_authorization' THEN 0 WHEN 'role' THEN 1 ELSE 2 END AS o, 'set' AS kind, name,"
+    "  pg_catalog.current_setting(name) AS value, NULL::text AS types"
+    "  FROM pg_catalog.pg_settings WHERE source = 'session'"
+    " UNION ALL SELECT 3, CASE WHEN from_sql THEN 'prepare' ELSE 'parse' END, name, statement,"
+    "  pg_catalog.array_to_string(parameter_types::oid[], ',') FROM pg_catalog.pg_prepared_statements"
+    " UNION ALL SELECT 4, 'listen', c, NULL, NULL FROM pg_catalog.pg_listening_channels() c"
+    ") s ORDER BY o, name";
+
+constexpr size_t kMaxCapturedBytes = 8u << 20;
+
+}  // namespace
+
+bool ClientSession::refreshFlags() {
+  const flags::FlagSnapshotPtr& current = worker_.flags();
+  if (current == flags_ && !switching_) return true;
+  if (current != flags_) {
+    log::debug("session {}: flags v{} → v{}", id_, flags_->version, current->version);
+    flags_ = current;
+  }
+  if (!routed_) {
+    // Pass-through serves the old store (needsRouting is false only for writes: old).
+    if (!needsRouting(*flags_) || worker_.context().new_store.store == nullptr) return true;
+    enterRouted();
+    return false;
+  }
+  return settleFlags();
+}
+
+// Routed, outside a transaction, no unit running: makes the stores this session holds match
+// flags_. Opening a connection makes units wait (switching_) until it is logged in and in step.
+bool ClientSession::settleFlags() {
+  const auto& ctx = worker_.context();
+  const Store want = router::authoritative(flags_->writes);
+  if (want != authority_) {
+    Lane& w = lane(want);
+    if (w.connecting) return switching_ = true, false;
+    if (!w.up) {
+      if (w.opened_for != flags_->version) {
+        openLane(want);
+        return switching_ = true, false;
+      }
+      switching_ = false;
+      fatal("08006",
+            fmt::format("cutover cannot move this session to the {} store, which flags v{} make authoritative: {}",
+                        router::toString(want), flags_->version, w.error.empty() ? "connection lost" : w.error),
+            "reconnect once the store is reachable, or roll the flags back (cutover ctl rollback)");
+      return false;
+    }
+    log::info("session {}: flags v{}: the {} store is authoritative from here on", id_, flags_->version,
+              router::toString(want));
+    authority_ = want;
+  }
+  const Store other = router::otherStore(authority_);
+  Lane& o = lane(other);
+  const bool healthy = ctx.health == nullptr || (other == Store::New ? ctx.health->newUp() : ctx.health->oldUp());
+  if (needsOtherStore(*flags_) && !o.up) {
+    if (o.connecting) return switching_ = true, false;
+    if (o.opened_for != flags_->version && healthy && replay_complete_) {
+      openLane(other);
+      return switching_ = true, false;
+    }
+    // Down or failed for these flags: units go on without it (misses journaled) and
+    // maybeReconnectSecondary() brings it back when its store answers again.
+  }
+  switching_ = false;
+  return true;
+}
+
+// Pass-through → routed, at a boundary outside a transaction: the old store's connection becomes
+// the old lane, the session's state is read from it, and the other store's connection is opened
+// and brought in step before the next unit runs.
+void ClientSession::enterRouted() {
+  initRouted();
+  routed_ = true;
+  switching_ = true;
+  authority_ = Store::Old;
+  Lane& l = lane(Store::Old);
+  l.backend = std::move(backend_);
+  l.up = true;
+  l.last_status = 'I';
+  backend_counted_ = false;   // counted from here on as the old lane
+  captured_.clear();
+  captured_bytes_ = 0;
+  log::info("session {}: flags v{} need the router; copying the session's state before opening the other store",
+            id_, flags_->version);
+  sendToLane(Store::Old, queryMessage(kStateQuery), Segment{Reply::Capture});
+}
+
+void ClientSession::capturedState() {
+  router::Classifier& classifier = worker_.classifier();
+  std::vector<std::string> prepares;
+  for (const auto& row : captured_) {
+    if (row.size() != 4 || !row[0] || !row[1] || !row[2]) continue;
+    const std::string& kind = *row[0];
+    const std::string& name = *row[1];
+    const std::string& value = *row[2];
+    if (kind == "set") {
+      session_log_.push_back(
+          fmt::format("SELECT pg_catalog.set_config({}, {}, false)", quoteLiteral(name), quoteLiteral(value)));
+    } else if (kind == "parse") {
+      protocol::Parse parse;
+      parse.name = name;
+      parse.query = value;
+      if (row[3]) {
+        std::string_view types = *row[3];
+        while (!types.empty()) {
+          const size_t comma = types.find(',');
+          parse.param_types.push_back(static_cast<uint32_t>(std::strtoul(std::string(types.substr(0, comma)).c_str(), nullptr, 10)));
+          types = comma == std::string_view::npos ? std::string_view{} : types.substr(comma + 1);
+        }
+      }
+      parsed_[name] = classifier.classify(value);
+      parsed_text_[name] = value;
+      parsed_bytes_[name] = protocol::encode(parse);
+    } else if (kind == "prepare") {
+      // The text the client sent to create it; replayed only when it is that PREPARE alone.
+      router::StatementInfo info = classifier.classify(value);
+      if (info.kind != router::StatementKind::Session || info.session != router::SessionCommand::Prepare ||
+          info.multi_statement) {
+        log::warn("session {}: prepared statement \"{}\" came with other statements; it is not copied to the other store",
+                  id_, name);
+        replay_complete_ = false;
+        continue;
+      }
+      if (std::find(prepares.begin(), prepares.end(), value) != prepares.end()) continue;
+      prepares.push_back(value);
+      sql_prepared_.apply(info);
+      session_log_.push_back(value);
+    } else if (kind == "listen") {
+      session_log_.push_back("LISTEN " + quoteIdentifier(name));
+    }
+  }
+  captured_.clear();
+  captured_.shrink_to_fit();
+  if (session_log_.size() > kMaxReplayed || parsed_bytes_.size() > kMaxReplayed) replay_complete_ = false;
+  if (settleFlags()) routedClientInput();
 }
 
 // --- client input --------------------------------------------------------------------------
@@ -165,7 +354,10 @@ void ClientSession::routedClientInput() {
       if (type == protocol::Sync::kType) unit_->open = false;
       continue;
     }
-    if (!unit_ && transaction_status_ == 'I') maybeReconnectSecondary();
+    if (!unit_ && transaction_status_ == 'I') {
+      if (!refreshFlags()) break;   // resumes once the store connection the flags need is ready
+      maybeReconnectSecondary();
+    }
     Unit unit;
     if (!takeUnit(unit)) break;
     unit_ = std::move(unit);
@@ -355,6 +547,7 @@ void ClientSession::sendToLane(Store store, const std::string& bytes, Segment se
 
 void ClientSession::startUnit() {
   Unit& u = *unit_;
+  u.serve_started = std::chrono::steady_clock::now();
   const Store secondary = router::otherStore(u.serve);
   lane(u.serve).outcome = Outcome{};
   lane(secondary).outcome = Outcome{};
@@ -378,6 +571,7 @@ void ClientSession::startUnit() {
 void ClientSession::sendToSecondary() {
   Unit& u = *unit_;
   u.secondary_sent = true;
+  u.secondary_started = std::chrono::steady_clock::now();
   sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
   armMirrorTimer();
 }
@@ -440,9 +634,10 @@ void ClientSession::drainLane(Store store) {
       return fatal("08P01", fmt::format("cutover received an invalid message from the {}", l.backend->describe()));
     }
     const char type = frame.type;
-    if (l.plan.empty()) {
-      // Asynchronous messages between units: notifications and notices of the authoritative
-      // store reach the client (LISTEN deliveries come from it only); the other's are dropped.
+    if (l.plan.empty() || type == protocol::NotificationResponse::kType) {
+      // Asynchronous messages: notifications of the authoritative store reach the client
+      // whenever they come (LISTEN deliveries come from it only), and between units its notices
+      // and parameter changes too; the other store's are dropped.
       l.remaining = frame.totalSize();
       l.remaining_forward = store == authority_ && (type == 'A' || type == 'N' || type == 'S');
       continue;
@@ -465,6 +660,18 @@ void ClientSession::drainLane(Store store) {
     }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
+    if (segment.reply == Reply::Capture && type == protocol::DataRow::kType && frame.totalSize() <= kMaxControlMessage) {
+      if (evbuffer_get_length(in) < frame.totalSize()) break;
+      auto row = protocol::decode<protocol::DataRow>(pullBody(in, frame));
+      captured_bytes_ += frame.totalSize();
+      if (row.isOk() && captured_bytes_ <= kMaxCapturedBytes) {
+        captured_.push_back(std::move(row.value().columns));
+      } else {
+        replay_complete_ = false;
+      }
+      evbuffer_drain(in, frame.totalSize());
+      continue;
+    }
     if (!control) {
       if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
         copy_in_ = true;
@@ -491,7 +698,8 @@ void ClientSession::drainLane(Store store) {
         l.outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
       }
       if (segment.reply == Reply::Commit) forward = true;
-      if (segment.reply == Reply::Swallow && error.isOk()) {
+      if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture) && error.isOk()) {
+        if (segment.reply == Reply::Capture) replay_complete_ = false;
         log::warn("session {}: the {} rejected a statement cutover injected: {}", id_, l.backend->describe(),
                   error.value().field('M'));
       }
@@ -521,6 +729,7 @@ void ClientSession::drainLane(Store store) {
 }
 
 void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
+  if (segment.reply == Reply::Capture) return capturedState();
   if (!unit_) return;
   Unit& u = *unit_;
   if (segment.reply == Reply::Swallow) return;   // BEGIN answered; the unit's own segment follows
@@ -528,12 +737,15 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
     u.released = true;
     return advanceUnit();
   }
+  const auto now = std::chrono::steady_clock::now();
   if (store == u.serve) {
     u.serve_done = true;
     u.serve_status = status;
     copy_in_ = false;
+    metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.serve_started).count());
   } else {
     u.secondary_done = true;
+    metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.secondary_started).count());
   }
   advanceUnit();
 }
@@ -552,6 +764,7 @@ void ClientSession::advanceUnit() {
     // The secondary committed (or failed to): now the authoritative store, whose answer the
     // client gets.
     u.serve_sent = true;
+    u.serve_started = std::chrono::steady_clock::now();
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     return;
   }
@@ -729,12 +942,7 @@ void ClientSession::maybeReconnectSecondary() {
   reconnecting_ = true;
   next_reconnect_ = now + std::chrono::milliseconds(reconnect_backoff_ms_);
   reconnect_backoff_ms_ = std::min(reconnect_backoff_ms_ * 2, 30000);
-  const StoreAddress& address = secondary == Store::New ? ctx.new_store : ctx.old_store;
-  const TlsClientContext* tls = secondary == Store::New ? ctx.new_store_tls.get() : ctx.old_store_tls.get();
-  l.backend = std::make_unique<Backend>(worker_.base(), address, tls, *this);
-  l.plan.clear();
-  l.remaining = 0;
-  l.backend->connect(routed_startup_, ctx.config->connect_timeout_ms);
+  openLane(secondary);
 }
 
 void ClientSession::replayOnto(Store store) {

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "config/build_support.h"
 
 namespace cutover::proxy {
 
@@ -81,6 +82,7 @@ void Server::reload() {
 }
 
 Server::~Server() {
+  admin_.reset();
   listener_.reset();
   for (auto& w : workers_) w->stop();
 }
@@ -115,13 +117,16 @@ Status Server::run() {
   if (!flag_store.isOk()) return flag_store.status();
   flag_store_ = std::move(flag_store.value());
   context_.flags = flag_store_->current();
-  if (context_.flags->writes != config::WritesMode::Old || context_.flags->reads_new_percent != 0) {
-    if (!config_.new_store) return Status::error("the flags route statements to the new store, but stores.new is not configured");
-    if (context_.flags->mirror != config::MirrorMode::Sync && context_.flags->writes != config::WritesMode::Old &&
-        context_.flags->writes != config::WritesMode::New) {
-      return Status::error(fmt::format("flags (state file {}): mirror '{}' is not available in this build; use sync",
-                                       config_.flags.state_file, config::toString(context_.flags->mirror)));
+  {
+    const flags::FlagSnapshot& f = *context_.flags;
+    if (auto refusal = config::checkFlagsSupported({f.writes, f.mirror, f.reads_new_percent, f.shadow_percent, &f.tables},
+                                                   config_.new_store.has_value())) {
+      return Status::error(fmt::format("flags v{} (state file {}): {}: {}", f.version, config_.flags.state_file,
+                                       refusal->key_path, refusal->message));
     }
+  }
+  if (config_.new_store) {
+    // Flags may route to the new store at any time (a flip), so divergences may come at any time.
     auto journal = compare::Journal::open(config_.journal_dir, "divergences.jsonl");
     if (!journal.isOk()) return Status::error("journal_dir: " + journal.status().message());
     journal_ = std::move(journal.value());
@@ -134,17 +139,6 @@ Status Server::run() {
   auto& registry = metrics::global();
   registry.flagsVersion().Set(static_cast<double>(context_.flags->version));
   registry.readsNewPercent().Set(context_.flags->reads_new_percent);
-  if (config_.admin.enabled) {
-    auto admin = admin::AdminServer::start(config_.admin);
-    if (!admin.isOk()) return Status::error("admin.listen: " + admin.status().message());
-    admin_ = std::move(admin.value());
-    admin_->setMetricsSource([] { return metrics::global().serialize(); });
-    admin_->route("GET", "/flags", [this](const admin::Request&) {
-      admin::Response response;
-      response.body = flags::toJson(*flag_store_->current()).dump();
-      return response;
-    });
-  }
   if (config_.auth.query && config_.auth.method != config::AuthMethod::Trust) {
     auth_query_ = std::make_unique<AuthQuery>(*config_.auth.query, config_.old_store);
     context_.auth_query = auth_query_.get();
@@ -177,6 +171,28 @@ Status Server::run() {
     if (!started) return started;
   }
 
+  if (config_.admin.enabled) {
+    // After the workers exist: flag changes go to every worker.
+    ControlPlane::Parts parts;
+    parts.config = &config_;
+    parts.flag_store = flag_store_.get();
+    parts.workers = &workers_;
+    parts.health = health_.get();
+    parts.live_sessions = [this] { return liveSessions(); };
+    parts.shutting_down = &shutting_down_;
+    auto control = ControlPlane::open(std::move(parts));
+    if (!control.isOk()) return control.status();
+    control_ = std::move(control.value());
+    auto admin = admin::AdminServer::start(config_.admin);
+    if (!admin.isOk()) return Status::error("admin.listen: " + admin.status().message());
+    admin_ = std::move(admin.value());
+    admin_->setMetricsSource([this] {
+      metrics::global().clientConnections().Set(client_connections_.load(std::memory_order_relaxed));
+      return metrics::global().serialize();
+    });
+    control_->registerRoutes(*admin_);
+  }
+
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     signal_events_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
     evsignal_add(signal_events_.back().get(), nullptr);
@@ -189,12 +205,13 @@ Status Server::run() {
             context_.flags->version, config::toString(context_.flags->writes), context_.flags->reads_new_percent);
   event_base_dispatch(base_.get());
 
+  admin_.reset();   // first: its handlers reach the workers
   for (auto& w : workers_) w->stop();
   // After the worker threads, before the Worker objects: a lookup still in flight posts its
   // answer into a stopped worker's queue, where it is dropped.
   auth_query_.reset();
   workers_.clear();
-  admin_.reset();
+  control_.reset();
   health_.reset();
   journal_.reset();   // drains and fsyncs what is queued
   log::info("cutover stopped");

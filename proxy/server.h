@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "flags/flag_store.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/control.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
 #include "proxy/worker.h"
@@ -47,6 +48,7 @@ class Server {
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;
   std::unique_ptr<StoreHealth> health_;
+  std::unique_ptr<ControlPlane> control_;
   std::unique_ptr<admin::AdminServer> admin_;
   SessionContext context_;
   EventBasePtr base_;
@@ -55,7 +57,7 @@ class Server {
   EventPtr shutdown_timer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t next_worker_ = 0;
-  bool shutting_down_ = false;
+  std::atomic<bool> shutting_down_{false};
   bool forced_ = false;
   std::chrono::steady_clock::time_point shutdown_started_;
 };

@@ -50,8 +50,7 @@ struct SessionContext {
   std::shared_ptr<const TlsClientContext> new_store_tls;
   compare::Journal* journal = nullptr;                      // divergences.jsonl
   const StoreHealth* health = nullptr;                      // null unless a new store is configured
-  // The flags every session routes by. Fixed for the process in this build (the admin API's
-  // flag flips come with the control-plane work); taken by each session at login.
+  // The flags at start-up. Flips reach sessions through their worker (Worker::flags()).
   flags::FlagSnapshotPtr flags;
   std::string mock_auth_secret;                            // per process: unknown users' fake SCRAM salt
   UserConnectionCounter* user_connections = nullptr;

@@ -5,7 +5,8 @@
 
 namespace cutover::proxy {
 
-Worker::Worker(int index, const SessionContext& context) : index_(index), context_(context) {}
+Worker::Worker(int index, const SessionContext& context)
+    : index_(index), context_(context), flags_(context.flags) {}
 
 Worker::~Worker() { stop(); }
 

@@ -48,6 +48,11 @@ class Worker {
   // This worker's statement classifier and its cache (not thread-safe: worker thread only).
   router::Classifier& classifier() { return classifier_; }
   int sessionCount() const { return session_count_.load(std::memory_order_relaxed); }
+  // The flags this worker routes by: each session compares it with its own at every unit
+  // boundary outside a transaction (one pointer compare), and takes it when it changed. Worker
+  // thread only; other threads replace it with post([..] { setFlags(..); }).
+  const flags::FlagSnapshotPtr& flags() const { return flags_; }
+  void setFlags(flags::FlagSnapshotPtr flags) { flags_ = std::move(flags); }
 
  private:
   static void onTasks(evutil_socket_t, short, void* arg);
@@ -67,6 +72,7 @@ class Worker {
   uint64_t next_session_id_ = 0;
   bool draining_ = false;
   router::Classifier classifier_;
+  flags::FlagSnapshotPtr flags_;
   std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   std::vector<std::unique_ptr<ClientSession>> closed_;
   std::atomic<int> session_count_{0};

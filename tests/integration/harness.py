@@ -13,6 +13,7 @@ import argparse
 import atexit
 import contextlib
 import json
+import re
 import os
 import random
 import shutil
@@ -25,6 +26,8 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 KEEP_TMP = os.environ.get("CUTOVER_KEEP_TMP") == "1"
@@ -544,6 +547,69 @@ class Proxy:
 SANITIZER_REPORTS = []
 _SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                       "WARNING: ThreadSanitizer")
+
+
+# ---------------------------------------------------------------------------------------------
+# The admin API: Prometheus metrics and JSON endpoints
+
+_SAMPLE = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class Metrics:
+    """One scrape of GET /metrics, parsed from the Prometheus text format."""
+
+    def __init__(self, port, timeout=5.0):
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    check_eq(r.status, 200, f"GET {url} status")
+                    self.text = r.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError) as e:
+                if time.monotonic() > deadline:
+                    raise CheckFailed(f"GET {url}: {e}")
+                time.sleep(0.1)
+        self.samples = []
+        for line in self.text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = _SAMPLE.match(line)
+            if m:
+                labels = dict(_LABEL.findall(m.group(2) or ""))
+                self.samples.append((m.group(1), labels, float(m.group(3))))
+
+    def get(self, name, **labels):
+        """Sum over the series of `name` whose labels include `labels`; fails if the metric is
+        not exported at all (0 when it is, but no series matches)."""
+        series = [(l, v) for n, l, v in self.samples if n == name]
+        check(series, f"metric {name} missing from /metrics")
+        return sum(v for l, v in series if all(l.get(k) == w for k, w in labels.items()))
+
+
+
+def admin_request(port, method, path, body=None, token=None, timeout=30.0):
+    """(status, parsed JSON body or raw text) of one admin API call; never raises on 4xx/5xx."""
+    data = None
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        data = data.encode() if isinstance(data, str) else data
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
 
 
 def sanitizer_report(text):

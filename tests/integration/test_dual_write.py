@@ -153,49 +153,12 @@ class DualWrite:
         return out
 
     def metrics(self):
-        return Metrics(self.admin_port)
+        return h.Metrics(self.admin_port)
 
     def stop(self):
         if not self.direct:
             rc = self.tgt.stop()
             h.check_eq(rc, 0, f"proxy exit code; stderr tail:\n{self.tgt.stderr_text()[-3000:]}")
-
-
-_SAMPLE = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-class Metrics:
-    """One scrape of GET /metrics, parsed from the Prometheus text format."""
-
-    def __init__(self, port, timeout=5.0):
-        url = f"http://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    h.check_eq(r.status, 200, f"GET {url} status")
-                    self.text = r.read().decode()
-                break
-            except (urllib.error.URLError, ConnectionError) as e:
-                if time.monotonic() > deadline:
-                    raise h.CheckFailed(f"GET {url}: {e}")
-                time.sleep(0.1)
-        self.samples = []
-        for line in self.text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            m = _SAMPLE.match(line)
-            if m:
-                labels = dict(_LABEL.findall(m.group(2) or ""))
-                self.samples.append((m.group(1), labels, float(m.group(3))))
-
-    def get(self, name, **labels):
-        """Sum over the series of `name` whose labels include `labels`; fails if the metric is
-        not exported at all (0 when it is, but no series matches)."""
-        series = [(l, v) for n, l, v in self.samples if n == name]
-        h.check(series, f"metric {name} missing from /metrics")
-        return sum(v for l, v in series if all(l.get(k) == w for k, w in labels.items()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,270 @@
+#include "proxy/control.h"
+
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "config/build_support.h"
+
+namespace cutover::proxy {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kApplyTimeout = std::chrono::seconds(5);
+constexpr size_t kDefaultLimit = 100;
+constexpr size_t kMaxLimit = 1000;
+
+admin::Response jsonResponse(int status, const json& body) {
+  admin::Response response;
+  response.status = status;
+  response.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return response;
+}
+
+// "limit=N" from the query string of `target`; kDefaultLimit when absent.
+Result<size_t> limitOf(const std::string& target) {
+  const size_t q = target.find('?');
+  if (q == std::string::npos) return kDefaultLimit;
+  std::string_view query = std::string_view(target).substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (!pair.starts_with("limit=")) continue;
+    std::string_view value = pair.substr(6);
+    size_t limit = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+    if (ec != std::errc{} || end != value.data() + value.size() || limit == 0 || limit > kMaxLimit) {
+      return Status::error(fmt::format("limit must be an integer from 1 to {}, not '{}'", kMaxLimit, value));
+    }
+    return limit;
+  }
+  return kDefaultLimit;
+}
+
+int httpStatus(ControlPlane::Refusal refusal) {
+  switch (refusal) {
+    case ControlPlane::Refusal::None: return 200;
+    case ControlPlane::Refusal::Invalid: return 400;
+    case ControlPlane::Refusal::Unsupported:
+    case ControlPlane::Refusal::PointOfNoReturn: return 409;
+    case ControlPlane::Refusal::Internal: return 500;
+  }
+  return 500;
+}
+
+// The JSON of a snapshot without the bookkeeping keys, for "what changed" in the audit record.
+json flagValues(const flags::FlagSnapshot& snapshot) {
+  json values = flags::toJson(snapshot);
+  for (const char* key : {"version", "changed_at", "changed_by", "reason"}) values.erase(key);
+  return values;
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(Parts parts, std::unique_ptr<compare::Journal> audit)
+    : parts_(std::move(parts)), audit_(std::move(audit)) {}
+
+Result<std::unique_ptr<ControlPlane>> ControlPlane::open(Parts parts) {
+  auto audit = compare::Journal::open(parts.config->journal_dir, "audit.jsonl");
+  if (!audit.isOk()) return Status::error("journal_dir: " + audit.status().message());
+  return std::unique_ptr<ControlPlane>(new ControlPlane(std::move(parts), std::move(audit.value())));
+}
+
+ControlPlane::Applied ControlPlane::applyToWorkers(flags::FlagSnapshotPtr flags, std::chrono::milliseconds timeout) {
+  struct Confirmations {
+    std::mutex mutex;
+    std::condition_variable done;
+    int count = 0;
+  };
+  auto confirmations = std::make_shared<Confirmations>();
+  const auto start = std::chrono::steady_clock::now();
+  Applied applied;
+  applied.flags = flags;
+  applied.worker_total = static_cast<int>(parts_.workers->size());
+  for (const auto& w : *parts_.workers) {
+    Worker* worker = w.get();
+    worker->post([worker, flags, confirmations] {
+      worker->setFlags(flags);
+      {
+        std::lock_guard lock(confirmations->mutex);
+        ++confirmations->count;
+      }
+      confirmations->done.notify_all();
+    });
+  }
+  std::unique_lock lock(confirmations->mutex);
+  confirmations->done.wait_for(lock, timeout, [&] { return confirmations->count >= applied.worker_total; });
+  applied.workers = confirmations->count;
+  applied.applied_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto& registry = metrics::global();
+  registry.flagsVersion().Set(static_cast<double>(flags->version));
+  registry.readsNewPercent().Set(flags->reads_new_percent);
+  return applied;
+}
+
+ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::string& changed_by,
+                                           const std::string& reason) {
+  std::lock_guard lock(change_mutex_);
+  const config::FlagValues values{next.writes, next.mirror, next.reads_new_percent, next.shadow_percent, &next.tables};
+  if (auto refusal = config::checkFlagsSupported(values, parts_.config->new_store.has_value())) {
+    return Outcome{Refusal::Unsupported, fmt::format("{}: {}", refusal->key_path, refusal->message), {}};
+  }
+  flags::FlagSnapshotPtr before = parts_.flag_store->current();
+  return published(parts_.flag_store->publish(std::move(next), changed_by, reason), before, "flag change", "api");
+}
+
+ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& changed_by, const std::string& reason,
+                                             bool force) {
+  std::lock_guard lock(change_mutex_);
+  flags::FlagSnapshotPtr before = parts_.flag_store->current();
+  auto result = parts_.flag_store->rollback(changed_by, reason, force);
+  if (!result.isOk() && result.status().message().find("point of no return") != std::string::npos) {
+    return Outcome{Refusal::PointOfNoReturn, result.status().message(), {}};
+  }
+  Outcome outcome = published(std::move(result), before, "rollback", automatic ? "auto" : "manual");
+  if (outcome.refusal == Refusal::None) {
+    metrics::global().rollbacks(automatic ? metrics::RollbackTrigger::Auto : metrics::RollbackTrigger::Manual).Increment();
+  }
+  return outcome;
+}
+
+ControlPlane::Outcome ControlPlane::published(Result<flags::FlagSnapshotPtr> result, const flags::FlagSnapshotPtr& before,
+                                              const std::string& what, const std::string& trigger) {
+  if (!result.isOk()) {
+    // publish() validates first; anything else it refuses is a failure to persist.
+    const std::string& message = result.status().message();
+    const bool invalid = message.find("not published") == std::string::npos;
+    return Outcome{invalid ? Refusal::Invalid : Refusal::Internal, message, {}};
+  }
+  flags::FlagSnapshotPtr after = result.value();
+  metrics::global().flagChanges().Increment();
+  Applied applied = applyToWorkers(after, kApplyTimeout);
+  json record = {
+      {"time", nowRfc3339Ms()},      {"event", what},
+      {"trigger", trigger},          {"changed_by", after->changed_by},
+      {"reason", after->reason},     {"version_before", before->version},
+      {"version", after->version},   {"before", flagValues(*before)},
+      {"after", flagValues(*after)}, {"workers_applied", applied.workers},
+      {"applied_ms", applied.applied_ms},
+  };
+  if (!audit_->append(std::move(record))) {
+    log::error("the audit journal {} is full; the {} to flags v{} is in this log only", audit_->path(), what,
+               after->version);
+  }
+  if (applied.workers < applied.worker_total) {
+    return Outcome{Refusal::Internal,
+                   fmt::format("flags v{} are published and saved, but only {} of {} workers confirmed within {} s; "
+                               "check the proxy's log and GET /flags",
+                               after->version, applied.workers, applied.worker_total,
+                               std::chrono::duration_cast<std::chrono::seconds>(kApplyTimeout).count()),
+                   applied};
+  }
+  return Outcome{Refusal::None, {}, applied};
+}
+
+admin::Response ControlPlane::status() const {
+  auto& registry = metrics::global();
+  json stores = json::object();
+  auto storeJson = [](bool configured, bool up) {
+    json s = {{"configured", configured}};
+    if (configured) s["up"] = up;
+    return s;
+  };
+  const bool checked = parts_.health != nullptr;
+  stores["old"] = storeJson(true, checked ? parts_.health->oldUp() : true);
+  if (!checked) stores["old"]["checked"] = false;   // health checks run only when stores.new is set
+  stores["new"] = storeJson(parts_.config->new_store.has_value(), checked && parts_.health->newUp());
+  json body = {
+      {"flags", flags::toJson(*parts_.flag_store->current())},
+      {"stores", stores},
+      {"sessions", parts_.live_sessions ? parts_.live_sessions() : 0},
+      {"workers", parts_.workers->size()},
+      {"draining", parts_.shutting_down != nullptr && parts_.shutting_down->load()},
+      {"divergences", registry.divergences().Value()},
+      {"mismatches", registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value()},
+      {"flag_store", {{"kind", "file"}, {"ok", true}, {"detail", parts_.flag_store->stateFile()}}},
+  };
+  return jsonResponse(200, body);
+}
+
+void ControlPlane::registerRoutes(admin::AdminServer& admin) {
+  admin.route("GET", "/flags", [this](const admin::Request&) {
+    return jsonResponse(200, flags::toJson(*parts_.flag_store->current()));
+  });
+
+  admin.route("PUT", "/flags", [this](const admin::Request& request) {
+    auto next = flags::applyJson(*parts_.flag_store->current(), request.body);
+    if (!next.isOk()) return admin::errorResponse(400, next.status().message());
+    const std::string reason = next.value().reason;
+    Outcome outcome = change(std::move(next.value()), "admin " + request.remote_address, reason);
+    if (outcome.refusal != Refusal::None) return admin::errorResponse(httpStatus(outcome.refusal), outcome.error);
+    return jsonResponse(200, flags::toJson(*outcome.applied.flags));
+  });
+
+  admin.route("POST", "/rollback", [this](const admin::Request& request) {
+    std::string reason;
+    bool force = false;
+    if (!request.body.empty()) {
+      json body = json::parse(request.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        return admin::errorResponse(400, "the body must be a JSON object: {\"reason\": \"...\", \"force\": false}");
+      }
+      for (const auto& [key, value] : body.items()) {
+        if (key == "reason" && value.is_string()) {
+          reason = value.get<std::string>();
+        } else if (key == "force" && value.is_boolean()) {
+          force = value.get<bool>();
+        } else {
+          return admin::errorResponse(
+              400, fmt::format("{}: {}", key,
+                               key == "reason" || key == "force" ? "wrong type (reason: string, force: boolean)"
+                                                                 : "unknown key (reason, force)"));
+        }
+      }
+    }
+    Outcome outcome = rollback(false, "admin " + request.remote_address, reason, force);
+    if (outcome.refusal != Refusal::None) return admin::errorResponse(httpStatus(outcome.refusal), outcome.error);
+    return jsonResponse(200, {{"flags", flags::toJson(*outcome.applied.flags)},
+                              {"workers", outcome.applied.workers},
+                              {"applied_ms", outcome.applied.applied_ms}});
+  });
+
+  admin.route("GET", "/status", [this](const admin::Request&) { return status(); });
+
+  admin.route("GET", "/readyz", [this](const admin::Request&) {
+    if (parts_.shutting_down != nullptr && parts_.shutting_down->load()) {
+      return jsonResponse(503, {{"status", "not ready"}, {"reason", "shutting down"}});
+    }
+    const flags::FlagSnapshotPtr flags = parts_.flag_store->current();
+    const bool new_authoritative =
+        flags->writes == config::WritesMode::DualNew || flags->writes == config::WritesMode::New;
+    if (parts_.health != nullptr && !(new_authoritative ? parts_.health->newUp() : parts_.health->oldUp())) {
+      return jsonResponse(503, {{"status", "not ready"},
+                                {"reason", fmt::format("the authoritative ({}) store does not answer its health check",
+                                                       new_authoritative ? "new" : "old")}});
+    }
+    return jsonResponse(200, {{"status", "ready"}});
+  });
+
+  auto journalRoute = [this](const char* file, const char* key) {
+    return [this, file, key](const admin::Request& request) {
+      auto limit = limitOf(request.target);
+      if (!limit.isOk()) return admin::errorResponse(400, limit.status().message());
+      std::string directory = parts_.config->journal_dir;
+      if (!directory.empty() && directory.back() != '/') directory += '/';
+      return jsonResponse(200, {{key, compare::Journal::tailFile(directory + file, limit.value())}});
+    };
+  };
+  admin.route("GET", "/divergences", journalRoute("divergences.jsonl", "divergences"));
+  admin.route("GET", "/mismatches", journalRoute("mismatches.jsonl", "mismatches"));
+}
+
+}  // namespace cutover::proxy

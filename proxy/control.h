@@ -1,0 +1,75 @@
+#pragma once
+
+// The proxy's control plane: flag changes (admin API, and whatever else publishes) go to the flag
+// store, then to every worker, with an audit record; and the admin endpoints of DESIGN.md
+// "Admin HTTP API" that need the running proxy (flags, rollback, status, journals).
+//
+// Threads: change()/rollback() run on the caller's thread (the admin thread) and block until
+// every worker confirms it routes by the new snapshot, or a timeout passes.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/admin_server.h"
+#include "common/status.h"
+#include "compare/journal.h"
+#include "config/config.h"
+#include "flags/flag_store.h"
+#include "proxy/store_health.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+
+class ControlPlane {
+ public:
+  struct Parts {
+    const config::Config* config = nullptr;
+    flags::FlagStore* flag_store = nullptr;
+    const std::vector<std::unique_ptr<Worker>>* workers = nullptr;   // fixed once the admin API serves
+    const StoreHealth* health = nullptr;                              // null without stores.new
+    std::function<int()> live_sessions;
+    const std::atomic<bool>* shutting_down = nullptr;
+  };
+
+  // Opens journal_dir/audit.jsonl, where every flag change is recorded.
+  static Result<std::unique_ptr<ControlPlane>> open(Parts parts);
+
+  struct Applied {
+    flags::FlagSnapshotPtr flags;
+    int workers = 0;          // workers that confirmed
+    int worker_total = 0;
+    double applied_ms = 0;    // from publish to the last confirmation
+  };
+
+  // Refuses (FailedPrecondition-like error, answered 409) what this build or this config cannot
+  // route, then publishes (validation errors: 400), applies to every worker and audits.
+  enum class Refusal { None, Invalid, Unsupported, PointOfNoReturn, Internal };
+  struct Outcome {
+    Refusal refusal = Refusal::None;
+    std::string error;
+    Applied applied;
+  };
+  Outcome change(flags::FlagSnapshot next, const std::string& changed_by, const std::string& reason);
+  Outcome rollback(bool automatic, const std::string& changed_by, const std::string& reason, bool force);
+
+  // Sends `flags` to every worker and waits (up to `timeout`) until each has taken it.
+  Applied applyToWorkers(flags::FlagSnapshotPtr flags, std::chrono::milliseconds timeout);
+
+  void registerRoutes(admin::AdminServer& admin);
+
+ private:
+  explicit ControlPlane(Parts parts, std::unique_ptr<compare::Journal> audit);
+  Outcome published(Result<flags::FlagSnapshotPtr> result, const flags::FlagSnapshotPtr& before,
+                    const std::string& what, const std::string& trigger);
+  admin::Response status() const;
+
+  Parts parts_;
+  std::unique_ptr<compare::Journal> audit_;
+  std::mutex change_mutex_;   // one change at a time: audit lines and worker order match versions
+};
+
+}  // namespace cutover::proxy
