@@ -122,6 +122,16 @@ std::string refusalHint(int status, const CtlToken& token, const std::string& me
   }
 }
 
+// A request body as text. Arguments come from a terminal and may not be UTF-8 (a Latin-1
+// locale); nlohmann refuses to write such a string, and so does the server's parser.
+Result<std::string> bodyText(const json& body) {
+  try {
+    return body.dump();
+  } catch (const json::exception&) {
+    return Status::error("the arguments are not valid UTF-8 (check the terminal's locale)");
+  }
+}
+
 }  // namespace
 
 Result<CtlOptions> parseCtlArgs(const std::vector<std::string>& args) {
@@ -391,6 +401,7 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
     request.bearer_token = token.value;
   }
   const std::string reason = resolveReason(options, env);
+  json body;
   switch (options.command) {
     case CtlCommand::Flags:
       request.method = "GET";
@@ -401,18 +412,23 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
       request.target = "/status";
       break;
     case CtlCommand::Set: {
-      auto body = buildSetBody(options.assignments, reason);
-      if (!body.isOk()) return usageError(body.status().message());
+      auto built = buildSetBody(options.assignments, reason);
+      if (!built.isOk()) return usageError(built.status().message());
+      body = std::move(built.value());
       request.method = "PUT";
       request.target = "/flags";
-      request.body = body->dump();
       break;
     }
     case CtlCommand::Rollback:
       request.method = "POST";
       request.target = "/rollback";
-      request.body = json{{"reason", reason}, {"force", options.force}}.dump();
+      body = json{{"reason", reason}, {"force", options.force}};
       break;
+  }
+  if (!body.is_null()) {
+    auto text = bodyText(body);
+    if (!text.isOk()) return usageError(text.status().message());
+    request.body = std::move(text.value());
   }
 
   auto reply = sendHttpRequest(request, environment.timeout);

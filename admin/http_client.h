@@ -25,8 +25,9 @@ struct HttpReply {
   std::string body;
 };
 
-// Resolves, connects, sends `request` and reads the whole answer (bodies up to 16 MiB), all
-// within `timeout`. Any answer, 4xx and 5xx included, is a reply; the error Status means no
+// Resolves, connects, sends `request` and reads the whole answer (bodies up to 16 MiB); connecting,
+// sending and reading together take at most `timeout` (resolving a name is left to the system
+// resolver's own timeouts; a literal address needs none). Any answer, 4xx and 5xx included, is a reply; the error Status means no
 // answer was read and says at which step it failed ("connect: Connection refused",
 // "timed out after 10 s while connecting").
 Result<HttpReply> sendHttpRequest(const HttpRequest& request, std::chrono::milliseconds timeout);

@@ -277,6 +277,10 @@ TEST_F(CtlRunTest, UsageErrorsSendNothing) {
     EXPECT_TRUE(outcome.err.starts_with("cutover ctl: ")) << outcome.err;
     EXPECT_TRUE(outcome.err.ends_with("\n(cutover ctl --help lists commands and options)\n")) << outcome.err;
   }
+  EXPECT_EQ(run({"set", "writes=dual", "--reason", "caf\xe9", "--token", "s3cret"}).err,
+            "cutover ctl: the arguments are not valid UTF-8 (check the terminal's locale)\n"
+            "(cutover ctl --help lists commands and options)\n");
+  EXPECT_EQ(run({"rollback", "--reason", "\xff", "--token", "s3cret"}).code, 2);
   EXPECT_EQ(run({"set", "reads_new_percent=ten"}).err,
             "cutover ctl: set: 'reads_new_percent=ten': reads_new_percent needs an integer, e.g. "
             "reads_new_percent=10\n(cutover ctl --help lists commands and options)\n");
