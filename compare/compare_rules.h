@@ -1,0 +1,34 @@
+#pragma once
+
+// The comparison settings for one shadowed statement: config compare: resolved against the
+// tables the statement reads and whether its top level orders its rows.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compare/normalise.h"
+#include "config/config.h"
+#include "router/statement_info.h"
+
+namespace cutover::compare {
+
+struct CompareRules {
+  // compare.ignore_columns plus compare.tables.<t>.ignore_columns of every table read.
+  std::vector<std::string> ignore_columns;
+  ValueRules values;
+  // Row order counts: the statement's top level has ORDER BY, or compare.strict_order.
+  bool ordered = false;
+  bool log_values = false;          // differing values shown as they are, not redacted
+  size_t sample_bytes = 64 * 1024;  // per side
+  size_t max_row_differences = 10;  // differing rows kept in a comparison
+
+  bool ignores(std::string_view column) const;
+};
+
+// Tables match compare.tables keys as in flags.tables: exactly, else "public." + an unqualified
+// name, else the unqualified part of a qualified one.
+CompareRules compareRulesFor(const config::CompareConfig& config, const router::StatementInfo& statement);
+
+}  // namespace cutover::compare
