@@ -52,19 +52,36 @@ FlagSnapshotPtr FlagStore::current() const {
 }
 
 Result<FlagSnapshotPtr> FlagStore::publish(FlagSnapshot next, std::string changed_by,
-                                           std::string reason) {
+                                           std::string reason, const Share& share) {
   std::lock_guard lock(publish_mutex_);
-  return publishLocked(std::move(next), std::move(changed_by), std::move(reason));
+  return publishLocked(std::move(next), std::move(changed_by), std::move(reason), share);
+}
+
+Result<FlagSnapshotPtr> FlagStore::adopt(FlagSnapshot remote) {
+  std::lock_guard lock(publish_mutex_);
+  FlagSnapshotPtr before = current();
+  if (remote.version <= before->version) return before;
+  if (Status valid = validate(remote); !valid) return valid;
+  return persistAndSwap(std::move(remote), before);
 }
 
 Result<FlagSnapshotPtr> FlagStore::publishLocked(FlagSnapshot next, std::string changed_by,
-                                                 std::string reason) {
+                                                 std::string reason, const Share& share) {
   if (Status valid = validate(next); !valid) return valid;
   FlagSnapshotPtr before = current();
   next.version = before->version + 1;
   next.changed_at = nowRfc3339();
   next.changed_by = std::move(changed_by);
   next.reason = std::move(reason);
+  if (share) {
+    if (Status shared = share(next, before->version); !shared) {
+      return Status::error(fmt::format("flags v{} not shared: {}", next.version, shared.message()));
+    }
+  }
+  return persistAndSwap(std::move(next), before);
+}
+
+Result<FlagSnapshotPtr> FlagStore::persistAndSwap(FlagSnapshot next, const FlagSnapshotPtr& before) {
   const std::string text =
       toJson(next).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (Status saved = writeFileAtomically(state_file_, text); !saved) {
@@ -83,7 +100,7 @@ Result<FlagSnapshotPtr> FlagStore::publishLocked(FlagSnapshot next, std::string 
 }
 
 Result<FlagSnapshotPtr> FlagStore::rollback(std::string changed_by, std::string reason,
-                                            bool force) {
+                                            bool force, const Share& share) {
   // Held from read to publish, so a concurrent flip cannot be overwritten with stale values.
   std::lock_guard lock(publish_mutex_);
   FlagSnapshot next = *current();
@@ -108,7 +125,7 @@ Result<FlagSnapshotPtr> FlagStore::rollback(std::string changed_by, std::string 
         "(writes: dual)",
         fmt::join(no_return, ", ")));
   }
-  return publishLocked(std::move(next), std::move(changed_by), std::move(reason));
+  return publishLocked(std::move(next), std::move(changed_by), std::move(reason), share);
 }
 
 }  // namespace cutover::flags

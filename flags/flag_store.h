@@ -5,6 +5,7 @@
 // path: the proxy hands each worker the pointer returned by current()/publish() through its own
 // task queue.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,17 +26,29 @@ class FlagStore {
   // Any thread; never null.
   FlagSnapshotPtr current() const;
 
+  // Called with the stamped snapshot (final version, changed_at/_by, reason) before it is
+  // persisted: the fleet flag store shares it there. An error publishes nothing.
+  using Share = std::function<Status(const FlagSnapshot& stamped, uint64_t previous_version)>;
+
   // Validates `next` (see validate()), sets version = current + 1, stamps changed_at (now),
-  // changed_by and reason, persists it atomically to the state file, then publishes it.
-  // If validation or persisting fails nothing is published and the error says why.
-  Result<FlagSnapshotPtr> publish(FlagSnapshot next, std::string changed_by, std::string reason);
+  // changed_by and reason, shares it (when `share` is given), persists it atomically to the
+  // state file, then publishes it. If validation, sharing or persisting fails nothing is
+  // published and the error says why.
+  Result<FlagSnapshotPtr> publish(FlagSnapshot next, std::string changed_by, std::string reason,
+                                  const Share& share = {});
+
+  // A snapshot another instance published (the fleet flag store): persisted and published as
+  // it is, version included, when its version is newer than the current one; otherwise
+  // nothing happens and the current snapshot is returned.
+  Result<FlagSnapshotPtr> adopt(FlagSnapshot remote);
 
   // Publishes the current flags with reads_new_percent 0 (table overrides included) and
   // authority back to old: dual-new → dual (globally and per table). From new (global or a
   // table) the old store is stale: refused with a "point of no return" error unless `force`,
   // which moves it to dual (old authoritative, new still mirrored). old/dual and shadow_percent
   // are left as they are.
-  Result<FlagSnapshotPtr> rollback(std::string changed_by, std::string reason, bool force);
+  Result<FlagSnapshotPtr> rollback(std::string changed_by, std::string reason, bool force,
+                                   const Share& share = {});
 
   const std::string& stateFile() const { return state_file_; }
 
@@ -43,7 +56,9 @@ class FlagStore {
   FlagStore(std::string state_file, FlagSnapshotPtr initial);
   // Requires publish_mutex_.
   Result<FlagSnapshotPtr> publishLocked(FlagSnapshot next, std::string changed_by,
-                                        std::string reason);
+                                        std::string reason, const Share& share);
+  // Requires publish_mutex_: persists `next` to the state file, then makes it current.
+  Result<FlagSnapshotPtr> persistAndSwap(FlagSnapshot next, const FlagSnapshotPtr& before);
 
   const std::string state_file_;
   std::mutex publish_mutex_;  // one publish at a time, so versions never repeat

@@ -53,7 +53,9 @@ int httpStatus(ControlPlane::Refusal refusal) {
     case ControlPlane::Refusal::None: return 200;
     case ControlPlane::Refusal::Invalid: return 400;
     case ControlPlane::Refusal::Unsupported:
-    case ControlPlane::Refusal::PointOfNoReturn: return 409;
+    case ControlPlane::Refusal::PointOfNoReturn:
+    case ControlPlane::Refusal::Conflict: return 409;
+    case ControlPlane::Refusal::Unavailable: return 503;
     case ControlPlane::Refusal::Internal: return 500;
   }
   return 500;
@@ -118,18 +120,71 @@ ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::
     return Outcome{Refusal::Unsupported, fmt::format("{}: {}", refusal->key_path, refusal->message), {}};
   }
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
-  return published(parts_.flag_store->publish(std::move(next), changed_by, reason), before, "flag change", "api");
+  flags::FlagStore::Share share;
+  if (parts_.fleet != nullptr) {
+    // A change takes effect nowhere unless the fleet store took it: instances never disagree
+    // because one of them could not reach the control database.
+    share = [this](const flags::FlagSnapshot& stamped, uint64_t previous) -> Status {
+      auto stored = parts_.fleet->publish(stamped, previous);
+      return stored.isOk() ? Status::ok() : stored.status();
+    };
+  }
+  auto result = parts_.flag_store->publish(std::move(next), changed_by, reason, share);
+  if (!result.isOk() && result.status().message().find("not shared") != std::string::npos) {
+    const std::string& message = result.status().message();
+    const bool conflict = message.find("published version") != std::string::npos;
+    return Outcome{conflict ? Refusal::Conflict : Refusal::Unavailable,
+                   conflict ? message + " (GET /flags shows the newer flags; send the change again)"
+                            : message + "; nothing changed on any instance (POST /rollback still works: it applies "
+                                        "locally when the control database is down)",
+                   {}, {}};
+  }
+  return published(std::move(result), before, "flag change", "api");
+}
+
+void ControlPlane::adoptRemote(flags::FlagSnapshot remote) {
+  std::lock_guard lock(change_mutex_);
+  flags::FlagSnapshotPtr before = parts_.flag_store->current();
+  if (remote.version <= before->version) return;
+  const config::FlagValues values{remote.writes, remote.mirror, remote.reads_new_percent, remote.shadow_percent,
+                                  &remote.tables};
+  if (auto refusal = config::checkFlagsSupported(values, parts_.config->new_store.has_value())) {
+    log::error("flags v{} from the fleet flag store are not applied here: {}: {}; this instance keeps v{}",
+               remote.version, refusal->key_path, refusal->message, before->version);
+    return;
+  }
+  const uint64_t version = remote.version;
+  Outcome outcome = published(parts_.flag_store->adopt(std::move(remote)), before, "fleet flag change", "fleet");
+  if (outcome.refusal != Refusal::None) {
+    log::error("flags v{} from the fleet flag store are not applied here: {}", version, outcome.error);
+  }
 }
 
 ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& changed_by, const std::string& reason,
                                              bool force) {
   std::lock_guard lock(change_mutex_);
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
-  auto result = parts_.flag_store->rollback(changed_by, reason, force);
+  std::string fleet_error;
+  flags::FlagStore::Share share;
+  if (parts_.fleet != nullptr) {
+    // A rollback never waits on the control database: applied here even when the fleet store
+    // cannot take it (said in the answer and the log).
+    share = [this, &fleet_error](const flags::FlagSnapshot& stamped, uint64_t previous) -> Status {
+      auto stored = parts_.fleet->publish(stamped, previous);
+      if (!stored.isOk()) {
+        fleet_error = stored.status().message();
+        log::error("rollback to flags v{} applied on this instance only: the fleet flag store did not take it: {}",
+                   stamped.version, fleet_error);
+      }
+      return Status::ok();
+    };
+  }
+  auto result = parts_.flag_store->rollback(changed_by, reason, force, share);
   if (!result.isOk() && result.status().message().find("point of no return") != std::string::npos) {
     return Outcome{Refusal::PointOfNoReturn, result.status().message(), {}};
   }
   Outcome outcome = published(std::move(result), before, "rollback", automatic ? "auto" : "manual");
+  outcome.fleet_error = fleet_error;
   if (outcome.refusal == Refusal::None) {
     metrics::global().rollbacks(automatic ? metrics::RollbackTrigger::Auto : metrics::RollbackTrigger::Manual).Increment();
   }
@@ -190,8 +245,26 @@ admin::Response ControlPlane::status() const {
       {"draining", parts_.shutting_down != nullptr && parts_.shutting_down->load()},
       {"divergences", registry.divergences().Value()},
       {"mismatches", registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value()},
-      {"flag_store", {{"kind", "file"}, {"ok", true}, {"detail", parts_.flag_store->stateFile()}}},
   };
+  if (parts_.fleet == nullptr) {
+    body["flag_store"] = {{"kind", "file"}, {"ok", true}, {"state_file", parts_.flag_store->stateFile()}};
+  } else {
+    const flags::PgFlagStoreHealth health = parts_.fleet->health();
+    const uint64_t local = parts_.flag_store->current()->version;
+    body["flag_store"] = {{"kind", "postgres"},
+                          {"ok", health.connected && health.last_error.empty()},
+                          {"connected", health.connected},
+                          {"table", parts_.fleet->table()},
+                          {"fleet_version", health.last_version},
+                          {"local_version", local},
+                          {"last_sync_at", health.last_sync_at},
+                          {"last_error", health.last_error},
+                          {"state_file", parts_.flag_store->stateFile()}};
+    if (!health.connected) {
+      body["flag_store"]["detail"] = "the control database is unreachable: this instance keeps flags v" +
+                                     std::to_string(local) + " (state file) until it is back";
+    }
+  }
   return jsonResponse(200, body);
 }
 
@@ -232,9 +305,15 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
     }
     Outcome outcome = rollback(false, "admin " + request.remote_address, reason, force);
     if (outcome.refusal != Refusal::None) return admin::errorResponse(httpStatus(outcome.refusal), outcome.error);
-    return jsonResponse(200, {{"flags", flags::toJson(*outcome.applied.flags)},
-                              {"workers", outcome.applied.workers},
-                              {"applied_ms", outcome.applied.applied_ms}});
+    json answer = {{"flags", flags::toJson(*outcome.applied.flags)},
+                   {"workers", outcome.applied.workers},
+                   {"applied_ms", outcome.applied.applied_ms}};
+    if (parts_.fleet != nullptr) {
+      answer["fleet"] = outcome.fleet_error.empty()
+                            ? json{{"shared", true}}
+                            : json{{"shared", false}, {"error", outcome.fleet_error}};
+    }
+    return jsonResponse(200, answer);
   });
 
   admin.route("GET", "/status", [this](const admin::Request&) { return status(); });

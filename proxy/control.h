@@ -19,6 +19,7 @@
 #include "compare/journal.h"
 #include "config/config.h"
 #include "flags/flag_store.h"
+#include "flags/pg_flag_store.h"
 #include "proxy/store_health.h"
 #include "proxy/worker.h"
 
@@ -33,6 +34,7 @@ class ControlPlane {
     const StoreHealth* health = nullptr;                              // null without stores.new
     std::function<int()> live_sessions;
     const std::atomic<bool>* shutting_down = nullptr;
+    flags::PgFlagStore* fleet = nullptr;                              // flags.store: postgres
   };
 
   // Opens journal_dir/audit.jsonl, where every flag change is recorded.
@@ -47,14 +49,19 @@ class ControlPlane {
 
   // Refuses (FailedPrecondition-like error, answered 409) what this build or this config cannot
   // route, then publishes (validation errors: 400), applies to every worker and audits.
-  enum class Refusal { None, Invalid, Unsupported, PointOfNoReturn, Internal };
+  enum class Refusal { None, Invalid, Unsupported, PointOfNoReturn, Conflict, Unavailable, Internal };
   struct Outcome {
     Refusal refusal = Refusal::None;
     std::string error;
     Applied applied;
+    std::string fleet_error;   // a rollback applied here that the fleet flag store did not take
   };
   Outcome change(flags::FlagSnapshot next, const std::string& changed_by, const std::string& reason);
   Outcome rollback(bool automatic, const std::string& changed_by, const std::string& reason, bool force);
+
+  // A snapshot another instance published through the fleet flag store (any thread): adopted
+  // when newer and routable by this instance, applied to every worker, audited.
+  void adoptRemote(flags::FlagSnapshot remote);
 
   // Sends `flags` to every worker and waits (up to `timeout`) until each has taken it.
   Applied applyToWorkers(flags::FlagSnapshotPtr flags, std::chrono::milliseconds timeout);

@@ -83,6 +83,7 @@ void Server::reload() {
 
 Server::~Server() {
   admin_.reset();
+  if (fleet_) fleet_->stop();
   listener_.reset();
   for (auto& w : workers_) w->stop();
 }
@@ -116,6 +117,10 @@ Status Server::run() {
   auto flag_store = flags::FlagStore::open(config_.flags);
   if (!flag_store.isOk()) return flag_store.status();
   flag_store_ = std::move(flag_store.value());
+  if (config_.flags.store == config::FlagStoreKind::Postgres) {
+    Status fleet = openFleetFlagStore();
+    if (!fleet) return fleet;
+  }
   context_.flags = flag_store_->current();
   {
     const flags::FlagSnapshot& f = *context_.flags;
@@ -171,7 +176,7 @@ Status Server::run() {
     if (!started) return started;
   }
 
-  if (config_.admin.enabled) {
+  if (config_.admin.enabled || fleet_) {
     // After the workers exist: flag changes go to every worker.
     ControlPlane::Parts parts;
     parts.config = &config_;
@@ -180,9 +185,13 @@ Status Server::run() {
     parts.health = health_.get();
     parts.live_sessions = [this] { return liveSessions(); };
     parts.shutting_down = &shutting_down_;
+    parts.fleet = fleet_.get();
     auto control = ControlPlane::open(std::move(parts));
     if (!control.isOk()) return control.status();
     control_ = std::move(control.value());
+    control_ready_.store(control_.get(), std::memory_order_release);
+  }
+  if (config_.admin.enabled) {
     auto admin = admin::AdminServer::start(config_.admin);
     if (!admin.isOk()) return Status::error("admin.listen: " + admin.status().message());
     admin_ = std::move(admin.value());
@@ -206,15 +215,59 @@ Status Server::run() {
   event_base_dispatch(base_.get());
 
   admin_.reset();   // first: its handlers reach the workers
+  if (fleet_) fleet_->stop();   // and so do the fleet store's callbacks
   for (auto& w : workers_) w->stop();
   // After the worker threads, before the Worker objects: a lookup still in flight posts its
   // answer into a stopped worker's queue, where it is dropped.
   auth_query_.reset();
   workers_.clear();
+  control_ready_.store(nullptr);
   control_.reset();
+  fleet_.reset();
   health_.reset();
   journal_.reset();   // drains and fsyncs what is queued
   log::info("cutover stopped");
+  return Status::ok();
+}
+
+// flags.store: postgres. The fleet's snapshot wins over the state file when it is newer; the
+// first instance seeds an empty table with its own flags. An unreachable control database is not
+// fatal: the instance starts with its state file and follows the fleet once it is back.
+Status Server::openFleetFlagStore() {
+  const config::ControlConfig& control = *config_.flags.control;   // set with store: postgres
+  auto fleet = flags::PgFlagStore::open(control, [this](flags::FlagSnapshot remote) {
+    // The fleet store's thread. Before the control plane exists the start-up load below covers it.
+    if (ControlPlane* control = control_ready_.load(std::memory_order_acquire)) control->adoptRemote(std::move(remote));
+  });
+  if (!fleet.isOk()) return Status::error("flags.control: " + fleet.status().message());
+  fleet_ = std::move(fleet.value());
+  auto loaded = fleet_->load();
+  const flags::FlagSnapshotPtr local = flag_store_->current();
+  if (loaded.isOk()) {
+    if (loaded->version > local->version) {
+      const uint64_t version = loaded->version;
+      auto adopted = flag_store_->adopt(std::move(loaded.value()));
+      if (!adopted.isOk()) return Status::error("flags from the fleet flag store: " + adopted.status().message());
+      log::info("flags v{} from the fleet flag store ({}:{} table {}) replace the local v{}", version, control.host,
+                control.port, control.table, local->version);
+    } else if (loaded->version < local->version) {
+      log::warn("the local flags v{} are newer than the fleet flag store's v{} (changed while the control database was "
+                "unreachable?); other instances do not have them: PUT /flags again to share them",
+                local->version, loaded->version);
+    }
+  } else if (loaded.status().message().find("no flags published yet") != std::string::npos) {
+    flags::FlagSnapshot seed = *local;
+    auto stored = fleet_->publish(seed, local->version - 1);   // stored as version local->version
+    if (stored.isOk()) {
+      log::info("the fleet flag store ({}:{} table {}) starts with this instance's flags v{}", control.host,
+                control.port, control.table, stored->version);
+    } else {
+      log::warn("could not seed the fleet flag store: {}", stored.status().message());
+    }
+  } else {
+    log::warn("the fleet flag store ({}:{} table {}) cannot be read: {}; starting with flags v{} from {}", control.host,
+              control.port, control.table, loaded.status().message(), local->version, config_.flags.state_file);
+  }
   return Status::ok();
 }
 

@@ -38,6 +38,7 @@ class Server {
   // SIGHUP: reload the TLS certificate/key and the users file; on error keep the running ones.
   void reload();
   Status loadTlsAndUsers(bool initial);
+  Status openFleetFlagStore();
   int liveSessions() const;
 
   const config::Config& config_;
@@ -48,7 +49,9 @@ class Server {
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;
   std::unique_ptr<StoreHealth> health_;
+  std::unique_ptr<flags::PgFlagStore> fleet_;   // flags.store: postgres
   std::unique_ptr<ControlPlane> control_;
+  std::atomic<ControlPlane*> control_ready_{nullptr};   // for the fleet store's thread
   std::unique_ptr<admin::AdminServer> admin_;
   SessionContext context_;
   EventBasePtr base_;

@@ -21,6 +21,10 @@ Which store served a read is told by the store itself: `SELECT current_setting('
   mid-run; pgbench sees no error and, from the rollback's answer on, no read is served by new
   (statements_total{kind="read",served_by="new"} does not move).
 - metrics_move: every metric DESIGN.md names is exported, and the ones traffic drives move.
+- fleet: two proxy instances sharing a flag store in a third PostgreSQL (flags.store: postgres);
+  a PUT through one instance's API takes effect on the other within 1 s (measured, reported);
+  the control database stopped: both keep serving with their last flags, /status says so, a PUT
+  is refused with 503 and a rollback still applies locally; back up: they follow again.
 - flags_survive_restart: the proxy restarted on the same state file comes back with the flags
   an API call set.
 """
@@ -459,8 +463,74 @@ def check_flags_survive_restart(ctx):
         cp.proxy.cleanup()
 
 
+def check_fleet(ctx):
+    if proxy_only(ctx, "fleet flag store"):
+        return
+    control = h.PgCluster("control")
+    try:
+        fleet = {"store": "postgres",
+                 "control": {"host": "127.0.0.1", "port": control.port, "user": "postgres", "database": "postgres"}}
+        a = Cp(ctx, **fleet)
+        b = Cp(ctx, **fleet)
+        try:
+            conn = b.connect()
+            cur = conn.cursor()
+            h.check_eq(served_by(ctx, cur), "old", "instance b before the flip")
+            latencies = []
+            for i, percent in enumerate((100, 0, 100, 0, 100)):
+                t0 = time.monotonic()
+                answer = a.put_flags(reads_new_percent=percent, sticky="statement", reason=f"fleet flip {i}")
+                while True:
+                    seen = b.api("GET", "/flags")[1]
+                    if seen["version"] >= answer["version"]:
+                        break
+                    h.check(time.monotonic() - t0 < 5, f"instance b still has v{seen['version']} 5 s after "
+                                                       f"a published v{answer['version']}")
+                    time.sleep(0.005)
+                latencies.append((time.monotonic() - t0) * 1000)
+                h.check_eq(seen["reads_new_percent"], percent, "instance b's reads_new_percent")
+                h.check_eq(served_by(ctx, cur), "new" if percent else "old", f"instance b's next read after flip {i}")
+            ctx.log("flip through a, in force on b after: " + ", ".join(f"{x:.0f} ms" for x in latencies)
+                    + f" (max {max(latencies):.0f} ms)")
+            h.check(max(latencies) < 1000, f"a flip took {max(latencies):.0f} ms to reach the other instance")
+            status = b.api("GET", "/status")[1]["flag_store"]
+            h.check(status["kind"] == "postgres" and status["connected"], f"/status flag_store: {status}")
+
+            control.stop()
+            deadline = time.monotonic() + 10
+            while b.api("GET", "/status")[1]["flag_store"]["connected"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            status = b.api("GET", "/status")[1]["flag_store"]
+            h.check(not status["connected"] and "unreachable" in status.get("detail", ""), f"/status while down: {status}")
+            h.check_eq(served_by(ctx, cur), "new", "instance b serves with its last flags while the control DB is down")
+            conn_a = a.connect()
+            with conn_a.cursor() as cur_a:
+                h.check_eq(served_by(ctx, cur_a), "new", "instance a serves with its last flags")
+            conn_a.close()
+            status_code, answer = a.api("PUT", "/flags", {"reads_new_percent": 50})
+            h.check_eq(status_code, 503, f"PUT /flags while the control DB is down: {answer}")
+            status_code, answer = b.api("POST", "/rollback", {"reason": "incident while control DB down"})
+            h.check_eq(status_code, 200, f"POST /rollback while the control DB is down: {answer}")
+            h.check_eq(answer["fleet"]["shared"], False, f"rollback answer says it was not shared: {answer}")
+            h.check_eq(served_by(ctx, cur), "old", "instance b after its local rollback")
+
+            control.start()
+            deadline = time.monotonic() + 15
+            while not a.api("GET", "/status")[1]["flag_store"]["connected"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            h.check(a.api("GET", "/status")[1]["flag_store"]["connected"], "instance a reconnected to the control DB")
+            conn.close()
+            a.stop()
+            b.stop()
+        finally:
+            a.proxy.cleanup()
+            b.proxy.cleanup()
+    finally:
+        control.cleanup()
+
+
 CHECKS = [check_endpoints_and_auth, check_pass_through_session_follows_flip, check_authority_moves_and_rollback,
-          check_flip_latency, check_rollback_under_load, check_metrics_move, check_flags_survive_restart]
+          check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet, check_flags_survive_restart]
 
 if __name__ == "__main__":
     sys.exit(h.main(CHECKS, setup))
