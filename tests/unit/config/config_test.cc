@@ -647,30 +647,6 @@ TEST(ConfigFrontDoor, MaxConnectionsPerUser) {
             "cutover.yaml:3: max_connections_per_user: -1 ");
 }
 
-// --- files ------------------------------------------------------------------------------------
-
-TEST(ConfigFile, MissingFile) {
-  auto result = loadFile("/nonexistent/cutover.yaml", fakeEnv);
-  ASSERT_FALSE(result);
-  EXPECT_EQ(result.status().message(),
-            "cannot read config file '/nonexistent/cutover.yaml': No such file or directory");
-}
-
-TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
-  TempDir dir;
-  std::string good = dir.write("good.yaml", std::string(kDesignExample));
-  auto result = loadFile(good, fakeEnv);
-  ASSERT_TRUE(result) << result.status().message();
-  EXPECT_EQ(result->new_store->database, "app_v2");
-
-  std::string bad = dir.write("bad.yaml", std::string(kMinimal) + "workers: 1000\n");
-  auto failed = loadFile(bad, fakeEnv);
-  ASSERT_FALSE(failed);
-  EXPECT_EQ(failed.status().message(), bad + ":3: workers: 1000 is out of range (0-256)");
-}
-
-}  // namespace
-}  // namespace cutover::config
 // --- flags.store / flags.control (the fleet flag store) --------------------------------------
 
 TEST(ConfigFlagStore, DefaultsToTheFileStore) {
@@ -778,3 +754,27 @@ TEST(ConfigFlagStore, Errors) {
             "set; export it or use password_file");
 }
 
+// --- files ------------------------------------------------------------------------------------
+
+TEST(ConfigFile, MissingFile) {
+  auto result = loadFile("/nonexistent/cutover.yaml", fakeEnv);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.status().message(),
+            "cannot read config file '/nonexistent/cutover.yaml': No such file or directory");
+}
+
+TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
+  TempDir dir;
+  std::string good = dir.write("good.yaml", std::string(kDesignExample));
+  auto result = loadFile(good, fakeEnv);
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->new_store->database, "app_v2");
+
+  std::string bad = dir.write("bad.yaml", std::string(kMinimal) + "workers: 1000\n");
+  auto failed = loadFile(bad, fakeEnv);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.status().message(), bad + ":3: workers: 1000 is out of range (0-256)");
+}
+
+}  // namespace
+}  // namespace cutover::config
