@@ -116,7 +116,10 @@ struct Trigger {
   X(flag_changes_total, flagChanges, "Flag snapshots published")                                \
   X(rollbacks_total, rollbacks, "Rollbacks to the old store, by trigger", Trigger)              \
   X(read_fallbacks_total, readFallbacks,                                                        \
-    "Reads meant for the new store served by the old one because the new store was down")
+    "Reads meant for the new store served by the old one because the new store was down")       \
+  X(store_errors_total, storeErrors,                                                            \
+    "Errors a store returned that the other did not (mirrored work), or on reads it served "    \
+    "alone", Store)
 
 #define CUTOVER_GAUGES(X)                                                                    \
   X(client_connections, clientConnections, "Client connections open")                        \
@@ -308,6 +311,10 @@ class Registry {
   CUTOVER_COUNTERS(CUTOVER_COUNTER_ACCESSOR)
   CUTOVER_GAUGES(CUTOVER_GAUGE_ACCESSOR)
   CUTOVER_HISTOGRAMS(CUTOVER_HISTOGRAM_ACCESSOR)
+  // statement_duration_seconds{store} of every thread, summed (auto-rollback). Any thread.
+  WorkerHistogram::Snapshot statementDurationTotal(StoreLabel store) const {
+    return statement_duration_seconds_.sum(static_cast<size_t>(store));
+  }
 #undef CUTOVER_COUNTER_ACCESSOR
 #undef CUTOVER_GAUGE_ACCESSOR
 #undef CUTOVER_HISTOGRAM_ACCESSOR

@@ -782,6 +782,13 @@ void ClientSession::finishComparison() {
   const Outcome& b = lane(secondary).outcome;
   bool diverged = false;
   std::string_view kind = compare::divergence_kind::kTagMismatch;
+  // A store's own errors, for auto-rollback: one side failing where the other did not, or a
+  // failure of a read the store served alone.
+  if (!u.mirrored && a.failed) {
+    metrics::global().storeErrors(label(u.serve)).Increment();
+  } else if (u.mirrored && lane(secondary).up && a.failed != b.failed) {
+    metrics::global().storeErrors(label(a.failed ? u.serve : secondary)).Increment();
+  }
   if (u.mirrored && u.route.mirror && lane(secondary).up) {
     if (a.failed != b.failed) {
       diverged = true;

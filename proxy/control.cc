@@ -243,8 +243,8 @@ admin::Response ControlPlane::status() const {
       {"sessions", parts_.live_sessions ? parts_.live_sessions() : 0},
       {"workers", parts_.workers->size()},
       {"draining", parts_.shutting_down != nullptr && parts_.shutting_down->load()},
-      {"divergences", registry.divergences().Value()},
-      {"mismatches", registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value()},
+      {"divergences", static_cast<uint64_t>(registry.divergences().Value())},
+      {"mismatches", static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value())},
   };
   if (parts_.fleet == nullptr) {
     body["flag_store"] = {{"kind", "file"}, {"ok", true}, {"state_file", parts_.flag_store->stateFile()}};

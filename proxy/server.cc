@@ -176,7 +176,7 @@ Status Server::run() {
     if (!started) return started;
   }
 
-  if (config_.admin.enabled || fleet_) {
+  if (config_.admin.enabled || fleet_ || config_.auto_rollback.enabled) {
     // After the workers exist: flag changes go to every worker.
     ControlPlane::Parts parts;
     parts.config = &config_;
@@ -190,6 +190,12 @@ Status Server::run() {
     if (!control.isOk()) return control.status();
     control_ = std::move(control.value());
     control_ready_.store(control_.get(), std::memory_order_release);
+  }
+  if (config_.auto_rollback.enabled) {
+    auto_rollback_ = std::make_unique<flags::AutoRollback>(config_.auto_rollback);
+    auto_rollback_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Server::onAutoRollbackTick, this));
+    timeval second{1, 0};
+    evtimer_add(auto_rollback_timer_.get(), &second);
   }
   if (config_.admin.enabled) {
     auto admin = admin::AdminServer::start(config_.admin);
@@ -269,6 +275,54 @@ Status Server::openFleetFlagStore() {
               control.port, control.table, loaded.status().message(), local->version, config_.flags.state_file);
   }
   return Status::ok();
+}
+
+namespace {
+
+// Whether a rollback would change anything auto-rollback may undo: reads on new, or authority on
+// new while old is still mirrored. (From writes: new, rollback needs an operator's force.)
+bool rollbackWouldChange(const flags::FlagSnapshot& f) {
+  if (f.writes == config::WritesMode::New) return false;
+  if (f.reads_new_percent > 0 || f.writes == config::WritesMode::DualNew) return true;
+  for (const auto& [name, table] : f.tables) {
+    if (table.reads_new_percent.value_or(0) > 0 || table.writes.value_or(config::WritesMode::Old) == config::WritesMode::DualNew) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// Once a second on the main thread: auto_rollback's window over the store figures.
+void Server::onAutoRollbackTick(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  if (self->shutting_down_ || !self->control_) return;
+  if (!rollbackWouldChange(*self->flag_store_->current())) return self->auto_rollback_->reset();
+  auto& registry = metrics::global();
+  flags::HealthSample sample;
+  sample.at = std::chrono::steady_clock::now();
+  sample.new_errors = static_cast<uint64_t>(registry.storeErrors(metrics::StoreLabel::New).Value());
+  sample.old_latency = registry.statementDurationTotal(metrics::StoreLabel::Old);
+  sample.new_latency = registry.statementDurationTotal(metrics::StoreLabel::New);
+  sample.new_statements = sample.new_latency.count;
+  sample.mismatches = static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value());
+  for (auto result : {metrics::ShadowResult::Match, metrics::ShadowResult::Mismatch, metrics::ShadowResult::Transient,
+                      metrics::ShadowResult::Error}) {
+    sample.comparisons += static_cast<uint64_t>(registry.shadowComparisons(result).Value());
+  }
+  auto breach = self->auto_rollback_->observe(sample);
+  if (!breach) return;
+  self->auto_rollback_->reset();
+  log::error("auto-rollback: {}: rolling back (reads to old, authority to old)", breach->describe());
+  auto outcome = self->control_->rollback(true, "auto-rollback", breach->describe(), false);
+  if (outcome.refusal != ControlPlane::Refusal::None) {
+    log::error("auto-rollback could not roll back: {}", outcome.error);
+    return;
+  }
+  log::warn("auto-rollback done: flags v{} route every read to old; there is no automatic re-ramp: fix the cause, "
+            "then ramp again (cutover ctl set reads_new_percent=N)",
+            outcome.applied.flags->version);
 }
 
 void Server::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {

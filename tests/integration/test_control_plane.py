@@ -25,6 +25,10 @@ Which store served a read is told by the store itself: `SELECT current_setting('
   a PUT through one instance's API takes effect on the other within 1 s (measured, reported);
   the control database stopped: both keep serving with their last flags, /status says so, a PUT
   is refused with 503 and a rollback still applies locally; back up: they follow again.
+- auto_rollback_on_errors: reads ramped to new where a table is missing on new: the new store's
+  error rate trips auto_rollback; the flip, its log line naming the figure and
+  rollbacks_total{trigger="auto"} are asserted, and reads succeed on old afterwards; no re-ramp.
+- auto_rollback_on_latency: a view that sleeps on new only: the new/old p99 ratio trips it.
 - flags_survive_restart: the proxy restarted on the same state file comes back with the flags
   an API call set.
 """
@@ -70,7 +74,7 @@ class _TmpDir:
 class Cp:
     """A proxy with an admin API in front of old and new."""
 
-    def __init__(self, ctx, state_dir=None, **flags):
+    def __init__(self, ctx, state_dir=None, auto_rollback=None, **flags):
         tmp = state_dir or _TmpDir("cp").path
         self.tmp = tmp
         self.journal_dir = os.path.join(tmp, "journal")
@@ -85,7 +89,8 @@ class Cp:
         self.proxy = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new, flags=all_flags,
                              journal_dir=self.journal_dir,
                              admin={"listen": f"127.0.0.1:{self.admin_port}", "token_env": "CP_TOKEN"},
-                             env={"CP_TOKEN": TOKEN})
+                             env={"CP_TOKEN": TOKEN},
+                             **({"auto_rollback": auto_rollback} if auto_rollback else {}))
 
     def api(self, method, path, body=None, token=TOKEN):
         return h.admin_request(self.admin_port, method, path, body=body, token=token)
@@ -529,8 +534,96 @@ def check_fleet(ctx):
         control.cleanup()
 
 
+def wait_auto_rollback(cp, deadline_s, work):
+    """Runs work() until the flags show an automatic rollback; returns the flags."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        work()
+        flags = cp.api("GET", "/flags")[1]
+        if flags["reads_new_percent"] == 0:
+            return flags
+    raise h.CheckFailed(f"no auto-rollback within {deadline_s} s; proxy log tail:\n{cp.proxy.stderr_text()[-2000:]}")
+
+
+def check_auto_rollback_on_errors(ctx):
+    if proxy_only(ctx, "auto-rollback"):
+        return
+    ctx.old.psql("DROP TABLE IF EXISTS only_old; CREATE TABLE only_old (id int); INSERT INTO only_old VALUES (1)", db="cp")
+    ctx.new.psql("DROP TABLE IF EXISTS only_old", db="cp")
+    cp = Cp(ctx, writes="dual", reads_new_percent=100, sticky="statement",
+            auto_rollback={"window_s": 5, "max_new_error_rate": 0.05, "max_p99_ratio": 1000})
+    try:
+        m0 = cp.metrics()
+        conn = cp.connect()
+        cur = conn.cursor()
+        errors = []
+
+        def work():
+            for _ in range(20):
+                try:
+                    cur.execute("SELECT id FROM only_old")
+                    cur.fetchall()
+                except psycopg2.Error as e:
+                    errors.append(e.pgcode)
+            time.sleep(0.1)
+
+        flags = wait_auto_rollback(cp, 20, work)
+        h.check(errors and set(errors) == {"42P01"}, f"reads served by new before the rollback failed with {set(errors)}")
+        h.check_eq(flags["changed_by"], "auto-rollback", "changed_by of the rolled-back flags")
+        cur.execute("SELECT id FROM only_old")
+        h.check_eq(cur.fetchall(), [(1,)], "the read after the auto-rollback (served by old)")
+        m1 = cp.metrics()
+        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+                   1.0, "rollbacks_total{trigger=auto} increase")
+        h.check(m1.get("cutover_store_errors_total", store="new") >= 1, "store_errors_total{store=new}")
+        log = cp.proxy.stderr_text()
+        h.check(re.search(r"auto-rollback: new store error rate [0-9.]+ > 0\.05", log),
+                f"no auto-rollback log line naming the error rate:\n{log[-2000:]}")
+        time.sleep(3)   # no automatic re-ramp
+        h.check_eq(cp.api("GET", "/flags")[1]["reads_new_percent"], 0, "reads_new_percent 3 s after auto-rollback")
+        conn.close()
+        ctx.log(f"{len(errors)} client errors (42P01 from new) before the auto-rollback tripped")
+        cp.stop()
+    finally:
+        cp.proxy.cleanup()
+
+
+def check_auto_rollback_on_latency(ctx):
+    if proxy_only(ctx, "auto-rollback"):
+        return
+    ctx.old.psql("CREATE OR REPLACE VIEW slow_on_new AS SELECT 1 AS one", db="cp")
+    ctx.new.psql("CREATE OR REPLACE VIEW slow_on_new AS SELECT 1 AS one FROM (SELECT pg_sleep(0.03)) s", db="cp")
+    cp = Cp(ctx, writes="dual", reads_new_percent=50, sticky="statement",
+            auto_rollback={"window_s": 5, "max_new_error_rate": 0.5, "max_p99_ratio": 3})
+    try:
+        m0 = cp.metrics()
+        conn = cp.connect()
+        cur = conn.cursor()
+        n = [0]
+
+        def work():
+            for i in range(20):
+                cur.execute("SELECT one FROM slow_on_new WHERE %s >= 0", (n[0],))   # varied text: both stores
+                cur.fetchall()
+                n[0] += 1
+
+        wait_auto_rollback(cp, 30, work)
+        m1 = cp.metrics()
+        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+                   1.0, "rollbacks_total{trigger=auto} increase")
+        log = cp.proxy.stderr_text()
+        line = re.search(r"auto-rollback: p99 latency ratio new/old [0-9.e+]+ > 3 \(([^)]*)\)", log)
+        h.check(line, f"no auto-rollback log line naming the p99 ratio:\n{log[-2000:]}")
+        ctx.log(f"tripped after {n[0]} reads: {line.group(0)}")
+        conn.close()
+        cp.stop()
+    finally:
+        cp.proxy.cleanup()
+
+
 CHECKS = [check_endpoints_and_auth, check_pass_through_session_follows_flip, check_authority_moves_and_rollback,
-          check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet, check_flags_survive_restart]
+          check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet,
+          check_auto_rollback_on_errors, check_auto_rollback_on_latency, check_flags_survive_restart]
 
 if __name__ == "__main__":
     sys.exit(h.main(CHECKS, setup))
