@@ -44,7 +44,7 @@ int runProxy(int argc, char** argv, int first) {
   }
   cutover::log::Level level;
   if (cutover::log::parseLevel(config->log_level, level)) cutover::log::setLevel(level);
-  cutover::proxy::Server server(config.value());
+  cutover::proxy::Server server(config.value(), config_path);
   cutover::Status status = server.run();
   if (!status.isOk()) {
     cutover::log::error("{}", status.message());

@@ -45,6 +45,7 @@ struct HostPort {
   uint16_t port = 0;
   // "host:port", with an IPv6 host in brackets: "[::1]:6432".
   std::string toString() const;
+  bool operator==(const HostPort&) const = default;
 };
 
 struct StoreConfig {
@@ -58,6 +59,7 @@ struct StoreConfig {
   std::optional<std::string> password;
   SslMode sslmode = SslMode::Prefer;    // this build: prefer means plaintext
   std::string sslrootcert;
+  bool operator==(const StoreConfig&) const = default;
 };
 
 // auth.query: look a client's secret up in the old store (PgBouncer's auth_query idea) when
@@ -68,6 +70,7 @@ struct AuthQueryConfig {
   std::optional<std::string> password;     // from query_password_env/query_password_file; default: stores.old's
   std::string database = "postgres";
   int ttl_s = 60;                          // answers (found or not) are cached this long
+  bool operator==(const AuthQueryConfig&) const = default;
 };
 
 struct AuthConfig {
@@ -85,6 +88,7 @@ struct TlsConfig {
 struct TableFlags {
   std::optional<int> reads_new_percent, shadow_percent;
   std::optional<WritesMode> writes;
+  bool operator==(const TableFlags&) const = default;
 };
 
 // flags.control: the database of the fleet flag store (flags.store: postgres). Resolved at load:
@@ -98,6 +102,7 @@ struct ControlConfig {
   SslMode sslmode = SslMode::Prefer;
   std::string sslrootcert;
   std::string table = "cutover_flags";  // also the LISTEN/NOTIFY channel
+  bool operator==(const ControlConfig&) const = default;
 };
 
 // Initial flag values; the state file wins once it exists.
@@ -111,6 +116,7 @@ struct FlagsConfig {
   std::map<std::string, TableFlags> tables;
   FlagStoreKind store = FlagStoreKind::File;
   std::optional<ControlConfig> control;  // set exactly when store is Postgres
+  bool operator==(const FlagsConfig&) const = default;
 };
 
 struct RecheckConfig {
@@ -147,6 +153,7 @@ struct AdminConfig {
   bool enabled = false;              // the admin section is present: serve the API on `listen`
   HostPort listen{"127.0.0.1", 9187};
   std::optional<std::string> token;  // resolved from token_env or token_file
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct Config {

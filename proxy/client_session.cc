@@ -32,7 +32,7 @@ timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 ClientSession::ClientSession(Worker& worker, uint64_t id, int fd)
     : worker_(worker),
       id_(id),
-      client_scanner_(protocol::Direction::Frontend, worker.context().config->max_message_bytes),
+      client_scanner_(protocol::Direction::Frontend, worker.context().config().max_message_bytes),
       backend_scanner_(protocol::Direction::Backend, protocol::kDefaultMaxMessageLength) {
   client_ = std::make_unique<Connection>(worker.base(), fd, *this);
   timer_.reset(evtimer_new(worker.base(), &ClientSession::onTimer, this));
@@ -48,7 +48,7 @@ ClientSession::~ClientSession() {
 }
 
 void ClientSession::start() {
-  timeval tv = millis(worker_.context().config->login_timeout_ms);
+  timeval tv = millis(worker_.context().config().login_timeout_ms);
   evtimer_add(timer_.get(), &tv);
 }
 
@@ -59,7 +59,7 @@ void ClientSession::onTimer(evutil_socket_t, short, void* arg) {
     return;
   }
   log::info("session {}: login timeout ({} ms) before the client finished its startup", self->id_,
-            self->worker_.context().config->login_timeout_ms);
+            self->worker_.context().config().login_timeout_ms);
   self->fatal("08006", "cutover: timeout expired before the client completed login",
               "raise login_timeout_ms if clients are legitimately slow to log in");
 }
@@ -169,22 +169,22 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
     return fatal("57P03", "cutover is shutting down and accepts no new connections",
                  "reconnect to another cutover instance or retry shortly");
   }
-  const int limit = ctx.config->max_client_connections;
+  const int limit = ctx.config().max_client_connections;
   if (ctx.client_connections->load(std::memory_order_relaxed) > limit) {
     log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
               user_, limit);
     return fatal("53300", fmt::format("sorry, too many clients already: cutover allows {} client connections", limit),
                  "raise max_client_connections, or use fewer connections in the application's pool");
   }
-  if (ctx.config->tls.mode == config::TlsMode::Require && !client_->tls()) {
+  if (ctx.config().tls.mode == config::TlsMode::Require && !client_->tls()) {
     log::info("session {}: refused user \"{}\": plaintext connection but tls.mode is require", id_, user_);
     return fatal("28000", "cutover accepts only TLS-encrypted connections (tls.mode: require)",
                  "connect with sslmode=require (or verify-ca/verify-full)");
   }
-  if (!ctx.user_connections->tryAcquire(user_, ctx.config->max_connections_per_user)) {
+  if (!ctx.user_connections->tryAcquire(user_, ctx.config().max_connections_per_user)) {
     return fatal("53300", fmt::format("too many connections for role \"{}\"", user_),
                  fmt::format("cutover allows {} connections per user (max_connections_per_user)",
-                             ctx.config->max_connections_per_user));
+                             ctx.config().max_connections_per_user));
   }
   user_counted_ = true;
   startup_parameters_ = std::move(backend_params);
@@ -193,7 +193,7 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
 
 void ClientSession::handleSslRequest() {
   auto tls = worker_.context().tlsServer();
-  if (!tls || worker_.context().config->tls.mode == config::TlsMode::Disable) {
+  if (!tls || worker_.context().config().tls.mode == config::TlsMode::Disable) {
     evbuffer_add(clientOutput(), "N", 1);   // plaintext only, as a server without SSL answers
     client_->flush();
     return handleStartupPackets();
@@ -219,7 +219,7 @@ void ClientSession::onTlsReady(Connection&) {
 
 void ClientSession::beginClientAuth() {
   const auto& ctx = worker_.context();
-  if (ctx.config->auth.method == config::AuthMethod::Trust) return connectBackend();
+  if (ctx.config().auth.method == config::AuthMethod::Trust) return connectBackend();
   state_ = State::Authenticating;
   auto users = ctx.users();
   const config::UserCredential* credential = users ? users->find(user_) : nullptr;
@@ -259,7 +259,7 @@ void ClientSession::onAuthLookup(const AuthQuery::Answer& answer) {
 
 void ClientSession::challenge(const config::UserCredential* credential) {
   const auto& ctx = worker_.context();
-  const config::AuthMethod method = ctx.config->auth.method;
+  const config::AuthMethod method = ctx.config().auth.method;
   const std::string cbind = client_->tls() && tls_server_ ? tls_server_->endPointHash() : std::string();
   using Kind = config::UserCredential::Kind;
   // As in PostgreSQL, md5 authentication of a user whose secret is a SCRAM verifier runs SCRAM.
@@ -367,7 +367,7 @@ void ClientSession::connectBackend() {
     const bool to_new = authority_ == router::Store::New && ctx.new_store.store != nullptr;
     backend_ = std::make_unique<Backend>(worker_.base(), to_new ? ctx.new_store : ctx.old_store,
                                          to_new ? ctx.new_store_tls.get() : ctx.old_store_tls.get(), *this);
-    backend_->connect(startup_parameters_, ctx.config->connect_timeout_ms);
+    backend_->connect(startup_parameters_, ctx.config().connect_timeout_ms);
   }
   startup_parameters_ = {};
 }
@@ -379,7 +379,7 @@ void ClientSession::handleCancelRequest(const protocol::CancelRequest& cancel) {
     log::debug("session {}: cancel request for an unknown key ignored", id_);
     return;
   }
-  CancelForwarder::send(worker_.base(), *target, worker_.context().config->connect_timeout_ms);
+  CancelForwarder::send(worker_.base(), *target, worker_.context().config().connect_timeout_ms);
 }
 
 void ClientSession::onBackendReady(Backend& backend) {

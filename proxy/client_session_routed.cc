@@ -137,7 +137,7 @@ void ClientSession::openLane(Store store) {
   l.connecting = true;
   l.opened_for = flags_->version;
   l.error.clear();
-  l.backend->connect(routed_startup_, ctx.config->connect_timeout_ms);
+  l.backend->connect(routed_startup_, ctx.config().connect_timeout_ms);
 }
 
 // --- flag flips ----------------------------------------------------------------------------
@@ -318,7 +318,7 @@ void ClientSession::capturedState() {
 
 void ClientSession::routedClientInput() {
   evbuffer* in = clientInput();
-  const uint32_t limit = worker_.context().config->max_message_bytes;
+  const uint32_t limit = worker_.context().config().max_message_bytes;
   while (state_ == State::Relaying) {
     protocol::Frame frame = peekMessage(in, Direction::Frontend, limit);
     if (frame.status == DecodeStatus::NeedMoreData) break;
@@ -370,7 +370,7 @@ void ClientSession::routedClientInput() {
 // messages up to a Sync (or up to a Flush, after which the batch stays open).
 bool ClientSession::takeUnit(Unit& unit) {
   evbuffer* in = clientInput();
-  const uint32_t limit = worker_.context().config->max_message_bytes;
+  const uint32_t limit = worker_.context().config().max_message_bytes;
   size_t offset = 0;
   bool has_sync = false;
   bool end = false;
@@ -582,7 +582,7 @@ void ClientSession::armMirrorTimer() {
   Unit& u = *unit_;
   if (!u.route.mirror || !u.secondary_sent || u.secondary_done) return;
   if (!u.serve_done && !u.secondary_first) return;
-  const int ms = worker_.context().config->mirror_timeout_ms;
+  const int ms = worker_.context().config().mirror_timeout_ms;
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   evtimer_add(mirror_timer_.get(), &tv);
 }
@@ -879,7 +879,7 @@ compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_vi
 void ClientSession::onMirrorTimeout(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ClientSession*>(arg);
   self->secondaryLost(fmt::format("no answer within mirror_timeout_ms ({} ms)",
-                                  self->worker_.context().config->mirror_timeout_ms));
+                                  self->worker_.context().config().mirror_timeout_ms));
 }
 
 // The secondary store is gone (closed, failed, or too slow): the session goes on with the

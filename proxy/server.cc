@@ -47,8 +47,9 @@ Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& 
   return Status::ok();
 }
 
-Server::Server(const config::Config& config) : config_(config) {
-  context_.config = &config_;
+Server::Server(const config::Config& config, std::string config_path)
+    : config_(config), config_path_(std::move(config_path)) {
+  context_.running_config.store(&config_);
   context_.cancel_registry = &cancel_registry_;
   context_.client_connections = &client_connections_;
   context_.user_connections = &user_connections_;
@@ -57,28 +58,73 @@ Server::Server(const config::Config& config) : config_(config) {
   context_.mock_auth_secret.assign(reinterpret_cast<char*>(secret), sizeof secret);
 }
 
-Status Server::loadTlsAndUsers(bool initial) {
+Status Server::loadTlsAndUsers(const config::Config& config) {
   std::shared_ptr<const TlsServerContext> tls;
-  if (config_.tls.mode != config::TlsMode::Disable) {
-    auto loaded = TlsServerContext::load(config_.tls);
+  if (config.tls.mode != config::TlsMode::Disable) {
+    auto loaded = TlsServerContext::load(config.tls);
     if (!loaded.isOk()) return loaded.status();
     tls = std::move(loaded.value());
   }
   std::shared_ptr<const config::UsersFile> users;
-  if (config_.auth.method != config::AuthMethod::Trust && !config_.auth.users_file.empty()) {
-    auto loaded = config::UsersFile::load(config_.auth.users_file);
+  if (config.auth.method != config::AuthMethod::Trust && !config.auth.users_file.empty()) {
+    auto loaded = config::UsersFile::load(config.auth.users_file);
     if (!loaded.isOk()) return Status::error("auth.users_file: " + loaded.status().message());
     users = std::make_shared<const config::UsersFile>(std::move(loaded.value()));
   }
   std::atomic_store(&context_.tls_server, std::move(tls));
   std::atomic_store(&context_.users_file, std::move(users));
-  if (!initial) log::info("reloaded: TLS certificate and users file");
   return Status::ok();
 }
 
+// SIGHUP: the config file again, the TLS certificate/key and the users file. Keys bound at
+// start-up (listen, workers, stores, flags, journal_dir, admin, auth.query) keep their running
+// values, said in the log; everything else applies to the next use (limits and timeouts to the
+// next connection or statement, log_level and auto_rollback at once). Any error keeps the
+// running config, certificate and users as they are.
 void Server::reload() {
-  Status status = loadTlsAndUsers(false);
-  if (!status.isOk()) log::error("reload failed, keeping the running certificate and users: {}", status.message());
+  auto loaded = config::loadFile(config_path_);
+  if (!loaded.isOk()) {
+    log::error("SIGHUP: reload failed; the running config, TLS certificate and users stay: {}", loaded.status().message());
+    return;
+  }
+  auto next = std::make_unique<config::Config>(std::move(loaded.value()));
+  const config::Config& running = context_.config();
+  std::vector<std::string> kept;
+  auto keep = [&kept](auto& field, const auto& value, const char* key) {
+    if (!(field == value)) {
+      kept.emplace_back(key);
+      field = value;
+    }
+  };
+  keep(next->listen, running.listen, "listen");
+  keep(next->workers, running.workers, "workers");
+  keep(next->old_store, running.old_store, "stores.old");
+  keep(next->new_store, running.new_store, "stores.new");
+  keep(next->flags, running.flags, "flags (change flags with PUT /flags or cutover ctl set)");
+  keep(next->journal_dir, running.journal_dir, "journal_dir");
+  keep(next->admin, running.admin, "admin");
+  keep(next->auth.query, running.auth.query, "auth.query");
+  if (Status status = loadTlsAndUsers(*next); !status.isOk()) {
+    log::error("SIGHUP: reload failed; the running config, TLS certificate and users stay: {}", status.message());
+    return;
+  }
+  log::Level level;
+  if (log::parseLevel(next->log_level, level)) log::setLevel(level);
+  if (next->auto_rollback.enabled && auto_rollback_timer_) {
+    auto_rollback_ = std::make_unique<flags::AutoRollback>(next->auto_rollback);
+  } else if (next->auto_rollback.enabled != running.auto_rollback.enabled) {
+    kept.emplace_back("auto_rollback (enabling or disabling it)");
+    next->auto_rollback = running.auto_rollback;
+  }
+  reloaded_.push_back(std::move(next));
+  context_.running_config.store(reloaded_.back().get(), std::memory_order_release);
+  if (kept.empty()) {
+    log::info("SIGHUP: reloaded {} (and the TLS certificate and users file)", config_path_);
+  } else {
+    log::warn("SIGHUP: reloaded {} (and the TLS certificate and users file); changes that need a restart are not "
+              "applied, the running values stay: {}",
+              config_path_, fmt::join(kept, ", "));
+  }
 }
 
 Server::~Server() {
@@ -148,25 +194,11 @@ Status Server::run() {
     auth_query_ = std::make_unique<AuthQuery>(*config_.auth.query, config_.old_store);
     context_.auth_query = auth_query_.get();
   }
-  Status loaded = loadTlsAndUsers(true);
+  Status loaded = loadTlsAndUsers(config_);
   if (!loaded.isOk()) return loaded;
 
   base_.reset(event_base_new());
   if (!base_) return Status::error("cannot create the main event loop");
-
-  sockaddr_storage listen_address{};
-  socklen_t listen_length = 0;
-  Status listen_resolved = resolveAddress(config_.listen.host, config_.listen.port, listen_address, listen_length);
-  if (!listen_resolved) return Status::error("listen: " + listen_resolved.message());
-  listener_.reset(evconnlistener_new_bind(base_.get(), &Server::onAccept, this,
-                                          LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                          reinterpret_cast<sockaddr*>(&listen_address),
-                                          static_cast<int>(listen_length)));
-  if (!listener_) {
-    return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(),
-                                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())));
-  }
-  evconnlistener_set_error_cb(listener_.get(), &Server::onAcceptError);
 
   const int worker_count = config_.workers > 0 ? config_.workers : 1;
   context_.worker_count = worker_count;
@@ -207,6 +239,21 @@ Status Server::run() {
     });
     control_->registerRoutes(*admin_);
   }
+
+  // Last: once the port accepts, the admin API answers too (tests and orchestrators wait on it).
+  sockaddr_storage listen_address{};
+  socklen_t listen_length = 0;
+  Status listen_resolved = resolveAddress(config_.listen.host, config_.listen.port, listen_address, listen_length);
+  if (!listen_resolved) return Status::error("listen: " + listen_resolved.message());
+  listener_.reset(evconnlistener_new_bind(base_.get(), &Server::onAccept, this,
+                                          LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                          reinterpret_cast<sockaddr*>(&listen_address),
+                                          static_cast<int>(listen_length)));
+  if (!listener_) {
+    return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(),
+                                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())));
+  }
+  evconnlistener_set_error_cb(listener_.get(), &Server::onAcceptError);
 
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     signal_events_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
@@ -349,7 +396,7 @@ void Server::onSignal(evutil_socket_t signal, short, void* arg) {
     return;
   }
   log::info("signal {}: no longer accepting connections; waiting up to {} ms for sessions to finish",
-            static_cast<int>(signal), self->config_.shutdown_timeout_ms);
+            static_cast<int>(signal), self->context_.config().shutdown_timeout_ms);
   self->beginShutdown();
 }
 
@@ -380,9 +427,9 @@ void Server::onShutdownTick(evutil_socket_t, short, void* arg) {
     return;
   }
   const auto waited = std::chrono::steady_clock::now() - self->shutdown_started_;
-  if (!self->forced_ && waited > std::chrono::milliseconds(self->config_.shutdown_timeout_ms)) {
+  if (!self->forced_ && waited > std::chrono::milliseconds(self->context_.config().shutdown_timeout_ms)) {
     log::warn("shutdown timeout ({} ms) reached with {} sessions still busy; closing them",
-              self->config_.shutdown_timeout_ms, live);
+              self->context_.config().shutdown_timeout_ms, live);
     self->forced_ = true;
     for (auto& w : self->workers_) {
       Worker* worker = w.get();

@@ -24,7 +24,8 @@ namespace cutover::proxy {
 // close what is left after shutdown_timeout_ms, return. A second signal closes everything at once.
 class Server {
  public:
-  explicit Server(const config::Config& config);
+  // `config_path` is read again on SIGHUP.
+  Server(const config::Config& config, std::string config_path);
   ~Server();
 
   // Binds, starts the workers and serves until shut down.
@@ -39,11 +40,13 @@ class Server {
   void beginShutdown();
   // SIGHUP: reload the TLS certificate/key and the users file; on error keep the running ones.
   void reload();
-  Status loadTlsAndUsers(bool initial);
+  Status loadTlsAndUsers(const config::Config& config);
   Status openFleetFlagStore();
   int liveSessions() const;
 
-  const config::Config& config_;
+  const config::Config& config_;   // as loaded at start-up; context_.config() is the running one
+  const std::string config_path_;
+  std::vector<std::unique_ptr<const config::Config>> reloaded_;   // kept: sessions may be reading one
   CancelRegistry cancel_registry_;
   std::atomic<int> client_connections_{0};
   UserConnectionCounter user_connections_;

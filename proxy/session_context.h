@@ -40,7 +40,10 @@ class UserConnectionCounter {
 
 // What every session needs from the process. Owned by the Server; outlives every worker.
 struct SessionContext {
-  const config::Config* config = nullptr;
+  // The running config, replaced as a whole by a SIGHUP reload (keys that need a restart keep
+  // their start-up values in it). Read it afresh where it is used; never keep the reference.
+  const config::Config& config() const { return *running_config.load(std::memory_order_acquire); }
+  std::atomic<const config::Config*> running_config{nullptr};
   StoreAddress old_store;
   StoreAddress new_store;                                   // store null when stores.new is absent
   CancelRegistry* cancel_registry = nullptr;

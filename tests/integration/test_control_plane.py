@@ -29,6 +29,9 @@ Which store served a read is told by the store itself: `SELECT current_setting('
   error rate trips auto_rollback; the flip, its log line naming the figure and
   rollbacks_total{trigger="auto"} are asserted, and reads succeed on old afterwards; no re-ramp.
 - auto_rollback_on_latency: a view that sleeps on new only: the new/old p99 ratio trips it.
+- sighup_reloads_config: SIGHUP applies a new max_client_connections to the next login without
+  dropping sessions; a changed listen address is reported as needing a restart and not applied;
+  a broken file is refused with the error and the running config kept.
 - flags_survive_restart: the proxy restarted on the same state file comes back with the flags
   an API call set.
 """
@@ -621,9 +624,63 @@ def check_auto_rollback_on_latency(ctx):
         cp.proxy.cleanup()
 
 
+def check_sighup_reloads_config(ctx):
+    if proxy_only(ctx, "SIGHUP reload"):
+        return
+    import signal as _signal
+    cp = Cp(ctx)
+    try:
+        proxy = cp.proxy
+        session = cp.connect()
+
+        def rewrite(**changes):
+            with open(proxy.config_path, "w") as f:
+                f.write(h.to_yaml(h.deep_merge(proxy.config, changes)) + "\n")
+
+        def wait_log(text, after):
+            deadline = time.monotonic() + 5
+            while text not in proxy.stderr_text()[after:]:
+                h.check(time.monotonic() < deadline, f"no '{text}' in the log 5 s after SIGHUP:\n"
+                                                     f"{proxy.stderr_text()[-1500:]}")
+                time.sleep(0.05)
+
+        mark = len(proxy.stderr_text())
+        rewrite(max_client_connections=1, listen=f"127.0.0.1:{h.free_port()}")
+        proxy.send_signal(_signal.SIGHUP)
+        wait_log("SIGHUP: reloaded", mark)
+        h.check("the running values stay: listen" in proxy.stderr_text()[mark:], "listen change not reported as kept")
+        try:
+            extra = cp.connect()
+            extra.close()
+            raise h.CheckFailed("a second client connected with max_client_connections 1 after SIGHUP")
+        except psycopg2.OperationalError as e:
+            h.check("53300" in str(e) or "too many" in str(e), f"second login refused with: {e}")
+        with session.cursor() as cur:   # the open session survived
+            cur.execute("SELECT 41")
+            h.check_eq(cur.fetchone(), (41,), "session opened before the reload")
+
+        mark = len(proxy.stderr_text())
+        with open(proxy.config_path, "w") as f:
+            f.write("listen: [unclosed\n")
+        proxy.send_signal(_signal.SIGHUP)
+        wait_log("SIGHUP: reload failed", mark)
+        try:
+            cp.connect().close()
+            raise h.CheckFailed("the limit of the last good config was dropped by a broken reload")
+        except psycopg2.OperationalError:
+            pass
+        session.close()
+        time.sleep(0.2)
+        cp.connect().close()   # one connection is still allowed
+        cp.stop()
+    finally:
+        cp.proxy.cleanup()
+
+
 CHECKS = [check_endpoints_and_auth, check_pass_through_session_follows_flip, check_authority_moves_and_rollback,
           check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet,
-          check_auto_rollback_on_errors, check_auto_rollback_on_latency, check_flags_survive_restart]
+          check_auto_rollback_on_errors, check_auto_rollback_on_latency, check_sighup_reloads_config,
+          check_flags_survive_restart]
 
 if __name__ == "__main__":
     sys.exit(h.main(CHECKS, setup))
