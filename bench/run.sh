@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Throughput/latency benchmark of cutover against direct PostgreSQL and PgBouncer,
-# all measured in the same run on the same machine. See bench/README.md.
+# Throughput/latency benchmark of cutover (pass-through, dual-write, read ramp) against direct
+# PostgreSQL and PgBouncer, all measured in the same run on the same machine. See bench/README.md.
 set -euo pipefail
 
 usage() {
@@ -12,19 +12,25 @@ Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
   --duration S     seconds per measured pgbench run (default: 20)
   --clients N      pgbench clients (default: 8)
   --scale N        pgbench scale factor for -i (default: 10)
-  --targets LIST   comma-separated subset of direct,pgbouncer,cutover (default: all three)
+  --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,ramp
+                   (default: all five; "cutover" is accepted for passthrough)
   --save           also write the report to bench/results-<date>.txt
+
+Exit status: 0 all runs done and no divergence; 1 a pgbench run failed; 2 usage or setup
+error; 3 a dual-write run diverged (journal records other than "nondeterministic", or the two
+stores' contents differ after a write run).
 EOF
 }
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 
+ALL_TARGETS="direct,pgbouncer,passthrough,dual,ramp"
 CUTOVER_BIN="build/cutover"
 DURATION=20
 CLIENTS=8
 SCALE=10
-TARGETS="direct,pgbouncer,cutover"
+TARGETS="$ALL_TARGETS"
 SAVE=0
 WARMUP=3
 
@@ -45,13 +51,28 @@ for n in "$DURATION" "$CLIENTS" "$SCALE"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
 done
 
-IFS=',' read -r -a TARGET_LIST <<< "$TARGETS"
-for t in "${TARGET_LIST[@]}"; do
-  case "$t" in direct|pgbouncer|cutover) ;; *)
-    echo "run.sh: unknown target '$t' (expected direct, pgbouncer, cutover)" >&2; exit 2 ;;
+# Targets, in the order given (duplicates dropped). "cutover" was the pass-through target's name
+# before dual-write existed; it still means passthrough.
+IFS=',' read -r -a requested <<< "$TARGETS"
+TARGET_LIST=()
+for t in "${requested[@]}"; do
+  [[ "$t" == cutover ]] && t=passthrough
+  case "$t" in direct|pgbouncer|passthrough|dual|ramp) ;; *)
+    echo "run.sh: unknown target '$t' (expected some of $ALL_TARGETS)" >&2; exit 2 ;;
   esac
+  [[ " ${TARGET_LIST[*]} " == *" $t "* ]] || TARGET_LIST+=("$t")
 done
+[[ ${#TARGET_LIST[@]} -gt 0 ]] || { echo "run.sh: --targets is empty" >&2; exit 2; }
+TARGETS=$(IFS=','; echo "${TARGET_LIST[*]}")
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
+is_cutover() { [[ "$1" == passthrough || "$1" == dual || "$1" == ramp ]]; }
+is_dual() { [[ "$1" == dual || "$1" == ramp ]]; }   # writes to both stores
+
+ANY_CUTOVER=0 ANY_DUAL=0
+for t in "${TARGET_LIST[@]}"; do
+  if is_cutover "$t"; then ANY_CUTOVER=1; fi
+  if is_dual "$t"; then ANY_DUAL=1; fi
+done
 
 PG_BIN=/usr/lib/postgresql/15/bin
 PGBOUNCER_BIN=/usr/sbin/pgbouncer
@@ -60,7 +81,7 @@ PSQL_BIN="$PG_BIN/psql"
 DB=bench
 DB_USER=postgres
 
-if has_target cutover; then
+if [[ $ANY_CUTOVER -eq 1 ]]; then
   [[ "$CUTOVER_BIN" = /* ]] || CUTOVER_BIN="$REPO_DIR/$CUTOVER_BIN"
   [[ -x "$CUTOVER_BIN" ]] || { echo "run.sh: cutover binary not found: $CUTOVER_BIN (build it, or pass --targets direct,pgbouncer)" >&2; exit 2; }
 fi
@@ -70,6 +91,9 @@ done
 if has_target pgbouncer && [[ ! -x "$PGBOUNCER_BIN" ]]; then
   echo "run.sh: missing $PGBOUNCER_BIN (pgbouncer)" >&2; exit 2
 fi
+if [[ $ANY_DUAL -eq 1 ]] && ! command -v curl >/dev/null; then
+  echo "run.sh: the dual and ramp targets need curl (to read cutover's /metrics)" >&2; exit 2
+fi
 
 # Clients must not pick up connection settings from the caller's environment.
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE PGSSLMODE PGOPTIONS
@@ -77,11 +101,13 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE
 # --- Processes we start, and their teardown ---------------------------------------------------
 
 WORK_DIR="$(mktemp -d /tmp/cutover-bench.XXXXXX)"
-PG_DATA="$WORK_DIR/pgdata"
+PG_DATA="$WORK_DIR/pgdata"          # the old store (and the only one direct/PgBouncer use)
+PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual and ramp targets
 PG_STARTED=0
+PG_NEW_STARTED=0
 PGBOUNCER_PID=""
-CUTOVER_PID=""
 PGBENCH_PID=""
+declare -A CUT_PID=() CUT_PORT=() CUT_ADMIN=()   # per cutover target
 
 # PostgreSQL and PgBouncer refuse to run as root; run them as the postgres OS user then.
 if [[ $(id -u) -eq 0 ]]; then
@@ -114,13 +140,19 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   [[ -n "$PGBENCH_PID" ]] && stop_pid "$PGBENCH_PID" pgbench
-  [[ -n "$CUTOVER_PID" ]] && stop_pid "$CUTOVER_PID" cutover
+  local t
+  for t in "${!CUT_PID[@]}"; do
+    [[ -n "${CUT_PID[$t]}" ]] && stop_pid "${CUT_PID[$t]}" "cutover ($t)"
+  done
   [[ -n "$PGBOUNCER_PID" ]] && stop_pid "$PGBOUNCER_PID" pgbouncer
   if [[ $PG_STARTED -eq 1 ]]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1
   fi
-  if [[ $rc -ne 0 ]]; then
-    for f in "$WORK_DIR"/postgres.log "$WORK_DIR"/pgbouncer.log "$WORK_DIR"/cutover.log "$WORK_DIR"/pgbench-last.log; do
+  if [[ $PG_NEW_STARTED -eq 1 ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_NEW_DATA" -m fast -w stop >/dev/null 2>&1
+  fi
+  if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+    for f in "$WORK_DIR"/postgres*.log "$WORK_DIR"/pgbouncer.log "$WORK_DIR"/cutover-*.log "$WORK_DIR"/pgbench-last.log; do
       [[ -s "$f" ]] || continue
       echo "---- last lines of $(basename "$f") ----" >&2
       tail -n 20 "$f" >&2
@@ -165,24 +197,40 @@ wait_for_sql() {
   return 1
 }
 
-# --- PostgreSQL -------------------------------------------------------------------------------
+# --- PostgreSQL: the old store, and the new one when a dual target is measured ---------------
 
-PG_PORT=$(free_port)
-as_pg "$PG_BIN/initdb" -N -A trust -U "$DB_USER" -D "$PG_DATA" >"$WORK_DIR/initdb.log" 2>&1 \
-  || { cat "$WORK_DIR/initdb.log" >&2; exit 1; }
-as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
+# start_cluster DATA PORT LOG: initdb, the bench settings, start, CREATE DATABASE.
+start_cluster() {
+  local data="$1" port="$2" log="$3"
+  as_pg "$PG_BIN/initdb" -N -A trust -U "$DB_USER" -D "$data" >"$WORK_DIR/initdb.log" 2>&1 \
+    || { cat "$WORK_DIR/initdb.log" >&2; exit 1; }
+  as_pg tee -a "$data/postgresql.conf" >/dev/null <<EOF
 
 # cutover bench
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
+port = $port
 unix_socket_directories = '$WORK_DIR'
 max_connections = 200
 shared_buffers = 256MB
 synchronous_commit = off
 EOF
-as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null
+}
+
+PG_PORT=$(free_port)
+start_cluster "$PG_DATA" "$PG_PORT" "$WORK_DIR/postgres.log"
 PG_STARTED=1
 "$PSQL_BIN" -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
+
+PG_NEW_PORT=""
+if [[ $ANY_DUAL -eq 1 ]]; then
+  PG_NEW_PORT=$(free_port)
+  start_cluster "$PG_NEW_DATA" "$PG_NEW_PORT" "$WORK_DIR/postgres-new.log"
+  PG_NEW_STARTED=1
+  "$PSQL_BIN" -h 127.0.0.1 -p "$PG_NEW_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
+fi
+STORE_PORTS=("$PG_PORT")
+[[ -n "$PG_NEW_PORT" ]] && STORE_PORTS+=("$PG_NEW_PORT")
 
 # --- PgBouncer --------------------------------------------------------------------------------
 
@@ -222,33 +270,54 @@ EOF
   wait_for_sql "$PGB_PORT" pgbouncer "$PGBOUNCER_PID"
 fi
 
-# --- cutover ----------------------------------------------------------------------------------
+# --- cutover: one process per cutover target, each with its own flags and journal ------------
 
-CUT_PORT=""
-if has_target cutover; then
-  CUT_PORT=$(free_port)
-  cat >"$WORK_DIR/cutover.yaml" <<EOF
-listen: 127.0.0.1:$CUT_PORT
+# start_cutover TARGET: writes $WORK_DIR/cutover-TARGET.yaml and starts the proxy.
+start_cutover() {
+  local t="$1" port admin="" stores flags extra=""
+  port=$(free_port)
+  case "$t" in
+    passthrough)
+      stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }"
+      flags="writes: old" ;;
+    dual|ramp)
+      stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }
+  new: { host: 127.0.0.1, port: $PG_NEW_PORT, sslmode: disable }"
+      flags="writes: dual, mirror: sync, reads_new_percent: 0"
+      [[ "$t" == ramp ]] && flags="writes: dual, mirror: sync, reads_new_percent: 50"
+      admin=$(free_port)
+      extra="journal_dir: $WORK_DIR/journal-$t/
+admin: { listen: 127.0.0.1:$admin }" ;;
+  esac
+  cat >"$WORK_DIR/cutover-$t.yaml" <<EOF
+listen: 127.0.0.1:$port
 workers: 2
 max_client_connections: 1000
 stores:
-  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }
+$stores
 auth: { method: trust }
-flags: { state_file: $WORK_DIR/cutover-flags.json, writes: old }
+flags: { state_file: $WORK_DIR/cutover-$t-flags.json, $flags }
+$extra
 log_level: warn
 EOF
-  "$CUTOVER_BIN" proxy --config "$WORK_DIR/cutover.yaml" >"$WORK_DIR/cutover.log" 2>&1 &
-  CUTOVER_PID=$!
+  "$CUTOVER_BIN" proxy --config "$WORK_DIR/cutover-$t.yaml" >"$WORK_DIR/cutover-$t.log" 2>&1 &
+  CUT_PID[$t]=$!
+  CUT_PORT[$t]=$port
+  CUT_ADMIN[$t]=$admin
   # Ready = answers SELECT 1. Its "listening on" line is logged at info level, which
   # log_level: warn hides, so the log cannot be the readiness signal here.
-  wait_for_sql "$CUT_PORT" cutover "$CUTOVER_PID"
-fi
+  wait_for_sql "$port" "cutover ($t)" "${CUT_PID[$t]}"
+}
+
+for t in "${TARGET_LIST[@]}"; do
+  if is_cutover "$t"; then start_cutover "$t"; fi
+done
 
 target_port() {
   case "$1" in
     direct) echo "$PG_PORT" ;;
     pgbouncer) echo "$PGB_PORT" ;;
-    cutover) echo "$CUT_PORT" ;;
+    *) echo "${CUT_PORT[$1]}" ;;
   esac
 }
 
@@ -256,30 +325,84 @@ target_port() {
 
 THREADS=$(( CLIENTS < 2 ? CLIENTS : 2 ))
 
-echo "run.sh: pgbench -i -s $SCALE (direct) ..." >&2
-"$PGBENCH_BIN" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" "$DB" >"$WORK_DIR/pgbench-init.log" 2>&1 \
-  || { cat "$WORK_DIR/pgbench-init.log" >&2; exit 1; }
+# pgbench -i generates the same rows on every run (balances 0, blank filler), so the new store
+# starts with exactly the old store's data, as after a completed backfill.
+for port in "${STORE_PORTS[@]}"; do
+  echo "run.sh: pgbench -i -s $SCALE (direct, port $port) ..." >&2
+  "$PGBENCH_BIN" -i -q -s "$SCALE" -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$WORK_DIR/pgbench-init.log" 2>&1 \
+    || { cat "$WORK_DIR/pgbench-init.log" >&2; exit 1; }
+done
 
 WORKLOAD_NAMES=("select-only simple" "select-only prepared" "tpcb-like simple")
 WORKLOAD_ARGS=("-S -M simple" "-S -M prepared" "-M simple")
+WORKLOAD_WRITES=(0 0 1)
 
-# The maintenance pgbench would do before each run (vacuum, truncate history) is done here,
-# directly, so it is identical for every target and never goes through a proxy (-n below).
-reset_tables() {
-  "$PSQL_BIN" -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d "$DB" -Xq \
-    -c 'VACUUM pgbench_branches' -c 'VACUUM pgbench_tellers' -c 'TRUNCATE pgbench_history' >/dev/null
+store_sql() {  # store_sql PORT SQL...: psql -c for each SQL, directly on one store
+  local port="$1"; shift
+  local cmds=() c
+  for c in "$@"; do cmds+=(-c "$c"); done
+  "$PSQL_BIN" -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB" -Xq -v ON_ERROR_STOP=1 "${cmds[@]}" >/dev/null
 }
 
-# run_pgbench TARGET SECONDS ARGS... ; sets RUN_TPS, RUN_LAT, RUN_FAILED ("" on failure)
+# The maintenance pgbench would do before each run (vacuum, truncate history) is done here,
+# directly on every store, so it is identical for every target and never goes through a proxy
+# (-n below). When a dual target is measured, the balances a write workload changed are also set
+# back to 0 before every write run of every target: direct, PgBouncer and pass-through runs write
+# to the old store only, and a dual-write run must start with both stores holding the same rows
+# (tpcb-like reads a balance inside its transaction, and that read is mirrored and compared).
+reset_tables() {
+  local writes="$1" port
+  for port in "${STORE_PORTS[@]}"; do
+    if [[ $ANY_DUAL -eq 1 && $writes -eq 1 ]]; then
+      store_sql "$port" \
+        'UPDATE pgbench_accounts SET abalance = 0 WHERE abalance <> 0' \
+        'UPDATE pgbench_tellers SET tbalance = 0 WHERE tbalance <> 0' \
+        'UPDATE pgbench_branches SET bbalance = 0 WHERE bbalance <> 0'
+    fi
+    store_sql "$port" 'VACUUM pgbench_branches' 'VACUUM pgbench_tellers' 'TRUNCATE pgbench_history'
+  done
+}
+
+# A digest of everything tpcb-like writes; equal on both stores after a clean dual-write run.
+STORE_DIGEST_SQL="SELECT (SELECT count(*) || ':' || coalesce(sum(abalance::bigint), 0) || ':' || coalesce(sum(abalance::bigint * aid), 0) FROM pgbench_accounts)
+  || '/' || (SELECT md5(string_agg(tid || '=' || tbalance, ',' ORDER BY tid)) FROM pgbench_tellers)
+  || '/' || (SELECT md5(string_agg(bid || '=' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches)
+  || '/' || (SELECT count(*) || ':' || coalesce(sum(delta::bigint), 0) || ':' || coalesce(sum(aid::bigint * delta), 0) FROM pgbench_history)"
+store_digest() {
+  "$PSQL_BIN" -h 127.0.0.1 -p "$1" -U "$DB_USER" -d "$DB" -XAtqc "$STORE_DIGEST_SQL"
+}
+
+# cutover counters a dual target's runs are judged by, from its /metrics, as
+# "mirror_ok mirror_nondeterministic mirror_diverged mirror_dropped mirror_error reads_old reads_new".
+cutover_counters() {
+  local body
+  body=$(curl -fsS --max-time 5 "http://127.0.0.1:${CUT_ADMIN[$1]}/metrics") || { echo "? ? ? ? ? ? ?"; return 0; }
+  awk '
+    function val(key) { return (key in v) ? v[key] : 0 }
+    /^cutover_(mirror_writes|statements)_total\{/ { v[$1] = $2 }
+    END {
+      printf "%d %d %d %d %d %d %d\n",
+        val("cutover_mirror_writes_total{result=\"ok\"}"),
+        val("cutover_mirror_writes_total{result=\"nondeterministic\"}"),
+        val("cutover_mirror_writes_total{result=\"diverged\"}"),
+        val("cutover_mirror_writes_total{result=\"dropped\"}"),
+        val("cutover_mirror_writes_total{result=\"error\"}"),
+        val("cutover_statements_total{kind=\"read\",served_by=\"old\"}"),
+        val("cutover_statements_total{kind=\"read\",served_by=\"new\"}")
+    }' <<< "$body"
+}
+
+# run_pgbench TARGET WORKLOAD SECONDS ; sets RUN_TPS, RUN_LAT, RUN_FAILED ("" on failure)
 run_pgbench() {
-  local target="$1" secs="$2"; shift 2
-  local port log="$WORK_DIR/pgbench-last.log"
+  local target="$1" w="$2" secs="$3"
+  local port log="$WORK_DIR/pgbench-last.log" args
+  read -r -a args <<< "${WORKLOAD_ARGS[$w]}"
   port=$(target_port "$target")
   RUN_TPS=""; RUN_LAT=""; RUN_FAILED=""
-  reset_tables
+  reset_tables "${WORKLOAD_WRITES[$w]}"
   # In the background so that a SIGTERM to this script is handled at once, not after the run.
   # timeout: a target that stops answering must not hang the whole benchmark.
-  timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "$@" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
+  timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
     -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$log" 2>&1 &
   PGBENCH_PID=$!
   local rc=0
@@ -297,21 +420,35 @@ run_pgbench() {
   [[ -n "$RUN_TPS" && -n "$RUN_LAT" ]] || { echo "run.sh: could not parse pgbench output for $target" >&2; return 1; }
 }
 
-declare -A TPS LAT
+# check_stores_equal LABEL: after a dual-target write run the two stores must hold the same rows;
+# false (and STORES_DIFFERED=1) when they do not.
+STORES_DIFFERED=0
+check_stores_equal() {
+  local old new
+  old=$(store_digest "$PG_PORT") new=$(store_digest "$PG_NEW_PORT")
+  [[ "$old" == "$new" ]] && return 0
+  echo "run.sh: [$1] the stores differ after the run: old $old, new $new" >&2
+  STORES_DIFFERED=1
+  return 1
+}
+
+declare -A TPS LAT COUNTS STORE_CHECK
 ANY_FAILED=0
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TS=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
 for w in "${!WORKLOAD_NAMES[@]}"; do
   name="${WORKLOAD_NAMES[$w]}"
-  read -r -a args <<< "${WORKLOAD_ARGS[$w]}"
   for t in "${TARGET_LIST[@]}"; do
     echo "run.sh: [$name] warm-up ${WARMUP}s against $t ..." >&2
-    run_pgbench "$t" "$WARMUP" "${args[@]}" || true
+    run_pgbench "$t" "$w" "$WARMUP" || true
+    if is_dual "$t" && [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then check_stores_equal "$name warm-up, $t" || true; fi
   done
   for t in "${TARGET_LIST[@]}"; do
     echo "run.sh: [$name] ${DURATION}s against $t ..." >&2
-    if run_pgbench "$t" "$DURATION" "${args[@]}"; then
+    before=""
+    if is_dual "$t"; then before=$(cutover_counters "$t"); fi
+    if run_pgbench "$t" "$w" "$DURATION"; then
       TPS["$w,$t"]=$(printf '%.1f' "$RUN_TPS")
       LAT["$w,$t"]=$(printf '%.3f' "$RUN_LAT")
       if [[ -n "$RUN_FAILED" && "$RUN_FAILED" != 0 ]]; then
@@ -320,9 +457,53 @@ for w in "${!WORKLOAD_NAMES[@]}"; do
     else
       TPS["$w,$t"]="FAILED"; LAT["$w,$t"]="-"; ANY_FAILED=1
     fi
+    if is_dual "$t"; then
+      # Counter deltas over the measured run (reset_tables went direct: it is not counted).
+      after=$(cutover_counters "$t")
+      COUNTS["$w,$t"]=$(awk -v a="$before" -v b="$after" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ");
+        for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), (x[i] ~ /^[0-9]+$/ && y[i] ~ /^[0-9]+$/) ? y[i] - x[i] : "?";
+        printf "\n" }')
+      if [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then
+        STORE_CHECK["$w,$t"]="equal"
+        check_stores_equal "$name, $t" || STORE_CHECK["$w,$t"]="DIFFER"
+      fi
+    fi
   done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The divergence journals, read once the dual proxies stopped (SIGTERM lets the journal writer
+# fsync what it still holds). Sync mirroring journals a divergence before the client hears
+# back; a missed mirror write (secondary down or slow) is journaled without waiting.
+# "nondeterministic" records, if a build writes any, are expected differences (now(),
+# random(), serials), not divergences.
+declare -A DIVERGED DIVERGENCE_KINDS NONDETERMINISTIC
+ANY_DIVERGED=$STORES_DIFFERED
+for t in "${TARGET_LIST[@]}"; do
+  is_dual "$t" || continue
+  stop_pid "${CUT_PID[$t]}" "cutover ($t)"
+  CUT_PID[$t]=""
+  journal="$WORK_DIR/journal-$t/divergences.jsonl"
+  kinds=""
+  if [[ -s "$journal" ]]; then
+    # One record per line; "kind":"..." can only be the record's own key (quotes inside string
+    # values are escaped).
+    kinds=$(sed -n 's/.*"kind":"\([^"]*\)".*/\1/p' "$journal" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')
+    total=$(grep -c . "$journal" || true)
+    nondet=$(grep -c '"kind":"nondeterministic"' "$journal" || true)
+  else
+    total=0 nondet=0
+  fi
+  DIVERGED[$t]=$((total - nondet))
+  NONDETERMINISTIC[$t]=$nondet
+  DIVERGENCE_KINDS[$t]=${kinds:-none}
+  if [[ ${DIVERGED[$t]} -gt 0 ]]; then
+    ANY_DIVERGED=1
+    echo "run.sh: cutover ($t) journaled ${DIVERGED[$t]} divergences ($kinds); first ones:" >&2
+    grep -v '"kind":"nondeterministic"' "$journal" | head -n 3 >&2
+  fi
+done
 
 # --- Report -----------------------------------------------------------------------------------
 
@@ -336,9 +517,17 @@ ratio() {  # ratio A B -> A/B with 3 decimals, or "n/a"
 
 version_of() { "$@" 2>/dev/null | head -n 1 || true; }
 
+target_label() {
+  case "$1" in
+    dual) echo "dual-sync" ;;
+    ramp) echo "ramp-50" ;;
+    *) echo "$1" ;;
+  esac
+}
+
 report() {
   local cut_version="" cut_rev=""
-  if has_target cutover; then
+  if [[ $ANY_CUTOVER -eq 1 ]]; then
     cut_version=$(version_of "$CUTOVER_BIN" --version)
     [[ -n "$cut_version" ]] || cut_version="(--version gave nothing)"
     cut_version+=" [$CUTOVER_BIN]"
@@ -355,33 +544,43 @@ report() {
   if has_target pgbouncer; then
     echo "pgbouncer:  $(version_of "$PGBOUNCER_BIN" --version)"
   fi
-  if has_target cutover; then
+  if [[ $ANY_CUTOVER -eq 1 ]]; then
     echo "cutover:    $cut_version"
   fi
   echo "repo:       $cut_rev"
   echo
   echo "settings:   pgbench -i -s $SCALE; each run -c $CLIENTS -j $THREADS -T $DURATION -n after a ${WARMUP}s warm-up per target;"
   echo "            PostgreSQL 15 max_connections=200 shared_buffers=256MB synchronous_commit=off (fsync on);"
-  echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=2 writes=old;"
+  echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=2, one process per target:"
+  echo "            passthrough = old store only, writes=old; dual-sync = writes=dual mirror=sync;"
+  echo "            ramp-50 = writes=dual mirror=sync reads_new_percent=50 (sticky: session);"
+  if [[ $ANY_DUAL -eq 1 ]]; then
+    echo "            dual targets: a second PostgreSQL 15 cluster (same settings, same pgbench -i data) is the new store;"
+    echo "            before every write run of every target the balances are reset to 0 on both stores;"
+  fi
   echo "            all on 127.0.0.1 TCP, everything on this one machine (pgbench, proxies and PostgreSQL share the CPUs)."
   echo
-  printf '%-22s | %-10s | %12s | %16s\n' "workload" "target" "TPS" "avg latency ms"
-  printf '%s\n' "-----------------------+------------+--------------+-----------------"
+  printf '%-22s | %-12s | %12s | %16s\n' "workload" "target" "TPS" "avg latency ms"
+  printf '%s\n' "-----------------------+--------------+--------------+-----------------"
   local w t
   for w in "${!WORKLOAD_NAMES[@]}"; do
     for t in "${TARGET_LIST[@]}"; do
-      printf '%-22s | %-10s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$t" "${TPS["$w,$t"]}" "${LAT["$w,$t"]}"
+      printf '%-22s | %-12s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "${TPS["$w,$t"]}" "${LAT["$w,$t"]}"
     done
   done
-  if has_target cutover && { has_target direct || has_target pgbouncer; }; then
+  if [[ $ANY_CUTOVER -eq 1 ]] && { has_target direct || has_target pgbouncer; }; then
     echo
-    printf '%-22s | %16s | %19s\n' "TPS ratio" "cutover/direct" "cutover/PgBouncer"
-    printf '%s\n' "-----------------------+------------------+--------------------"
+    printf '%-22s | %-12s | %10s | %13s | %15s\n' "TPS ratio" "target" "vs direct" "vs PgBouncer" "vs passthrough"
+    printf '%s\n' "-----------------------+--------------+------------+---------------+----------------"
     for w in "${!WORKLOAD_NAMES[@]}"; do
-      local rd="n/a" rb="n/a"
-      has_target direct && rd=$(ratio "${TPS["$w,cutover"]}" "${TPS["$w,direct"]}")
-      has_target pgbouncer && rb=$(ratio "${TPS["$w,cutover"]}" "${TPS["$w,pgbouncer"]}")
-      printf '%-22s | %16s | %19s\n' "${WORKLOAD_NAMES[$w]}" "$rd" "$rb"
+      for t in "${TARGET_LIST[@]}"; do
+        is_cutover "$t" || continue
+        local rd="n/a" rb="n/a" rp="-"
+        has_target direct && rd=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,direct"]}")
+        has_target pgbouncer && rb=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,pgbouncer"]}")
+        if is_dual "$t" && has_target passthrough; then rp=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,passthrough"]}"); fi
+        printf '%-22s | %-12s | %10s | %13s | %15s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$rd" "$rb" "$rp"
+      done
     done
   elif has_target direct && has_target pgbouncer; then
     echo
@@ -390,6 +589,32 @@ report() {
       printf '%-22s | pgbouncer/direct %s\n' "${WORKLOAD_NAMES[$w]}" \
         "$(ratio "${TPS["$w,pgbouncer"]}" "${TPS["$w,direct"]}")"
     done
+  fi
+  if [[ $ANY_DUAL -eq 1 ]]; then
+    echo
+    echo "dual-write checks (measured runs; counts from cutover's /metrics):"
+    printf '%-22s | %-12s | %14s | %27s | %12s | %9s\n' "workload" "target" "mirrored ok" "nondet/diverged/drop/error" "reads on new" "stores"
+    printf '%s\n' "-----------------------+--------------+----------------+-----------------------------+--------------+----------"
+    for w in "${!WORKLOAD_NAMES[@]}"; do
+      for t in "${TARGET_LIST[@]}"; do
+        is_dual "$t" || continue
+        local c ok nd dv dr er ro rn share
+        read -r ok nd dv dr er ro rn <<< "${COUNTS["$w,$t"]:-? ? ? ? ? ? ?}"
+        share=$(awk -v o="$ro" -v n="$rn" 'BEGIN { if (o ~ /^[0-9]+$/ && n ~ /^[0-9]+$/ && o + n > 0) printf "%.1f %%", 100 * n / (o + n); else printf "-" }')
+        c="$nd/$dv/$dr/$er"
+        printf '%-22s | %-12s | %14s | %27s | %12s | %9s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$ok" "$c" "$share" "${STORE_CHECK["$w,$t"]:--}"
+      done
+    done
+    echo
+    for t in "${TARGET_LIST[@]}"; do
+      is_dual "$t" || continue
+      printf 'divergence journal (%s, every run incl. warm-ups): %d divergences' "$(target_label "$t")" "${DIVERGED[$t]}"
+      if [[ ${NONDETERMINISTIC[$t]} -gt 0 ]]; then printf ' (+%d nondeterministic, not counted)' "${NONDETERMINISTIC[$t]}"; fi
+      printf '; records by kind: %s\n' "${DIVERGENCE_KINDS[$t]}"
+    done
+    if [[ $STORES_DIFFERED -eq 1 ]]; then
+      echo "the stores' contents differed after a dual-write run (see stderr): counted as a divergence"
+    fi
   fi
   echo
   echo "Ratios compare targets within this run only; absolute numbers depend on the machine and its load."
@@ -403,4 +628,9 @@ if [[ $SAVE -eq 1 ]]; then
   echo "run.sh: saved to $out" >&2
 fi
 
-exit "$ANY_FAILED"
+if [[ $ANY_FAILED -eq 1 ]]; then exit 1; fi
+if [[ $ANY_DIVERGED -eq 1 ]]; then
+  echo "run.sh: a dual-write run diverged" >&2
+  exit 3
+fi
+exit 0
