@@ -40,7 +40,7 @@ namespace cutover::metrics {
 enum class StoreLabel { Old, New };
 enum class StatementKindLabel { Read, Write, Ddl, Transaction, Session };
 enum class MirrorResult { Ok, Error, Diverged, Dropped, Nondeterministic };
-enum class ShadowResult { Match, Mismatch, Transient, Error, Dropped };
+enum class ShadowResult { Match, Mismatch, Transient, Error, Dropped, Noisy };
 enum class RollbackTrigger { Manual, Auto };
 
 // The exported value of each enumerator, in enumerator order.
@@ -62,8 +62,8 @@ struct LabelValues<MirrorResult> {
 };
 template <>
 struct LabelValues<ShadowResult> {
-  static constexpr std::array<std::string_view, 5> kValues{"match", "mismatch", "transient",
-                                                           "error", "dropped"};
+  static constexpr std::array<std::string_view, 6> kValues{"match", "mismatch", "transient",
+                                                           "error", "dropped", "noisy"};
 };
 template <>
 struct LabelValues<RollbackTrigger> {
@@ -133,7 +133,9 @@ struct Trigger {
 
 #define CUTOVER_HISTOGRAMS(X)                                                                  \
   X(statement_duration_seconds, statementDuration,                                             \
-    "Statement latency in seconds, from the statement's arrival to its last result byte", Store)
+    "Statement latency in seconds, from the statement's arrival to its last result byte", Store) \
+  X(shadow_duration_seconds, shadowDuration,                                                    \
+    "Shadowed reads: each store's time to its complete result, in seconds", Store)
 
 // ---- WorkerHistogram ----
 

@@ -11,23 +11,26 @@ std::optional<BuildRefusal> checkFlagsSupported(const FlagValues& flags, bool ne
   if (flags.mirror == MirrorMode::Async && flags.writes != WritesMode::Old && flags.writes != WritesMode::New) {
     return BuildRefusal{"mirror", "'async' is not available in this build yet; use sync"};
   }
-  constexpr const char* kNoShadow = "is not available in this build yet (shadow reads are not implemented); use 0";
-  if (flags.shadow_percent != 0) {
-    return BuildRefusal{"shadow_percent", fmt::format("{} {}", flags.shadow_percent, kNoShadow)};
-  }
-  bool needs_new = flags.writes != WritesMode::Old || flags.reads_new_percent != 0;
-  if (flags.tables != nullptr) {
+  if (new_store_configured) return std::nullopt;
+  // The first key that needs the new store.
+  std::string needs_new;
+  if (flags.writes != WritesMode::Old) {
+    needs_new = "writes";
+  } else if (flags.reads_new_percent != 0) {
+    needs_new = "reads_new_percent";
+  } else if (flags.shadow_percent != 0) {
+    needs_new = "shadow_percent";
+  } else if (flags.tables != nullptr) {
     for (const auto& [table, overrides] : *flags.tables) {
-      if (overrides.shadow_percent.value_or(0) != 0) {
-        return BuildRefusal{"tables." + table + ".shadow_percent", fmt::format("{} {}", *overrides.shadow_percent, kNoShadow)};
-      }
-      if (overrides.reads_new_percent.value_or(0) != 0 || overrides.writes.value_or(WritesMode::Old) != WritesMode::Old) {
-        needs_new = true;
+      if (overrides.reads_new_percent.value_or(0) != 0 || overrides.shadow_percent.value_or(0) != 0 ||
+          overrides.writes.value_or(WritesMode::Old) != WritesMode::Old) {
+        needs_new = "tables." + table;
+        break;
       }
     }
   }
-  if (needs_new && !new_store_configured) {
-    return BuildRefusal{"writes", "these flags route statements to the new store, but stores.new is not configured"};
+  if (!needs_new.empty()) {
+    return BuildRefusal{needs_new, "these flags route statements to the new store, but stores.new is not configured"};
   }
   return std::nullopt;
 }

@@ -24,7 +24,7 @@ struct FlagValues {
 };
 
 // THE ONE PLACE that lists what this build refuses of the flags (two-phase commit, async mirror
-// of dual writes, shadow reads), and routing to a new store that is not configured. Settings it
+// of dual writes), and routing (or shadowing) to a new store that is not configured. Settings it
 // cannot honour are refused rather than silently ignored; each feature's work removes its own
 // check. `key_path` is relative to the flags ("mirror", "tables.orders.shadow_percent").
 std::optional<BuildRefusal> checkFlagsSupported(const FlagValues& flags, bool new_store_configured);

@@ -646,6 +646,7 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 
 void ClientSession::finish() {
   if (!client_) return;
+  dropShadows("the session closed");
   if (backend_) backend_->terminate();
   if (backend_counted_) metrics::global().backendConnections(metrics::StoreLabel::Old).Decrement();
   backend_counted_ = false;

@@ -10,7 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compare/compare_rules.h"
 #include "compare/divergence.h"
+#include "compare/result_compare.h"
+#include "compare/result_digest.h"
 #include "flags/flag_snapshot.h"
 #include "protocol/messages.h"
 #include "router/classifier.h"
@@ -27,6 +30,26 @@
 namespace cutover::proxy {
 
 class Worker;
+
+// A shadowed read (issue 5): the serve store's answer streams to the client while it is
+// digested; the other store runs the same messages on this session's connection to it, and its
+// answer is digested and dropped. Compared once both are complete.
+struct ShadowRead {
+  uint64_t unit = 0;
+  router::Store serve = router::Store::Old;
+  std::string text;
+  router::StatementInfo info;
+  std::vector<std::optional<std::string>> parameters;
+  std::vector<int16_t> param_formats, result_formats;
+  std::vector<uint32_t> param_types;
+  compare::CompareRules rules;                        // before the digesters, which point to it
+  std::optional<compare::ResultDigester> old_side, new_side;
+  std::chrono::steady_clock::time_point started{};
+  double old_ms = 0, new_ms = 0;
+  bool serve_done = false, other_done = false;
+  std::string spoiled;                                // why it cannot be compared ("" = it can)
+  size_t budget = 0;                                  // bytes charged to the worker's shadow budget
+};
 
 // One client connection and the backend connection(s) serving it, on one worker. Pass-through:
 // after login every message is relayed frame by frame to the old store and back, streamed (a
@@ -100,11 +123,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     Swallow,   // consumed by the proxy: the answer to a message the proxy injected
     Commit,    // the proxy's COMMIT of a wrapped unit: errors and ReadyForQuery go to the client
     Capture,   // the proxy's query of the session's state: rows kept in captured_ (see enterRouted)
+    Shadow,    // the other store's answer to a shadowed read: digested into shadow_, dropped
   };
   struct Segment {
     Reply reply;
     bool hold_ready = false;   // Forward: keep the ReadyForQuery back until the unit completes
+    bool digest = false;       // Forward: the serve side of shadow_, digested as it streams
   };
+  using Shadow = ShadowRead;
   struct Outcome {
     std::vector<std::string> tags;     // CommandComplete tags in order
     std::string error;                 // "SQLSTATE message" of the first ErrorResponse
@@ -143,6 +169,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool held = false;
     bool serve_sent = false, secondary_sent = false;
     bool forwarded = false;            // some of the serve store's answer already went to the client
+    bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
     bool streaming = false;            // a ramped read's answer outgrew the holding buffer                 // the serve store's ReadyForQuery is kept back until release
     char serve_status = 'I';
     std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
@@ -180,6 +207,15 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void maybeReconnectSecondary();
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
+  // Shadow reads (client_session_shadow.cc).
+  bool startShadow(const Unit& unit);
+  // The shadow that `store`'s next result messages belong to: the serve side of the newest
+  // (units run one at a time), or the oldest whose other side is pending. Null if none.
+  Shadow* shadowFor(router::Store store, bool serve_side) const;
+  void digestShadow(Shadow& shadow, router::Store store, char type, std::span<const uint8_t> body);
+  void shadowSideDone(router::Store store, bool serve_side);
+  void dropShadows(const char* why);
+  void finishShadow(std::shared_ptr<Shadow> shadow);
   // The journal record of `unit`: served by `serve`, compared with the other store.
   compare::Divergence divergenceOf(const Unit& unit, std::string_view kind, router::Store serve,
                                    std::string serve_outcome, std::string secondary_outcome) const;
@@ -188,7 +224,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);
 
   bool routed_ = false;
-  bool switching_ = false;             // units wait: a store connection is being opened for new flags
+  bool switching_ = false;
+  // Shadowed reads in flight, oldest first: each store answers its side in this order.
+  std::deque<std::shared_ptr<Shadow>> shadows_;
+  static constexpr size_t kMaxShadowsPerSession = 8;             // units wait: a store connection is being opened for new flags
   std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state query
   size_t captured_bytes_ = 0;
   flags::FlagSnapshotPtr flags_;

@@ -33,7 +33,8 @@ constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorRespons
 constexpr size_t kHighWatermark = 512 * 1024;
 constexpr size_t kMaxDigestedRow = 64 * 1024;
 constexpr size_t kRampHoldBytes = 256 * 1024;
-constexpr size_t kMaxReplayed = 1000;   // named statements / session commands kept for a reconnect
+constexpr size_t kMaxReplayed = 1000;
+constexpr size_t kMaxShadowMessage = 1 << 20;   // named statements / session commands kept for a reconnect
 
 metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
 
@@ -532,6 +533,9 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
                  (unit.info.kind == router::StatementKind::Write) && !unit.info.multi_statement &&
                  unit.info.transaction == router::TransactionCommand::None && wrappable(unit.text) &&
                  static_cast<char>(span[0]) != protocol::FunctionCall::kType;
+  if (unit.route.shadow && !unit.mirrored && !in_transaction && unit.info.kind == router::StatementKind::Read) {
+    unit.shadowed = startShadow(unit);
+  }
   metrics::global().statements(kindLabel(unit.info.kind), label(unit.serve)).Increment();
   if (unit.route.read_fallback) metrics::global().readFallbacks().Increment();
 }
@@ -553,7 +557,9 @@ void ClientSession::startUnit() {
   lane(secondary).outcome = Outcome{};
   if (!u.mirrored) {
     u.secondary_done = true;
-    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false, u.shadowed});
+    // A read takes no locks: the shadow runs at the same time, on the other store.
+    if (u.shadowed) sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Shadow});
     return;
   }
   u.held = true;
@@ -643,6 +649,22 @@ void ClientSession::drainLane(Store store) {
       continue;
     }
     const Segment segment = l.plan.front();
+    // A shadowed read's result messages, on either side, are digested whole (one larger than
+    // kMaxShadowMessage spoils the comparison; the client's copy still streams).
+    Shadow* shadow = segment.reply == Reply::Shadow || segment.digest
+                         ? shadowFor(store, segment.reply != Reply::Shadow)
+                         : nullptr;
+    if (shadow != nullptr &&
+        (type == protocol::RowDescription::kType || type == protocol::DataRow::kType ||
+         type == protocol::EmptyQueryResponse::kType || type == protocol::CopyOutResponse::kType ||
+         type == protocol::CopyBothResponse::kType)) {
+      if (frame.totalSize() > kMaxShadowMessage) {
+        if (shadow->spoiled.empty()) shadow->spoiled = "a result message over 1 MiB";
+      } else {
+        if (evbuffer_get_length(in) < frame.totalSize()) break;
+        digestShadow(*shadow, store, type, pullBody(in, frame));
+      }
+    }
     // RETURNING rows of a mirrored write are digested on both stores (small rows whole; a row
     // over kMaxDigestedRow counts by its length only, so memory stays bounded).
     const bool digest_row = type == protocol::DataRow::kType && unit_ && unit_->route.mirror &&
@@ -688,6 +710,7 @@ void ClientSession::drainLane(Store store) {
     std::span<const uint8_t> body = pullBody(in, frame);
     bool forward = segment.reply == Reply::Forward;
     char status = 0;
+    if (shadow != nullptr && type != protocol::ReadyForQuery::kType) digestShadow(*shadow, store, type, body);
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
       if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit) l.outcome.tags.push_back(tag.value().tag);
@@ -730,6 +753,8 @@ void ClientSession::drainLane(Store store) {
 
 void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
   if (segment.reply == Reply::Capture) return capturedState();
+  if (segment.reply == Reply::Shadow) return shadowSideDone(store, false);
+  if (segment.digest) shadowSideDone(store, true);
   if (!unit_) return;
   Unit& u = *unit_;
   if (segment.reply == Reply::Swallow) return;   // BEGIN answered; the unit's own segment follows
@@ -896,6 +921,7 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.plan.clear();
   l.remaining = 0;
   l.backend->terminate();
+  dropShadows("a store connection was lost");
   if (unit_ && unit_->serve == secondary && !unit_->released) {
     // The lost store was serving this unit (a ramped read): the client must still get an answer.
     Unit& u = *unit_;

@@ -182,6 +182,10 @@ Status Server::run() {
     if (!journal.isOk()) return Status::error("journal_dir: " + journal.status().message());
     journal_ = std::move(journal.value());
     context_.journal = journal_.get();
+    auto mismatches = compare::Journal::open(config_.journal_dir, "mismatches.jsonl");
+    if (!mismatches.isOk()) return Status::error("journal_dir: " + mismatches.status().message());
+    mismatches_ = std::move(mismatches.value());
+    context_.mismatches = mismatches_.get();
   }
   if (config_.new_store) {
     health_ = std::make_unique<StoreHealth>(config_);
@@ -279,6 +283,7 @@ Status Server::run() {
   fleet_.reset();
   health_.reset();
   journal_.reset();   // drains and fsyncs what is queued
+  mismatches_.reset();
   log::info("cutover stopped");
   return Status::ok();
 }

@@ -52,7 +52,8 @@ class Server {
   UserConnectionCounter user_connections_;
   std::unique_ptr<AuthQuery> auth_query_;
   std::unique_ptr<flags::FlagStore> flag_store_;
-  std::unique_ptr<compare::Journal> journal_;
+  std::unique_ptr<compare::Journal> journal_;      // divergences.jsonl
+  std::unique_ptr<compare::Journal> mismatches_;   // mismatches.jsonl
   std::unique_ptr<StoreHealth> health_;
   std::unique_ptr<flags::PgFlagStore> fleet_;   // flags.store: postgres
   std::unique_ptr<ControlPlane> control_;

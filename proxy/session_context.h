@@ -19,6 +19,8 @@
 
 namespace cutover::proxy {
 
+class Rechecker;
+
 // A store address resolved once at start-up (never a DNS lookup on a worker).
 struct StoreAddress {
   const config::StoreConfig* store = nullptr;
@@ -52,6 +54,8 @@ struct SessionContext {
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
   std::shared_ptr<const TlsClientContext> new_store_tls;
   compare::Journal* journal = nullptr;                      // divergences.jsonl
+  compare::Journal* mismatches = nullptr;                   // mismatches.jsonl (shadow reads)
+  Rechecker* rechecker = nullptr;                           // re-runs mismatched shadow reads; may be null
   const StoreHealth* health = nullptr;                      // null unless a new store is configured
   // The flags at start-up. Flips reach sessions through their worker (Worker::flags()).
   flags::FlagSnapshotPtr flags;

@@ -54,6 +54,21 @@ class Worker {
   const flags::FlagSnapshotPtr& flags() const { return flags_; }
   void setFlags(flags::FlagSnapshotPtr flags) { flags_ = std::move(flags); }
 
+  // Shadow reads in flight on this worker and the memory their digests may hold: beyond
+  // kMaxShadows or kMaxShadowBytes a shadow is dropped (and counted), never queued. Worker thread.
+  static constexpr int kMaxShadows = 256;
+  static constexpr size_t kMaxShadowBytes = 64u << 20;
+  bool acquireShadow(size_t bytes) {
+    if (shadows_ >= kMaxShadows || shadow_bytes_ + bytes > kMaxShadowBytes) return false;
+    ++shadows_;
+    shadow_bytes_ += bytes;
+    return true;
+  }
+  void releaseShadow(size_t bytes) {
+    --shadows_;
+    shadow_bytes_ -= bytes;
+  }
+
  private:
   static void onTasks(evutil_socket_t, short, void* arg);
   static void onReap(evutil_socket_t, short, void* arg);
@@ -73,6 +88,8 @@ class Worker {
   bool draining_ = false;
   router::Classifier classifier_;
   flags::FlagSnapshotPtr flags_;
+  int shadows_ = 0;
+  size_t shadow_bytes_ = 0;
   std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   std::vector<std::unique_ptr<ClientSession>> closed_;
   std::atomic<int> session_count_{0};

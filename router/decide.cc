@@ -53,18 +53,32 @@ bool anyOverrideNeeds(const FlagView& flags, Store store) {
 
 int clampPercent(int percent) { return std::clamp(percent, 0, 100); }
 
-int readPercent(const StatementInfo& statement, const FlagView& flags) {
-  int percent = clampPercent(flags.reads_new_percent);
+// The smallest percent of the statement's tables: the table's override, or the global value.
+int tablePercent(const StatementInfo& statement, const FlagView& flags, int global,
+                 std::optional<int> config::TableFlags::*field) {
+  int percent = clampPercent(global);
   if (statement.tables.empty()) return percent;
   int smallest = 100;
   for (const std::string& table : statement.tables) {
     const config::TableFlags* overrides = tableFlags(flags, table);
-    int table_percent = overrides != nullptr && overrides->reads_new_percent
-                            ? clampPercent(*overrides->reads_new_percent)
-                            : percent;
+    int table_percent = overrides != nullptr && overrides->*field ? clampPercent(*(overrides->*field)) : percent;
     smallest = std::min(smallest, table_percent);
   }
   return smallest;
+}
+
+int readPercent(const StatementInfo& statement, const FlagView& flags) {
+  return tablePercent(statement, flags, flags.reads_new_percent, &config::TableFlags::reads_new_percent);
+}
+
+// Shadow sampling: its own bucket (the key salted, so the sample does not coincide with the
+// ramp's), stable per session and statement text.
+bool shadowed(const StatementInfo& statement, std::string_view text, const FlagView& flags,
+              const SessionView& session) {
+  const int percent = tablePercent(statement, flags, flags.shadow_percent, &config::TableFlags::shadow_percent);
+  if (percent <= 0) return false;
+  const uint64_t key = stableHash(text) ^ (session.session_hash * 0x9e3779b97f4a7c15ull) ^ 0x5348414430574eull;
+  return rampBucket(key) < percent * 100;
 }
 
 Route inTransaction(const StatementInfo& statement, const FlagView& flags, const SessionView& session) {
@@ -117,6 +131,7 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
   }
   uint64_t key = flags.sticky == config::Sticky::Session ? session.session_hash : stableHash(text);
   bool to_new = rampBucket(key) < readPercent(statement, flags) * 100;
+  route.shadow = shadowed(statement, text, flags, session);
   if (!to_new) {
     route.serve = Store::Old;
     route.reason = "read: ramp bucket served by old";
@@ -126,6 +141,7 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
   } else {
     route.serve = Store::Old;
     route.read_fallback = true;
+    route.shadow = false;   // nothing to compare with
     route.reason = "read: new unavailable, fell back to old";
   }
   return route;

@@ -41,6 +41,7 @@ struct Route {
   bool mirror = false;         // also run on the other store
   bool both = false;           // session state: run on every held backend, client gets serve's answer
   bool read_fallback = false;  // a read meant for new went to old because new is unavailable
+  bool shadow = false;         // a read outside a transaction also run on the other store and compared
   const char* reason = "";     // static string for logs/metrics
 };
 
@@ -79,7 +80,10 @@ bool needsClassification(const FlagView& flags);
 //   (sticky: statement) against the smallest reads_new_percent of its tables (global value for
 //   tables without an override). A read meant for new goes to old with read_fallback when new is
 //   unavailable, unless new is authoritative (then it goes to new: the proxy answers with an
-//   error, never with the other store's data).
+//   error, never with the other store's data). Such a read is also shadowed (run on the other
+//   store and compared) when its own bucket — the session hash and text, salted — falls under
+//   the smallest shadow_percent of its tables; never while read-your-writes holds it, and never
+//   when it fell back for want of the new store.
 // - parse_error statements are Writes: authoritative, mirrored so both transactions fail alike.
 Route decide(const StatementInfo& statement, std::string_view statement_text, const FlagView& flags,
              const SessionView& session);

@@ -546,12 +546,13 @@ TEST(ConfigSecrets, DefaultLookupReadsProcessEnvironment) {
 // --- what this build refuses ------------------------------------------------------------------
 
 TEST(ConfigBuildSupport, RoutingToNewNeedsTheNewStore) {
-  const std::string message = "flags.writes: these flags route statements to the new store, but stores.new is not configured";
-  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: dual\n")), "cutover.yaml:4: " + message);
-  EXPECT_EQ(errorOf(minimalWith("flags: { writes: new }\n")), "cutover.yaml:3: " + message);
-  EXPECT_EQ(errorOf(minimalWith("flags:\n  reads_new_percent: 10\n")), "cutover.yaml:3: " + message);
+  // The error points at the key that needs the new store.
+  const std::string message = ": these flags route statements to the new store, but stores.new is not configured";
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  writes: dual\n")), "cutover.yaml:4: flags.writes" + message);
+  EXPECT_EQ(errorOf(minimalWith("flags: { writes: new }\n")), "cutover.yaml:3: flags.writes" + message);
+  EXPECT_EQ(errorOf(minimalWith("flags:\n  reads_new_percent: 10\n")), "cutover.yaml:4: flags.reads_new_percent" + message);
   EXPECT_EQ(errorOf(minimalWith("flags:\n  tables:\n    orders: { reads_new_percent: 50 }\n")),
-            "cutover.yaml:3: " + message);
+            "cutover.yaml:5: flags.tables.orders" + message);
 }
 
 TEST(ConfigBuildSupport, DualWritesAndRampAcceptedWithTheNewStore) {
@@ -563,12 +564,15 @@ TEST(ConfigBuildSupport, DualWritesAndRampAcceptedWithTheNewStore) {
   EXPECT_EQ(c->flags.tables.at("orders").reads_new_percent, 5);
 }
 
-TEST(ConfigBuildSupport, AsyncMirrorAndShadowRefused) {
+TEST(ConfigBuildSupport, AsyncMirrorRefusedAndShadowNeedsTheNewStore) {
   EXPECT_EQ(errorOf("stores: { old: {}, new: {} }\nauth: { method: trust }\nflags:\n  writes: dual\n  mirror: async\n"),
             "cutover.yaml:5: flags.mirror: 'async' is not available in this build yet; use sync");
   EXPECT_EQ(errorOf(minimalWith("flags:\n  shadow_percent: 10\n")),
-            "cutover.yaml:4: flags.shadow_percent: 10 is not available in this build yet (shadow reads are not "
-            "implemented); use 0");
+            "cutover.yaml:4: flags.shadow_percent: these flags route statements to the new store, but stores.new "
+            "is not configured");
+  auto c = load("stores: { old: {}, new: { port: 5433 } }\nauth: { method: trust }\nflags: { shadow_percent: 10 }\n");
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->flags.shadow_percent, 10);
 }
 
 TEST(ConfigBuildSupport, StrictMirrorRefused) {

@@ -212,6 +212,52 @@ TEST(Decide, StickyStatementKeysOnTheText) {
   EXPECT_LT(texts_on_new, 280);
 }
 
+TEST(Decide, ShadowSamplesReadsOutsideTransactionsOnly) {
+  FlagView flags{.writes = WritesMode::Dual, .reads_new_percent = 30, .shadow_percent = 10};
+  int shadowed = 0, shadowed_on_new = 0;
+  for (int i = 0; i < 4000; ++i) {
+    SessionView session{.session_hash = stableHash("s" + std::to_string(i % 40))};
+    std::string text = "SELECT * FROM t WHERE id = " + std::to_string(i);
+    Route route = decide(statementOf(K::Read), text, flags, session);
+    // Stable: the same session and text, the same answer.
+    EXPECT_EQ(decide(statementOf(K::Read), text, flags, session).shadow, route.shadow);
+    if (route.shadow) {
+      ++shadowed;
+      if (route.serve == Store::New) ++shadowed_on_new;
+    }
+    for (StatementKind kind : {K::Write, K::Ddl, K::Transaction, K::Session}) {
+      EXPECT_FALSE(decide(statementOf(kind), text, flags, session).shadow);
+    }
+    SessionView in_txn = session;
+    in_txn.in_transaction = true;
+    EXPECT_FALSE(decide(statementOf(K::Read), text, flags, in_txn).shadow);
+    SessionView pending = session;
+    pending.mirror_pending = true;
+    EXPECT_FALSE(decide(statementOf(K::Read), text, flags, pending).shadow);
+  }
+  EXPECT_GT(shadowed, 300);   // 10 % of 4000 = 400
+  EXPECT_LT(shadowed, 500);
+  EXPECT_GT(shadowed_on_new, 0);   // reads served by new are shadowed on old too
+  flags.shadow_percent = 0;
+  EXPECT_FALSE(decide(statementOf(K::Read), "SELECT 1", flags, SessionView{}).shadow);
+  flags.shadow_percent = 100;
+  EXPECT_TRUE(decide(statementOf(K::Read), "SELECT 1", flags, SessionView{}).shadow);
+  // New down: the read falls back to old and is not shadowed.
+  flags.reads_new_percent = 100;
+  EXPECT_FALSE(decide(statementOf(K::Read), "SELECT 1", flags, SessionView{.new_store_available = false}).shadow);
+}
+
+TEST(Decide, PerTableShadowPercentTakesTheSmallest) {
+  std::map<std::string, TableFlags> tables;
+  tables["orders"].shadow_percent = 100;
+  tables["audit"].shadow_percent = 0;
+  FlagView flags{.writes = WritesMode::Dual, .shadow_percent = 0, .tables = &tables};
+  EXPECT_TRUE(decide(classifySql("SELECT * FROM orders"), "a", flags, SessionView{}).shadow);
+  EXPECT_FALSE(decide(classifySql("SELECT * FROM users"), "b", flags, SessionView{}).shadow);
+  flags.shadow_percent = 100;
+  EXPECT_FALSE(decide(classifySql("SELECT * FROM orders JOIN audit USING (id)"), "c", flags, SessionView{}).shadow);
+}
+
 TEST(Decide, PerTableReadPercentTakesTheSmallest) {
   std::map<std::string, TableFlags> tables;
   tables["orders"].reads_new_percent = 100;
