@@ -32,7 +32,7 @@ CompareRules compareRulesFor(const config::CompareConfig& config, const router::
   rules.values.float_tolerance = config.float_tolerance;
   rules.values.numeric_trailing_zeros = config.numeric_trailing_zeros;
   rules.values.timestamps_utc = config.timestamps_utc;
-  rules.ordered = statement.top_level_order_by || config.strict_order;
+  rules.ordered = statement.top_level_order_by;   // without ORDER BY, SQL promises no order
   rules.log_values = config.log_values;
   rules.sample_bytes = config.sample_bytes;
   return rules;

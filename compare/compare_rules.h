@@ -18,7 +18,8 @@ struct CompareRules {
   // compare.ignore_columns plus compare.tables.<t>.ignore_columns of every table read.
   std::vector<std::string> ignore_columns;
   ValueRules values;
-  // Row order counts: the statement's top level has ORDER BY, or compare.strict_order.
+  // Row order counts: the statement's top level has ORDER BY (compare.strict_order decides whether
+  // a difference of order alone is a mismatch or noise; see ClientSession::finishShadow).
   bool ordered = false;
   bool log_values = false;          // differing values shown as they are, not redacted
   size_t sample_bytes = 64 * 1024;  // per side

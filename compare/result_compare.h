@@ -19,7 +19,7 @@ enum class MismatchKind {
   Columns,       // column names, types or formats differ (ignored columns left out)
   RowCount,      // as many columns alike, a different number of rows
   Values,        // same row count, different rows
-  Order,         // same rows, different order, and order counts (ORDER BY or strict_order)
+  Order,         // same rows, different order, under a top-level ORDER BY
   ErrorOneSide,  // one store answered with an ErrorResponse, the other with a result
   ErrorDiffers,  // both answered with an ErrorResponse, of different SQLSTATEs
   Incomparable,  // a side's messages were malformed or its result never finished
