@@ -116,7 +116,16 @@ std::string renderRollback(const json& answer) {
     applied += fmt::format("{}in {:.{}f} ms", applied.empty() ? "applied " : " ", ms, ms < 0.1 ? 2 : 1);
   }
   if (!applied.empty()) line += "; " + applied;
-  return line + "\n";
+  line += "\n";
+  // flags.store: postgres and the control database did not take it: other instances still route
+  // by the old flags until it is shared (the proxy retries once the control database is back).
+  if (answer.is_object() && answer.contains("fleet") && answer["fleet"].is_object() &&
+      answer["fleet"].value("shared", true) == false) {
+    line += fmt::format("WARNING: this instance only; the fleet flag store did not take the rollback: {}\n"
+                        "         roll back the other instances too (cutover ctl --admin URL rollback)\n",
+                        answer["fleet"].value("error", std::string("unknown error")));
+  }
+  return line;
 }
 
 }  // namespace cutover::admin

@@ -92,8 +92,9 @@ ClientSession::Shadow* ClientSession::shadowFor(Store store, bool serve_side) co
     if (shadows_.empty() || shadows_.back()->serve_done || shadows_.back()->serve != store) return nullptr;
     return shadows_.back().get();
   }
+  // Each store answers the shadows it runs in the order they were sent.
   for (const auto& s : shadows_) {
-    if (!s->other_done) return s->serve != store ? s.get() : nullptr;
+    if (!s->other_done && s->serve != store) return s.get();
   }
   return nullptr;
 }

@@ -1,6 +1,8 @@
 #include "proxy/control.h"
 
+#include <algorithm>
 #include <charconv>
+#include <map>
 #include <condition_variable>
 #include <mutex>
 
@@ -19,6 +21,7 @@ using nlohmann::json;
 constexpr auto kApplyTimeout = std::chrono::seconds(5);
 constexpr size_t kDefaultLimit = 100;
 constexpr size_t kMaxLimit = 1000;
+constexpr size_t kGroupedRecords = 10000;   // GET /mismatches groups the last this many records
 
 admin::Response jsonResponse(int status, const json& body) {
   admin::Response response;
@@ -146,6 +149,11 @@ void ControlPlane::adoptRemote(flags::FlagSnapshot remote) {
   std::lock_guard lock(change_mutex_);
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
   if (remote.version <= before->version) return;
+  if (unshared_rollback_) {
+    log::warn("flags v{} from the fleet flag store are not applied: this instance's rollback (v{}) goes to the fleet "
+              "store first", remote.version, before->version);
+    return;
+  }
   const config::FlagValues values{remote.writes, remote.mirror, remote.reads_new_percent, remote.shadow_percent,
                                   &remote.tables};
   if (auto refusal = config::checkFlagsSupported(values, parts_.config->new_store.has_value())) {
@@ -185,6 +193,7 @@ ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& 
   }
   Outcome outcome = published(std::move(result), before, "rollback", automatic ? "auto" : "manual");
   outcome.fleet_error = fleet_error;
+  if (!fleet_error.empty() && outcome.refusal == Refusal::None) unshared_rollback_ = true;
   if (outcome.refusal == Refusal::None) {
     metrics::global().rollbacks(automatic ? metrics::RollbackTrigger::Auto : metrics::RollbackTrigger::Manual).Increment();
   }
@@ -225,6 +234,29 @@ ControlPlane::Outcome ControlPlane::published(Result<flags::FlagSnapshotPtr> res
   return Outcome{Refusal::None, {}, applied};
 }
 
+void ControlPlane::reconcileFleet() {
+  if (parts_.fleet == nullptr) return;
+  std::lock_guard lock(change_mutex_);
+  if (!unshared_rollback_) return;
+  const flags::PgFlagStoreHealth health = parts_.fleet->health();
+  if (!health.connected) return;
+  flags::FlagSnapshotPtr local = parts_.flag_store->current();
+  auto stored = parts_.fleet->publish(*local, health.last_version);
+  if (!stored.isOk()) {
+    log::warn("the rollback to flags v{} is not in the fleet flag store yet: {}; retrying", local->version,
+              stored.status().message());
+    return;
+  }
+  unshared_rollback_ = false;
+  log::info("the rollback made while the control database was unreachable is now in the fleet flag store as v{}",
+            stored->version);
+  if (stored->version > local->version) {
+    flags::FlagSnapshotPtr before = local;
+    Outcome outcome = published(parts_.flag_store->adopt(std::move(stored.value())), before, "fleet resync", "fleet");
+    if (outcome.refusal != Refusal::None) log::error("fleet resync: {}", outcome.error);
+  }
+}
+
 admin::Response ControlPlane::status() const {
   auto& registry = metrics::global();
   json stores = json::object();
@@ -251,8 +283,14 @@ admin::Response ControlPlane::status() const {
   } else {
     const flags::PgFlagStoreHealth health = parts_.fleet->health();
     const uint64_t local = parts_.flag_store->current()->version;
+    bool unshared = false;
+    {
+      std::lock_guard lock(change_mutex_);
+      unshared = unshared_rollback_;
+    }
     body["flag_store"] = {{"kind", "postgres"},
-                          {"ok", health.connected && health.last_error.empty()},
+                          {"ok", health.connected && health.last_error.empty() && !unshared},
+                          {"unshared_rollback", unshared},
                           {"connected", health.connected},
                           {"table", parts_.fleet->table()},
                           {"fleet_version", health.last_version},
@@ -276,7 +314,9 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
   admin.route("PUT", "/flags", [this](const admin::Request& request) {
     auto next = flags::applyJson(*parts_.flag_store->current(), request.body);
     if (!next.isOk()) return admin::errorResponse(400, next.status().message());
-    const std::string reason = next.value().reason;
+    // A change without a reason has none (applyJson keeps the previous change's).
+    const json body = json::parse(request.body, nullptr, false);
+    const std::string reason = body.is_object() && body.contains("reason") ? next.value().reason : "";
     Outcome outcome = change(std::move(next.value()), "admin " + request.remote_address, reason);
     if (outcome.refusal != Refusal::None) return admin::errorResponse(httpStatus(outcome.refusal), outcome.error);
     return jsonResponse(200, flags::toJson(*outcome.applied.flags));
@@ -343,7 +383,35 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
     };
   };
   admin.route("GET", "/divergences", journalRoute("divergences.jsonl", "divergences"));
-  admin.route("GET", "/mismatches", journalRoute("mismatches.jsonl", "mismatches"));
+  admin.route("GET", "/mismatches", [this](const admin::Request& request) {
+    auto limit = limitOf(request.target);
+    if (!limit.isOk()) return admin::errorResponse(400, limit.status().message());
+    std::string directory = parts_.config->journal_dir;
+    if (!directory.empty() && directory.back() != '/') directory += '/';
+    std::vector<json> records = compare::Journal::tailFile(directory + "mismatches.jsonl", kGroupedRecords);
+    // Grouped by query fingerprint over the last kGroupedRecords records, most frequent first.
+    std::map<std::string, json> groups;
+    for (const json& r : records) {
+      const std::string fingerprint = r.value("fingerprint", "");
+      json& g = groups[fingerprint];
+      if (g.is_null()) g = {{"fingerprint", fingerprint}, {"query", r.value("query", "")}, {"count", 0},
+                            {"kinds", json::object()}, {"results", json::object()}};
+      g["count"] = g["count"].get<uint64_t>() + 1;
+      const std::string kind = r.value("kind", "");
+      const std::string result = r.value("result", "");
+      g["kinds"][kind] = g["kinds"].value(kind, 0) + 1;
+      g["results"][result] = g["results"].value(result, 0) + 1;
+      g["last_time"] = r.value("time", "");
+    }
+    json by_fingerprint = json::array();
+    for (auto& [fingerprint, g] : groups) by_fingerprint.push_back(std::move(g));
+    std::stable_sort(by_fingerprint.begin(), by_fingerprint.end(),
+                     [](const json& a, const json& b) { return a["count"].get<uint64_t>() > b["count"].get<uint64_t>(); });
+    const size_t keep = std::min(limit.value(), records.size());
+    json latest(std::vector<json>(records.end() - static_cast<std::ptrdiff_t>(keep), records.end()));
+    return jsonResponse(200, {{"mismatches", latest}, {"by_fingerprint", by_fingerprint},
+                              {"grouped_over", records.size()}});
+  });
 }
 
 }  // namespace cutover::proxy

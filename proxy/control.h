@@ -63,6 +63,11 @@ class ControlPlane {
   // when newer and routable by this instance, applied to every worker, audited.
   void adoptRemote(flags::FlagSnapshot remote);
 
+  // Once a second (main thread): a rollback applied here while the fleet store could not take it
+  // is published to the fleet store as soon as the control database answers again, so the other
+  // instances roll back too. Until then this instance keeps its flags and ignores the fleet's.
+  void reconcileFleet();
+
   // Sends `flags` to every worker and waits (up to `timeout`) until each has taken it.
   Applied applyToWorkers(flags::FlagSnapshotPtr flags, std::chrono::milliseconds timeout);
 
@@ -76,7 +81,8 @@ class ControlPlane {
 
   Parts parts_;
   std::unique_ptr<compare::Journal> audit_;
-  std::mutex change_mutex_;   // one change at a time: audit lines and worker order match versions
+  mutable std::mutex change_mutex_;   // one change at a time: audit lines and worker order match versions
+  bool unshared_rollback_ = false;   // guarded by change_mutex_; see reconcileFleet()
 };
 
 }  // namespace cutover::proxy

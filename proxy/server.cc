@@ -110,7 +110,7 @@ void Server::reload() {
   }
   log::Level level;
   if (log::parseLevel(next->log_level, level)) log::setLevel(level);
-  if (next->auto_rollback.enabled && auto_rollback_timer_) {
+  if (next->auto_rollback.enabled && auto_rollback_) {
     auto_rollback_ = std::make_unique<flags::AutoRollback>(next->auto_rollback);
   } else if (next->auto_rollback.enabled != running.auto_rollback.enabled) {
     kept.emplace_back("auto_rollback (enabling or disabling it)");
@@ -162,6 +162,7 @@ Status Server::run() {
   }
   auto flag_store = flags::FlagStore::open(config_.flags);
   if (!flag_store.isOk()) return flag_store.status();
+  metrics::global().flagStoreUp().Set(1);   // the state file; the fleet store sets its own
   flag_store_ = std::move(flag_store.value());
   if (config_.flags.store == config::FlagStoreKind::Postgres) {
     Status fleet = openFleetFlagStore();
@@ -227,11 +228,11 @@ Status Server::run() {
     control_ = std::move(control.value());
     control_ready_.store(control_.get(), std::memory_order_release);
   }
-  if (config_.auto_rollback.enabled) {
-    auto_rollback_ = std::make_unique<flags::AutoRollback>(config_.auto_rollback);
-    auto_rollback_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Server::onAutoRollbackTick, this));
+  if (control_) {
+    if (config_.auto_rollback.enabled) auto_rollback_ = std::make_unique<flags::AutoRollback>(config_.auto_rollback);
+    control_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Server::onControlTick, this));
     timeval second{1, 0};
-    evtimer_add(auto_rollback_timer_.get(), &second);
+    evtimer_add(control_timer_.get(), &second);
   }
   if (config_.admin.enabled) {
     auto admin = admin::AdminServer::start(config_.admin);
@@ -346,10 +347,13 @@ bool rollbackWouldChange(const flags::FlagSnapshot& f) {
 
 }  // namespace
 
-// Once a second on the main thread: auto_rollback's window over the store figures.
-void Server::onAutoRollbackTick(evutil_socket_t, short, void* arg) {
+// Once a second on the main thread: the fleet store catches up with a local rollback, and
+// auto_rollback's window over the store figures.
+void Server::onControlTick(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Server*>(arg);
   if (self->shutting_down_ || !self->control_) return;
+  self->control_->reconcileFleet();
+  if (!self->auto_rollback_) return;
   if (!rollbackWouldChange(*self->flag_store_->current())) return self->auto_rollback_->reset();
   auto& registry = metrics::global();
   flags::HealthSample sample;

@@ -36,7 +36,7 @@ class Server {
   static void onAcceptError(evconnlistener*, void* arg);
   static void onSignal(evutil_socket_t signal, short, void* arg);
   static void onShutdownTick(evutil_socket_t, short, void* arg);
-  static void onAutoRollbackTick(evutil_socket_t, short, void* arg);
+  static void onControlTick(evutil_socket_t, short, void* arg);
   void beginShutdown();
   // SIGHUP: reload the TLS certificate/key and the users file; on error keep the running ones.
   void reload();
@@ -65,7 +65,7 @@ class Server {
   std::vector<EventPtr> signal_events_;
   EventPtr shutdown_timer_;
   std::unique_ptr<flags::AutoRollback> auto_rollback_;
-  EventPtr auto_rollback_timer_;
+  EventPtr control_timer_;
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t next_worker_ = 0;
   std::atomic<bool> shutting_down_{false};

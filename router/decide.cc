@@ -129,9 +129,16 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
     route.reason = "read with mirror work pending: authoritative (read-your-writes)";
     return route;
   }
+  route.shadow = shadowed(statement, text, flags, session);
+  if (agreedWrites(statement, flags) == WritesMode::New) {
+    // Old is no longer mirrored: its data is stale, whatever reads_new_percent says.
+    route.serve = Store::New;
+    route.shadow = false;
+    route.reason = "read: writes new, old is stale";
+    return route;
+  }
   uint64_t key = flags.sticky == config::Sticky::Session ? session.session_hash : stableHash(text);
   bool to_new = rampBucket(key) < readPercent(statement, flags) * 100;
-  route.shadow = shadowed(statement, text, flags, session);
   if (!to_new) {
     route.serve = Store::Old;
     route.reason = "read: ramp bucket served by old";

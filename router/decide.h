@@ -76,6 +76,7 @@ bool needsClassification(const FlagView& flags);
 //   secondary transaction exists whenever a statement in it may be mirrored.
 // - Session: both = true, serve the authoritative (mirror is false: both supersedes it).
 // - Read outside a transaction: mirror_pending → the authoritative store (read-your-writes);
+//   writes: new (for the statement's tables) → new, never shadowed (old is stale, unmirrored);
 //   else ramp by rampBucket(session_hash) (sticky: session) or rampBucket(stableHash(text))
 //   (sticky: statement) against the smallest reads_new_percent of its tables (global value for
 //   tables without an override). A read meant for new goes to old with read_fallback when new is

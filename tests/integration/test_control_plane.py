@@ -24,10 +24,14 @@ Which store served a read is told by the store itself: `SELECT current_setting('
 - fleet: two proxy instances sharing a flag store in a third PostgreSQL (flags.store: postgres);
   a PUT through one instance's API takes effect on the other within 1 s (measured, reported);
   the control database stopped: both keep serving with their last flags, /status says so, a PUT
-  is refused with 503 and a rollback still applies locally; back up: they follow again.
+  is refused with 503 and a rollback still applies locally; back up: that rollback reaches the
+  fleet store and the other instance within seconds, and flips through either instance work again.
 - auto_rollback_on_errors: reads ramped to new where a table is missing on new: the new store's
   error rate trips auto_rollback; the flip, its log line naming the figure and
   rollbacks_total{trigger="auto"} are asserted, and reads succeed on old afterwards; no re-ramp.
+- auto_rollback_on_mismatches: reads shadowed at 100 % while 20 % of them are served by new;
+  rows changed on new behind the proxy's back: the confirmed-mismatch rate trips auto_rollback
+  (log line naming the figure, rollbacks_total{trigger="auto"}).
 - auto_rollback_on_latency: a view that sleeps on new only: the new/old p99 ratio trips it.
 - sighup_reloads_config: SIGHUP applies a new max_client_connections to the next login without
   dropping sessions; a changed listen address is reported as needing a restart and not applied;
@@ -525,6 +529,23 @@ def check_fleet(ctx):
             while not a.api("GET", "/status")[1]["flag_store"]["connected"] and time.monotonic() < deadline:
                 time.sleep(0.1)
             h.check(a.api("GET", "/status")[1]["flag_store"]["connected"], "instance a reconnected to the control DB")
+            # b's local rollback goes to the fleet store once it answers, and a follows it.
+            deadline = time.monotonic() + 15
+            while a.api("GET", "/flags")[1]["reads_new_percent"] != 0:
+                h.check(time.monotonic() < deadline, "instance a did not follow b's rollback within 15 s of the "
+                                                     f"control DB's return: {a.api('GET', '/status')[1]['flag_store']}")
+                time.sleep(0.1)
+            conn_a = a.connect()
+            with conn_a.cursor() as cur_a:
+                h.check_eq(served_by(ctx, cur_a), "old", "instance a after b's rollback reached the fleet")
+            conn_a.close()
+            h.check_eq(b.api("GET", "/status")[1]["flag_store"]["unshared_rollback"], False, "b's rollback shared")
+            # Flips through either instance work again.
+            answer = a.put_flags(reads_new_percent=100, reason="ramp again")
+            deadline = time.monotonic() + 5
+            while b.api("GET", "/flags")[1]["version"] < answer["version"]:
+                h.check(time.monotonic() < deadline, "b did not follow a's flip after the resync")
+                time.sleep(0.05)
             conn.close()
             a.stop()
             b.stop()
@@ -584,6 +605,43 @@ def check_auto_rollback_on_errors(ctx):
         h.check_eq(cp.api("GET", "/flags")[1]["reads_new_percent"], 0, "reads_new_percent 3 s after auto-rollback")
         conn.close()
         ctx.log(f"{len(errors)} client errors (42P01 from new) before the auto-rollback tripped")
+        cp.stop()
+    finally:
+        cp.proxy.cleanup()
+
+
+def check_auto_rollback_on_mismatches(ctx):
+    if proxy_only(ctx, "auto-rollback"):
+        return
+    for c in (ctx.old, ctx.new):
+        c.psql("DROP TABLE IF EXISTS drift; CREATE TABLE drift (id int PRIMARY KEY, v text);"
+               "INSERT INTO drift SELECT g, 'v' || g FROM generate_series(1, 100) g", db="cp")
+    ctx.new.psql("UPDATE drift SET v = 'drifted' WHERE id % 10 = 0", db="cp")   # behind the proxy's back
+    cp = Cp(ctx, writes="dual", reads_new_percent=20, shadow_percent=100, sticky="statement",
+            auto_rollback={"window_s": 10, "max_mismatch_rate": 0.01, "max_new_error_rate": 0.5, "max_p99_ratio": 1000})
+    try:
+        m0 = cp.metrics()
+        conn = cp.connect()
+        cur = conn.cursor()
+        n = [0]
+
+        def work():
+            for _ in range(20):
+                cur.execute("SELECT id, v FROM drift WHERE id = %s", (n[0] % 100 + 1,))
+                cur.fetchall()
+                n[0] += 1
+            time.sleep(0.05)
+
+        wait_auto_rollback(cp, 30, work)
+        m1 = cp.metrics()
+        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+                   1.0, "rollbacks_total{trigger=auto} increase")
+        h.check(m1.get("cutover_shadow_comparisons_total", result="mismatch") >= 1, "confirmed mismatches counted")
+        log = cp.proxy.stderr_text()
+        line = re.search(r"auto-rollback: confirmed mismatch rate [0-9.e+-]+ > 0\.01 \(([^)]*)\)", log)
+        h.check(line, f"no auto-rollback log line naming the mismatch rate:\n{log[-2000:]}")
+        ctx.log(f"tripped after {n[0]} reads: {line.group(0)}")
+        conn.close()
         cp.stop()
     finally:
         cp.proxy.cleanup()
@@ -677,7 +735,7 @@ def check_sighup_reloads_config(ctx):
 
 CHECKS = [check_endpoints_and_auth, check_pass_through_session_follows_flip, check_authority_moves_and_rollback,
           check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet,
-          check_auto_rollback_on_errors, check_auto_rollback_on_latency, check_sighup_reloads_config,
+          check_auto_rollback_on_errors, check_auto_rollback_on_mismatches, check_auto_rollback_on_latency, check_sighup_reloads_config,
           check_flags_survive_restart]
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ TEST(Decide, Exhaustive) {
                 EXPECT_EQ(route.mirror, mirrors(mode));
                 EXPECT_FALSE(route.both);
                 EXPECT_FALSE(route.read_fallback);
-              } else if (pending) {
+              } else if (pending || mode == WritesMode::New) {
+                // Read-your-writes; or old is stale once it is no longer mirrored.
                 EXPECT_EQ(route.serve, authority);
                 EXPECT_FALSE(route.mirror);
                 EXPECT_FALSE(route.read_fallback);
