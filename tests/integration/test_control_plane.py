@@ -17,8 +17,8 @@ Which store served a read is told by the store itself: `SELECT current_setting('
 - flip_latency: 200 PUT /flags alternating reads_new_percent 0/100 (sticky: statement); after
   every answer the next read of a live session is served by the store the flags name (asserted
   every time); the PUT → all-workers-applied time is reported as p50/p99 (not asserted).
-- rollback_under_load: pgbench -S through the proxy at reads_new_percent 50; POST /rollback
-  mid-run; pgbench sees no error and, from the rollback's answer on, no read is served by new
+- rollback_under_load: pgbench -S through the proxy at reads_new_percent 50; `cutover ctl
+  rollback` mid-run; pgbench sees no error and, from the rollback's answer on, no read is served by new
   (statements_total{kind="read",served_by="new"} does not move).
 - metrics_move: every metric DESIGN.md names is exported, and the ones traffic drives move.
 - fleet: two proxy instances sharing a flag store in a third PostgreSQL (flags.store: postgres);
@@ -374,8 +374,10 @@ def check_rollback_under_load(ctx):
                                  "-U", "postgres", "bench"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(3)
         before = cp.metrics().get("cutover_statements_total", kind="read", served_by="new")
-        status, answer = cp.api("POST", "/rollback", {"reason": "rollback under load"})
-        h.check_eq(status, 200, f"POST /rollback: {answer}")
+        ctl = subprocess.run([ctx.binary, "ctl", "--admin", f"http://127.0.0.1:{cp.admin_port}", "--token", TOKEN,
+                              "--reason", "rollback under load", "rollback"], capture_output=True, text=True, timeout=30)
+        h.check_eq(ctl.returncode, 0, f"cutover ctl rollback: {ctl.stdout}{ctl.stderr}")
+        h.check("rolled back" in ctl.stdout and "reads_new_percent 0" in ctl.stdout, f"ctl output: {ctl.stdout}")
         at_rollback = cp.metrics().get("cutover_statements_total", kind="read", served_by="new")
         out, _ = proc.communicate(timeout=60)
         after = cp.metrics().get("cutover_statements_total", kind="read", served_by="new")
@@ -386,7 +388,7 @@ def check_rollback_under_load(ctx):
         h.check_eq(after, at_rollback, "reads served by new after the rollback answered")
         total = cp.metrics().get("cutover_statements_total", kind="read")
         ctx.log(f"reads by new before rollback {before:.0f}, at rollback {at_rollback:.0f}, at end {after:.0f}; "
-                f"reads in all {total:.0f}")
+                f"reads in all {total:.0f}; ctl: {ctl.stdout.strip()}")
         cp.stop()
     finally:
         cp.proxy.cleanup()
@@ -403,7 +405,7 @@ def check_metrics_move(ctx):
     if proxy_only(ctx, "metrics"):
         return
     reset_tables(ctx)
-    cp = Cp(ctx, writes="dual")
+    cp = Cp(ctx, writes="dual", shadow_percent=100)
     try:
         m0 = cp.metrics()
         for name in DESIGN_METRICS:
@@ -438,6 +440,8 @@ def check_metrics_move(ctx):
             "cutover_mirror_writes_total{result=ok}": (m0.get("cutover_mirror_writes_total", result="ok"),
                                                        m1.get("cutover_mirror_writes_total", result="ok")),
             "cutover_divergences_total": (m0.get("cutover_divergences_total"), m1.get("cutover_divergences_total")),
+            "cutover_shadow_comparisons_total{result=match}": (m0.get("cutover_shadow_comparisons_total", result="match"),
+                                                               m1.get("cutover_shadow_comparisons_total", result="match")),
             "cutover_flag_changes_total": (m0.get("cutover_flag_changes_total"), m1.get("cutover_flag_changes_total")),
             "cutover_rollbacks_total{trigger=manual}": (m0.get("cutover_rollbacks_total", trigger="manual"),
                                                         m1.get("cutover_rollbacks_total", trigger="manual")),
