@@ -216,6 +216,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void shadowSideDone(router::Store store, bool serve_side);
   void dropShadows(const char* why);
   void finishShadow(std::shared_ptr<Shadow> shadow);
+  std::vector<std::string> recheckSetup() const;
   // The journal record of `unit`: served by `serve`, compared with the other store.
   compare::Divergence divergenceOf(const Unit& unit, std::string_view kind, router::Store serve,
                                    std::string serve_outcome, std::string secondary_outcome) const;

@@ -153,25 +153,6 @@ bool needsOtherStore(const flags::FlagSnapshot& f) {
   return router::needsClassification(viewOf(f));
 }
 
-// A string literal PostgreSQL reads the same whatever standard_conforming_strings says.
-std::string quoteLiteral(std::string_view text) {
-  std::string out = "E'";
-  for (char c : text) {
-    if (c == '\\' || c == '\'') out += c;
-    out += c;
-  }
-  return out + "'";
-}
-
-std::string quoteIdentifier(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out += c;
-    out += c;
-  }
-  return out + "\"";
-}
-
 // The session's state that a new store connection needs, read from the connected store when a
 // session leaves pass-through (nothing was parsed until then): settings changed in the session
 // (session_authorization and role first), prepared statements, LISTEN channels.
@@ -275,7 +256,7 @@ void ClientSession::capturedState() {
     const std::string& value = *row[2];
     if (kind == "set") {
       session_log_.push_back(
-          fmt::format("SELECT pg_catalog.set_config({}, {}, false)", quoteLiteral(name), quoteLiteral(value)));
+          fmt::format("SELECT pg_catalog.set_config({}, {}, false)", sqlLiteral(name), sqlLiteral(value)));
     } else if (kind == "parse") {
       protocol::Parse parse;
       parse.name = name;
@@ -306,7 +287,7 @@ void ClientSession::capturedState() {
       sql_prepared_.apply(info);
       session_log_.push_back(value);
     } else if (kind == "listen") {
-      session_log_.push_back("LISTEN " + quoteIdentifier(name));
+      session_log_.push_back("LISTEN " + sqlIdentifier(name));
     }
   }
   captured_.clear();

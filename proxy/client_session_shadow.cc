@@ -6,6 +6,7 @@
 // worker bounds the shadows in flight and the memory their samples may take: beyond any bound the
 // shadow is dropped and counted.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "common/log.h"
@@ -13,6 +14,7 @@
 #include "compare/mismatch.h"
 #include "compare/noise.h"
 #include "proxy/client_session.h"
+#include "proxy/rechecker.h"
 #include "proxy/worker.h"
 
 namespace cutover::proxy {
@@ -22,6 +24,33 @@ using router::Store;
 using metrics::ShadowResult;
 
 void count(ShadowResult result) { metrics::global().shadowComparisons(result).Increment(); }
+
+// At most one line a minute per kind of event, with how many were not logged. Any thread.
+class RateLimitedLog {
+ public:
+  // True when the caller should log now; `suppressed` is how many were skipped since the last.
+  bool take(uint64_t& suppressed) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t last = last_ms_.load(std::memory_order_relaxed);
+    if (last != 0 && now - last < 60000) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (!last_ms_.compare_exchange_strong(last, now)) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    suppressed = skipped_.exchange(0, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  std::atomic<int64_t> last_ms_{0};
+  std::atomic<uint64_t> skipped_{0};
+};
+
+RateLimitedLog unconfirmed_log, queue_full_log;
 
 // Writes one mismatched shadow read to mismatches.jsonl and the log (never values: the journal
 // redacts them unless compare.log_values).
@@ -177,8 +206,85 @@ void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {
     log::debug("session {}: shadow of unit {} differs but is noise: {}", id_, s->unit, noise);
     return;
   }
-  count(ShadowResult::Mismatch);
-  recordMismatch(ctx.mismatches, id_, *s, comparison, compare::mismatch_result::kMismatch, "");
+  const config::RecheckConfig& recheck = ctx.config().compare.recheck;
+  if (ctx.rechecker == nullptr || recheck.attempts <= 0) {
+    count(ShadowResult::Mismatch);
+    recordMismatch(ctx.mismatches, id_, *s, comparison, compare::mismatch_result::kMismatch, "");
+    return;
+  }
+  // Confirmed only if it still differs when run again on both stores, off this session.
+  RecheckRequest request;
+  request.user = user_;
+  request.database = database_;
+  request.session_setup = recheckSetup();
+  request.sql = s->text;
+  request.params = s->parameters;
+  request.param_formats = s->param_formats;
+  request.param_types = s->param_types;
+  request.rules = s->rules;
+  request.attempts = recheck.attempts;
+  request.delay_ms = recheck.delay_ms;
+  compare::Journal* journal = ctx.mismatches;
+  const uint64_t id = id_;
+  const bool queued = ctx.rechecker->submit(std::move(request), [journal, id, s, comparison](RecheckOutcome outcome) {
+    if (outcome.rechecked && outcome.matched) {
+      count(ShadowResult::Transient);
+      log::debug("session {}: shadow of unit {} differed, then matched on recheck {}: transient", id, s->unit,
+                 outcome.attempts_run);
+    } else if (!outcome.rechecked) {
+      // Could not tell (a store unreachable, a temporary table the recheck cannot see...):
+      // never an alarm on a difference that was not confirmed.
+      count(ShadowResult::Error);
+      uint64_t suppressed = 0;
+      if (unconfirmed_log.take(suppressed)) {
+        log::info("session {}: shadow read difference ({}) not confirmed: the recheck could not run: {} "
+                  "({} more like it in the last minute)",
+                  id, compare::toString(comparison.kind), outcome.error, suppressed);
+      }
+    } else {
+      count(ShadowResult::Mismatch);
+      compare::ResultComparison confirmed = comparison;
+      confirmed.detail += fmt::format(" (still differs after {} recheck{}: {})", outcome.attempts_run,
+                                      outcome.attempts_run == 1 ? "" : "s", outcome.last.detail);
+      recordMismatch(journal, id, *s, confirmed, compare::mismatch_result::kMismatch, "");
+    }
+  });
+  if (!queued) {
+    // Recheck capacity exhausted: shed like any shadow beyond its bounds.
+    count(ShadowResult::Dropped);
+    uint64_t suppressed = 0;
+    if (queue_full_log.take(suppressed)) {
+      log::warn("session {}: shadow read difference ({}) dropped: the recheck queue is full ({} more in the last "
+                "minute); lower shadow_percent or compare.recheck.delay_ms",
+                id_, compare::toString(comparison.kind), suppressed);
+    }
+  }
+}
+
+// What a recheck connection needs to read like this session: the client's startup settings that
+// shape results, then its SET/RESET commands (and settings copied when it left pass-through).
+std::vector<std::string> ClientSession::recheckSetup() const {
+  std::vector<std::string> setup;
+  for (const auto& [name, value] : routed_startup_) {
+    if (name == "user" || name == "database" || name == "options" || name == "replication" ||
+        name == "application_name") {
+      continue;
+    }
+    setup.push_back(fmt::format("SELECT pg_catalog.set_config({}, {}, true)", sqlLiteral(name), sqlLiteral(value)));
+  }
+  router::Classifier& classifier = worker_.classifier();
+  for (const std::string& sql : session_log_) {
+    if (sql.starts_with("SELECT pg_catalog.set_config(")) {
+      setup.push_back(sql);
+      continue;
+    }
+    const router::StatementInfo info = classifier.classify(sql);
+    if (!info.multi_statement &&
+        (info.session == router::SessionCommand::Set || info.session == router::SessionCommand::Reset)) {
+      setup.push_back(sql);
+    }
+  }
+  return setup;
 }
 
 }  // namespace cutover::proxy

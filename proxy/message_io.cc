@@ -50,4 +50,22 @@ std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame
   return std::span<const uint8_t>(data + frame.headerSize(), total - frame.headerSize());
 }
 
+std::string sqlLiteral(std::string_view text) {
+  std::string out = "E'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string sqlIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += c;
+    out += c;
+  }
+  return out + "\"";
+}
+
 }  // namespace cutover::proxy

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "protocol/framing.h"
 #include "proxy/libevent_handles.h"
@@ -25,6 +26,11 @@ protocol::Frame peekStartup(evbuffer* buffer, uint32_t max_length);
 // The body of the whole message described by `frame`, made contiguous in `buffer`. Valid until
 // `buffer` is next modified; the caller drains frame.totalSize() once done with it.
 std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame);
+
+// A string literal PostgreSQL reads the same whatever standard_conforming_strings says: E'…'.
+std::string sqlLiteral(std::string_view text);
+// A quoted identifier: "…", inner quotes doubled.
+std::string sqlIdentifier(std::string_view name);
 
 inline void append(evbuffer* buffer, const std::string& bytes) { evbuffer_add(buffer, bytes.data(), bytes.size()); }
 

@@ -187,6 +187,8 @@ Status Server::run() {
     if (!mismatches.isOk()) return Status::error("journal_dir: " + mismatches.status().message());
     mismatches_ = std::move(mismatches.value());
     context_.mismatches = mismatches_.get();
+    rechecker_ = std::make_unique<Rechecker>(config_.old_store, *config_.new_store);
+    context_.rechecker = rechecker_.get();
   }
   if (config_.new_store) {
     health_ = std::make_unique<StoreHealth>(config_);
@@ -283,7 +285,8 @@ Status Server::run() {
   control_.reset();
   fleet_.reset();
   health_.reset();
-  journal_.reset();   // drains and fsyncs what is queued
+  rechecker_.reset();   // before the journals its callbacks write to
+  journal_.reset();     // drains and fsyncs what is queued
   mismatches_.reset();
   log::info("cutover stopped");
   return Status::ok();

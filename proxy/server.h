@@ -13,6 +13,7 @@
 #include "flags/flag_store.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/control.h"
+#include "proxy/rechecker.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
 #include "proxy/worker.h"
@@ -54,6 +55,7 @@ class Server {
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;      // divergences.jsonl
   std::unique_ptr<compare::Journal> mismatches_;   // mismatches.jsonl
+  std::unique_ptr<Rechecker> rechecker_;           // re-runs mismatched shadow reads
   std::unique_ptr<StoreHealth> health_;
   std::unique_ptr<flags::PgFlagStore> fleet_;   // flags.store: postgres
   std::unique_ptr<ControlPlane> control_;

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Shadow-read comparison (issue 5): real old and new stores, the real proxy, real clients.
 
-- identical_data: 10,000 reads at shadow_percent 100 with 30 % of them served by new (so shadows
-  run on new and on old), pgbench -M prepared and psycopg2 simple queries: no mismatch, (almost) every read compared; what the client sees through the
-  proxy is byte-identical to what psql shows directly from old.
+- identical_data: reads at shadow_percent 100 with 30 % of them served by new (so shadows run on
+  new and on old), pgbench -M prepared and psycopg2 simple queries, until 10,000 have been
+  compared (a shadow the proxy sheds under load is counted as dropped, not compared): no
+  mismatch, no error; what the client sees through the proxy is byte-identical to what psql
+  shows directly from old.
 - physical_order: the same rows stored in another order on new: no mismatch without ORDER BY;
   under an ORDER BY with ties the other order is noise (kind order), not a mismatch, unless
   compare.strict_order, where it is a mismatch of kind order.
@@ -153,17 +155,23 @@ def check_identical_data(ctx):
                              capture_output=True, text=True, timeout=300)
         h.check_eq(out.returncode, 0, f"pgbench: {out.stdout[-1500:]}{out.stderr[-1500:]}")
         conn = sh.connect()
-        queries = ["SELECT * FROM items WHERE id %% 97 = %d ORDER BY id" % i for i in range(1000)]
-        queries += ["SELECT grp, count(*), sum(price), avg(weight) FROM items GROUP BY grp ORDER BY grp"] * 1000
-        run_queries(conn, queries)
+        queries = ["SELECT * FROM items WHERE id %% 97 = %d ORDER BY id" % i for i in range(500)]
+        queries += ["SELECT grp, count(*), sum(price), avg(weight) FROM items GROUP BY grp ORDER BY grp"] * 500
+        reads = 8000
+        deadline = time.monotonic() + 120
+        while True:
+            run_queries(conn, queries)
+            reads += len(queries)
+            m1 = sh.settle()
+            delta = {k: m1[k] - m0[k] for k in m1}
+            compared = delta["match"] + delta["mismatch"] + delta["transient"] + delta["noisy"] + delta["error"]
+            if compared >= 10000 or time.monotonic() > deadline:
+                break
         conn.close()
-        m1 = sh.settle()
-        delta = {k: m1[k] - m0[k] for k in m1}
-        compared = delta["match"] + delta["mismatch"] + delta["noisy"] + delta["error"]
-        ctx.log(f"shadow results over 10,000 reads: {delta}")
+        ctx.log(f"shadow results over {reads} reads: {delta}")
         h.check_eq(delta["mismatch"] + delta["transient"], 0, f"mismatches with identical data: {sh.mismatches()[:3]}")
         h.check_eq(delta["error"], 0, "shadows that could not be compared")
-        h.check(compared >= 9500, f"only {compared:.0f} of 10,000 reads were compared ({delta})")
+        h.check(compared >= 10000, f"only {compared:.0f} reads compared in 120 s ({delta})")
         h.check_eq(sh.mismatches(), [], "mismatches.jsonl")
 
         # What the client sees through the proxy is what old itself answers, byte for byte.
