@@ -1,9 +1,16 @@
 #include "admin/admin_server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -22,13 +29,56 @@ namespace cutover::admin {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
 
 constexpr uint64_t kBodyLimit = 1 << 20;
-constexpr std::chrono::seconds kReadTimeout{10};
+constexpr std::chrono::seconds kReadTimeout{10};  // also bounds the TLS handshake
 constexpr std::chrono::seconds kWriteTimeout{10};
+// A TLS close_notify exchange; a peer that does not answer is simply disconnected.
+constexpr std::chrono::seconds kTlsShutdownTimeout{1};
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// The OpenSSL error queue as one line (and cleared).
+std::string takeSslErrors() {
+  std::string out;
+  while (unsigned long code = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    out += (out.empty() ? "" : "; ") + std::string(text);
+  }
+  return out.empty() ? "unknown TLS error" : out;
+}
+
+// admin.tls: the server certificate (chain) and key, TLS 1.2 or newer.
+Result<std::unique_ptr<ssl::context>> loadTlsContext(const config::AdminTlsConfig& tls) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* ctx = context->native_handle();
+  ERR_clear_error();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1) {
+    return Status::error(fmt::format("admin.tls.cert_file: cannot load the certificate '{}': {}", tls.cert_file,
+                                     takeSslErrors()));
+  }
+  // OpenSSL 3 checks the key against the certificate while loading it; older ones do not.
+  const bool loaded = SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+  const unsigned long last = ERR_peek_last_error();
+  const bool mismatch = ERR_GET_LIB(last) == ERR_LIB_X509 && ERR_GET_REASON(last) == X509_R_KEY_VALUES_MISMATCH;
+  if (!loaded && !mismatch) {
+    return Status::error(fmt::format("admin.tls.key_file: cannot load the private key '{}': {}", tls.key_file,
+                                     takeSslErrors()));
+  }
+  if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return Status::error(fmt::format("admin.tls.key_file: '{}' is not the key of admin.tls.cert_file '{}'",
+                                     tls.key_file, tls.cert_file));
+  }
+  return context;
+}
 
 bool isMutating(std::string_view method) {
   return method == "PUT" || method == "POST" || method == "DELETE" || method == "PATCH";
@@ -46,11 +96,17 @@ Response errorResponse(int status, const std::string& message) {
   return Response{status, "application/json", nlohmann::json{{"error", message}}.dump()};
 }
 
-class Session;
+// What the server keeps of a connection, plain or TLS alike (so stop() can close it).
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual void close() = 0;
+};
 
 class AdminServer::Impl {
  public:
-  explicit Impl(std::optional<std::string> token) : token_(std::move(token)), acceptor_(ioc_) {
+  Impl(std::optional<std::string> token, std::unique_ptr<ssl::context> tls)
+      : token_(std::move(token)), tls_(std::move(tls)), acceptor_(ioc_) {
     route("GET", "/healthz",
           [](const Request&) { return Response{200, "application/json", R"({"status":"ok"})"}; });
     route("GET", "/metrics", [this](const Request&) {
@@ -164,6 +220,7 @@ class AdminServer::Impl {
   void closeAll();
 
   const std::optional<std::string> token_;
+  const std::unique_ptr<ssl::context> tls_;  // null: plain HTTP
   asio::io_context ioc_{1};
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
@@ -177,33 +234,59 @@ class AdminServer::Impl {
   std::vector<std::weak_ptr<Session>> sessions_;  // admin thread only
 };
 
-// One client connection: read a request, answer, repeat while keep-alive. Lives on the admin
-// thread; kept alive by the handlers of its pending operation.
-class Session : public std::enable_shared_from_this<Session> {
+// One client connection: (TLS handshake,) read a request, answer, repeat while keep-alive.
+// `Stream` is beast::tcp_stream or TlsStream; everything past the handshake is the same code.
+// Lives on the admin thread; kept alive by the handlers of its pending operation.
+template <typename Stream>
+class HttpSession : public Session, public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  Session(tcp::socket socket, AdminServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  template <typename... TlsContext>
+  HttpSession(tcp::socket socket, AdminServer::Impl& server, TlsContext&... tls)
+      : stream_(std::move(socket), tls...), server_(server) {
     boost::system::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
+    auto remote = lowest().socket().remote_endpoint(ec);
     if (!ec) remote_address_ = remote.address().to_string() + ":" + std::to_string(remote.port());
   }
+
+  void start() {
+    if constexpr (kTls) {
+      lowest().expires_after(kReadTimeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  // A plain-HTTP client, a scanner, a client that distrusts the
+                                  // certificate: nothing to answer in HTTP.
+                                  log::debug("admin: TLS handshake with {} failed: {}", self->remote_address_,
+                                             ec.message());
+                                  return self->close();
+                                }
+                                self->read();
+                              });
+    } else {
+      read();
+    }
+  }
+
+  void close() override {
+    boost::system::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
   void read() {
     if (server_.stopping()) return close();
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
-    stream_.expires_after(kReadTimeout);
+    lowest().expires_after(kReadTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onRead(ec); });
   }
 
-  void close() {
-    boost::system::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
-  }
-
- private:
   void onRead(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       return answer(errorResponse(413, "request body over 1 MiB"), {}, 11, false);
@@ -212,7 +295,8 @@ class Session : public std::enable_shared_from_this<Session> {
         ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return answer(errorResponse(400, "malformed HTTP request: " + ec.message()), {}, 11, false);
     }
-    if (ec) return close();  // peer closed, timeout, stop()
+    if (ec == http::error::end_of_stream) return finish();  // the client is done
+    if (ec) return close();  // peer gone, timeout, stop(), TLS error
 
     const auto& message = parser_->get();
     Request request;
@@ -234,15 +318,28 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->body() = std::move(response.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
-    stream_.expires_after(kWriteTimeout);
+    lowest().expires_after(kWriteTimeout);
     http::async_write(stream_, *response_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->close();
+                      [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        if (ec) return self->close();
+                        if (!keep_alive) return self->finish();
                         self->read();
                       });
   }
 
-  beast::tcp_stream stream_;
+  // The last answer is out (or the client closed its side): TLS says close_notify first, so the
+  // client can tell the end from a truncation.
+  void finish() {
+    if constexpr (kTls) {
+      if (!server_.stopping()) {
+        lowest().expires_after(kTlsShutdownTimeout);
+        return stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) { self->close(); });
+      }
+    }
+    close();
+  }
+
+  Stream stream_;
   AdminServer::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -255,9 +352,15 @@ void AdminServer::Impl::accept() {
     if (stopping()) return;
     if (!ec) {
       std::erase_if(sessions_, [](const std::weak_ptr<Session>& s) { return s.expired(); });
-      auto session = std::make_shared<Session>(std::move(socket), *this);
-      sessions_.push_back(session);
-      session->read();
+      if (tls_) {
+        auto session = std::make_shared<HttpSession<TlsStream>>(std::move(socket), *this, *tls_);
+        sessions_.push_back(session);
+        session->start();
+      } else {
+        auto session = std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), *this);
+        sessions_.push_back(session);
+        session->start();
+      }
     } else {
       log::warn("admin: accept failed: {}", ec.message());
     }
@@ -278,8 +381,18 @@ AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AdminServer::~AdminServer() { stop(); }
 
 Result<std::unique_ptr<AdminServer>> AdminServer::start(const config::AdminConfig& config) {
+  std::unique_ptr<ssl::context> tls;
+  if (config.tls) {
+    try {
+      auto loaded = loadTlsContext(*config.tls);
+      if (!loaded.isOk()) return loaded.status();
+      tls = std::move(loaded.value());
+    } catch (const std::exception& e) {  // asio's context constructor throws
+      return Status::error(std::string("admin.tls: cannot create a TLS context: ") + e.what());
+    }
+  }
   try {
-    auto impl = std::make_unique<Impl>(config.token);
+    auto impl = std::make_unique<Impl>(config.token, std::move(tls));
     impl->listen(config.listen);
     impl->run();
     return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));

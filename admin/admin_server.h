@@ -1,8 +1,8 @@
 #pragma once
 
 // The admin HTTP API (DESIGN.md "Admin HTTP API"): HTTP/1.1 on its own thread (Boost.Beast),
-// JSON bodies, bearer-token auth on every mutating call. Beast and Asio stay inside
-// admin_server.cc; their exceptions never leave admin/.
+// optionally over TLS (admin.tls), JSON bodies, bearer-token auth on every mutating call. Beast
+// and Asio stay inside admin_server.cc; their exceptions never leave admin/.
 
 #include <cstdint>
 #include <functional>
@@ -48,6 +48,11 @@ class AdminServer {
   //
   // Built in: GET /healthz -> {"status":"ok"}; GET /metrics -> the metrics source's text
   // (503 until setMetricsSource).
+  //
+  // With config.tls every connection is TLS (1.2 or newer) with the certificate and key loaded
+  // here (an unloadable file is an error naming admin.tls.cert_file or key_file); the handshake
+  // has the 10 s of a request, and a failed one (a plain-HTTP client) closes the connection with
+  // a debug log line. Everything after the handshake is as in plain HTTP.
   static Result<std::unique_ptr<AdminServer>> start(const config::AdminConfig& config);
 
   ~AdminServer();  // stop()s

@@ -34,13 +34,18 @@ const char* const kCtlUsage =
     "\n"
     "options (before or after the command):\n"
     "  --admin URL           the proxy's admin API, as admin.listen in its config\n"
-    "                        (default http://127.0.0.1:9187)\n"
+    "                        (default http://127.0.0.1:9187); https://host:port when\n"
+    "                        its config has admin.tls\n"
+    "  --cacert FILE         https: trust the CA certificate(s) in FILE (PEM) instead of\n"
+    "                        the system's; the certificate must also name the URL's host\n"
+    "  --insecure            https: do not verify the certificate or the host name\n"
     "  --token T             bearer token for set and rollback; else --token-file F,\n"
     "  --token-file F        else $CUTOVER_ADMIN_TOKEN\n"
     "  --reason TEXT         recorded with the change (default \"cutover ctl by $USER\")\n"
     "  --json                print the server's JSON answer as it came\n"
     "\n"
-    "exit codes: 0 ok, 1 refused by the server, 2 usage error, 3 admin API unreachable\n";
+    "exit codes: 0 ok, 1 refused by the server, 2 usage error, 3 admin API unreachable\n"
+    "            (or its TLS certificate not trusted)\n";
 
 namespace {
 
@@ -51,7 +56,8 @@ bool isIntegerKey(std::string_view key) {
 }
 
 bool takesValue(std::string_view option) {
-  return option == "--admin" || option == "--token" || option == "--token-file" || option == "--reason";
+  return option == "--admin" || option == "--token" || option == "--token-file" || option == "--reason" ||
+         option == "--cacert";
 }
 
 std::vector<std::string> splitKey(std::string_view key) {
@@ -122,6 +128,47 @@ std::string refusalHint(int status, const CtlToken& token, const std::string& me
   }
 }
 
+// Why ctl got no answer, and what to check, by the kind of failure.
+std::string unreachableText(HttpFailure failure, const CtlOptions& options, const AdminAddress& address,
+                            const std::string& error) {
+  const std::string& url = options.admin;
+  switch (failure) {
+    case HttpFailure::CertificateUntrusted:
+      return fmt::format(
+          "cutover ctl: the admin API at {} is not trusted ({}): {}, or pass --insecure to skip the check\n", url,
+          error,
+          options.cacert ? fmt::format("check that --cacert {} holds the CA that signed the certificate in the "
+                                       "proxy's admin.tls.cert_file",
+                                       *options.cacert)
+                         : "pass --cacert FILE with the CA that signed the certificate in the proxy's "
+                           "admin.tls.cert_file (the system's trust store was used)");
+    case HttpFailure::HostNameMismatch:
+      return fmt::format(
+          "cutover ctl: the admin API's certificate at {} does not name '{}' ({}): use a host name or address "
+          "the certificate lists in its subjectAltName, or pass --insecure to skip the check\n",
+          url, address.host, error);
+    case HttpFailure::NotTls:
+      return fmt::format(
+          "cutover ctl: the admin API at {} does not speak TLS ({}): without admin.tls in the proxy's config it "
+          "serves plain HTTP; use http://{}\n",
+          url, error, url.substr(url.find("://") + 3));
+    case HttpFailure::NoHttpAnswer:
+      if (!address.tls) {
+        return fmt::format(
+            "cutover ctl: no HTTP answer from the admin API at {} ({}): if the proxy's config has admin.tls, "
+            "use https://\n",
+            url, error);
+      }
+      break;
+    default:
+      break;
+  }
+  return fmt::format(
+      "cutover ctl: cannot reach the admin API at {} ({}): check admin.listen in the proxy's config "
+      "(the admin section must be present) and that the proxy is running, or pass --admin URL\n",
+      url, error);
+}
+
 // A request body as text. Arguments come from a terminal and may not be UTF-8 (a Latin-1
 // locale); nlohmann refuses to write such a string, and so does the server's parser.
 Result<std::string> bodyText(const json& body) {
@@ -171,9 +218,10 @@ Result<CtlOptions> parseCtlArgs(const std::vector<std::string>& args) {
       if (name == "--token") options.token = value;
       if (name == "--token-file") options.token_file = value;
       if (name == "--reason") options.reason = value;
-    } else if (name == "--json" || name == "--force") {
+      if (name == "--cacert") options.cacert = value;
+    } else if (name == "--json" || name == "--force" || name == "--insecure") {
       if (inline_value) return Status::error(fmt::format("{} takes no value", name));
-      (name == "--json" ? options.json : options.force) = true;
+      (name == "--json" ? options.json : name == "--force" ? options.force : options.insecure) = true;
     } else {
       return Status::error(fmt::format("unknown option '{}'", arg));
     }
@@ -203,26 +251,31 @@ Result<CtlOptions> parseCtlArgs(const std::vector<std::string>& args) {
   if (options.force && options.command != CtlCommand::Rollback) {
     return Status::error("--force only applies to rollback");
   }
+  if (options.cacert && options.insecure) {
+    return Status::error("give --cacert FILE (verify with that CA) or --insecure (do not verify), not both");
+  }
+  if (options.cacert && options.cacert->empty()) return Status::error("--cacert needs a file name");
   return options;
 }
 
 Result<AdminAddress> parseAdminUrl(std::string_view url) {
   const std::string lower = lowerCase(url);
-  if (lower.starts_with("https://")) {
-    return Status::error("https is not supported by cutover ctl yet; put the admin API on loopback");
-  }
+  AdminAddress address;
   std::string_view rest = url;
   if (lower.starts_with("http://")) {
     rest.remove_prefix(7);
+  } else if (lower.starts_with("https://")) {
+    rest.remove_prefix(8);
+    address.tls = true;
   } else if (lower.find("://") != std::string::npos) {
-    return Status::error(fmt::format("--admin '{}': only http://host:port is supported", url));
+    return Status::error(fmt::format("--admin '{}': only http://host:port or https://host:port is supported", url));
   }
   if (rest.ends_with('/')) rest.remove_suffix(1);
   if (rest.find_first_of("/?#@") != std::string_view::npos) {
-    return Status::error(fmt::format("--admin '{}': give only http://host:port (no path or user)", url));
+    return Status::error(fmt::format("--admin '{}': give only {}://host:port (no path or user)", url,
+                                     address.tls ? "https" : "http"));
   }
 
-  AdminAddress address;
   std::string_view port;
   if (rest.starts_with('[')) {
     size_t close = rest.find(']');
@@ -247,7 +300,7 @@ Result<AdminAddress> parseAdminUrl(std::string_view url) {
   }
   if (address.host.empty()) return Status::error(fmt::format("--admin '{}': no host", url));
   if (port.empty()) {
-    address.port = 80;
+    address.port = address.tls ? 443 : 80;
   } else {
     unsigned number = 0;
     auto [at, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
@@ -388,10 +441,17 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
   }
   auto address = parseAdminUrl(options.admin);
   if (!address.isOk()) return usageError(address.status().message());
+  if (!address->tls && (options.cacert || options.insecure)) {
+    return usageError(fmt::format("{} only applies to an https:// --admin URL (got '{}')",
+                                  options.cacert ? "--cacert" : "--insecure", options.admin));
+  }
 
   HttpRequest request;
   request.host = address->host;
   request.port = address->port;
+  request.tls = address->tls;
+  request.ca_file = options.cacert.value_or("");
+  request.verify = !options.insecure;
   CtlToken token;
   const bool mutating = options.command == CtlCommand::Set || options.command == CtlCommand::Rollback;
   if (mutating) {
@@ -431,12 +491,18 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
     request.body = std::move(text.value());
   }
 
-  auto reply = sendHttpRequest(request, environment.timeout);
+  if (options.insecure) {
+    err << "cutover ctl: warning: --insecure: the admin API's certificate is not verified; anyone on the "
+           "path could read the token and change the flags\n";
+  }
+  HttpFailure failure = HttpFailure::None;
+  auto reply = sendHttpRequest(request, environment.timeout, &failure);
   if (!reply.isOk()) {
-    err << fmt::format(
-        "cutover ctl: cannot reach the admin API at {} ({}): check admin.listen in the proxy's config "
-        "(the admin section must be present) and that the proxy is running, or pass --admin URL\n",
-        options.admin, reply.status().message());
+    if (failure == HttpFailure::Setup) {
+      if (options.cacert) return usageError(fmt::format("--cacert {}: {}", *options.cacert, reply.status().message()));
+      return usageError(reply.status().message());
+    }
+    err << unreachableText(failure, options, *address, reply.status().message());
     return kCtlExitUnreachable;
   }
   const std::string what = request.method + " " + request.target;

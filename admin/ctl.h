@@ -2,13 +2,15 @@
 
 // `cutover ctl`: the operator's client for the admin HTTP API (DESIGN.md "Interfaces").
 //
-//   cutover ctl [--admin URL] [--token T] [--token-file F] [--reason TEXT] [--json] COMMAND ...
+//   cutover ctl [--admin URL] [--cacert F] [--insecure] [--token T] [--token-file F] [--reason TEXT]
+//               [--json] COMMAND ...
 //     flags              GET /flags
 //     set KEY=VALUE...   PUT /flags with a partial body
 //     rollback [--force] POST /rollback
 //     status             GET /status
 //
-// Exit codes: 0 ok, 1 the server refused (4xx/5xx), 2 usage error, 3 admin API unreachable.
+// Exit codes: 0 ok, 1 the server refused (4xx/5xx), 2 usage error, 3 admin API unreachable (TLS
+// failures included: an untrusted certificate, a wrong host name, TLS to a plain-HTTP port).
 
 #include <chrono>
 #include <cstdint>
@@ -39,6 +41,8 @@ struct CtlOptions {
   std::optional<std::string> token;
   std::optional<std::string> token_file;
   std::optional<std::string> reason;
+  std::optional<std::string> cacert;  // https: the CA file to verify the server with
+  bool insecure = false;              // https: skip certificate and host name verification
   bool json = false;   // print the server's JSON as received
   bool force = false;  // rollback only
   std::vector<std::string> assignments;  // set's KEY=VALUE arguments, as given
@@ -46,15 +50,19 @@ struct CtlOptions {
 
 // The arguments after `ctl`. Options may come before or after the command; `--opt=value` and
 // `--opt value` both work; `--` ends the options. The error names the offending argument.
+// --cacert and --insecure exclude each other (checked here) and need an https:// --admin
+// (checked by runCtl, since --admin may come later).
 Result<CtlOptions> parseCtlArgs(const std::vector<std::string>& args);
 
 struct AdminAddress {
   std::string host;  // without IPv6 brackets
   uint16_t port = 0;
+  bool tls = false;  // https://
 };
 
-// `http://host:port` (a trailing "/" is allowed; no port means 80) or a bare `host:port`.
-// https and paths are refused with a message saying what to do.
+// `http://host:port` or `https://host:port` (a trailing "/" is allowed; no port means 80 or 443)
+// or a bare `host:port` (plain HTTP). Other schemes and paths are refused with a message saying
+// what to do.
 Result<AdminAddress> parseAdminUrl(std::string_view url);
 
 // PUT /flags's body from `set`'s KEY=VALUE arguments plus "reason". Integer keys

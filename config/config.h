@@ -149,10 +149,19 @@ struct AutoRollbackConfig {
   double max_mismatch_rate = 0.001, max_new_error_rate = 0.001, max_p99_ratio = 1.5;
 };
 
+// admin.tls: serve the admin API over HTTPS only (TLS 1.2 or newer). Both paths are required;
+// the loader checks that they are readable, AdminServer::start loads them with OpenSSL.
+struct AdminTlsConfig {
+  std::string cert_file;  // PEM: the server certificate, then any intermediates
+  std::string key_file;   // PEM private key matching cert_file
+  bool operator==(const AdminTlsConfig&) const = default;
+};
+
 struct AdminConfig {
   bool enabled = false;              // the admin section is present: serve the API on `listen`
   HostPort listen{"127.0.0.1", 9187};
   std::optional<std::string> token;  // resolved from token_env or token_file
+  std::optional<AdminTlsConfig> tls;  // absent: plain HTTP
   bool operator==(const AdminConfig&) const = default;
 };
 

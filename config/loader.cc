@@ -4,9 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <thread>
 
 #include "common/log.h"
@@ -331,14 +335,52 @@ void readAutoRollback(MapReader& root, Config& config) {
   readNumber(*section, "max_p99_ratio", 1, kUnbounded, out.max_p99_ratio);
 }
 
+// A path that must name a readable, non-empty file (a certificate, a key): checked now so that a
+// typo is reported with its line, not when the server starts. Only the first byte is read (a
+// private key stays out of this process's memory until OpenSSL loads it).
+void readExistingFile(MapReader& map, std::string_view key, std::string& out) {
+  readName(map, key, out);
+  if (out.empty()) return;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(out.c_str(), "rb"), &std::fclose);
+  int first = file ? std::fgetc(file.get()) : EOF;
+  if (!file || (first == EOF && std::ferror(file.get()))) {  // a directory opens, then fails with EISDIR
+    map.fail(key, fmt::format("cannot read '{}': {}", out, std::strerror(errno)));
+  } else if (first == EOF) {
+    map.fail(key, fmt::format("'{}' is empty", out));
+  }
+}
+
+// admin.tls: present (even as `tls:` with every key commented out) means HTTPS, so both files
+// are required; a null section must not silently fall back to plain HTTP.
+void readAdminTls(MapReader& admin, AdminConfig& out) {
+  if (!admin.has("tls")) return;
+  AdminTlsConfig tls;
+  auto section = admin.section("tls");
+  if (!section) {  // null; a value that is not a mapping was reported, and only the first error is kept
+    admin.fail("tls", "needs cert_file and key_file (PEM files); remove admin.tls to serve plain HTTP");
+    return;
+  }
+  if (!section->checkKeys({"cert_file", "key_file"})) return;
+  for (const char* key : {"cert_file", "key_file"}) {
+    if (!section->has(key)) {
+      section->fail(key, "required with admin.tls (a PEM file); remove admin.tls to serve plain HTTP");
+      return;
+    }
+  }
+  readExistingFile(*section, "cert_file", tls.cert_file);
+  readExistingFile(*section, "key_file", tls.key_file);
+  out.tls = std::move(tls);
+}
+
 void readAdmin(MapReader& root, const EnvLookup& env, Config& config) {
   auto admin = root.section("admin");
   if (!admin) return;
   if (!refuseInlineSecret(*admin, "token", "token_env", "token_file")) return;
-  if (!admin->checkKeys({"listen", "token_env", "token_file"})) return;
+  if (!admin->checkKeys({"listen", "token_env", "token_file", "tls"})) return;
   config.admin.enabled = true;
   readHostPort(*admin, "listen", config.admin.listen);
   config.admin.token = readSecret(*admin, "token_env", "token_file", env);
+  readAdminTls(*admin, config.admin);
 }
 
 void readLogLevel(MapReader& root, Config& config) {

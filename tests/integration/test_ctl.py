@@ -374,9 +374,11 @@ def check_unreachable(ctx):
     h.check_eq(out, "", "stdout when unreachable")
     h.check(f"cannot reach the admin API at {url}" in err and "admin.listen" in err,
             f"unreachable message names the URL and admin.listen: {err!r}")
-    rc, _, err = ctx.ctl.run("--admin", f"https://127.0.0.1:{ctx.admin_port}", "status", admin=False)
-    h.check_eq(rc, 2, f"exit code for https (stderr {err!r})")
-    h.check("https is not supported by cutover ctl yet; put the admin API on loopback" in err, err)
+    # https:// to this plain-HTTP admin API (no admin.tls): the handshake fails, ctl says to use http.
+    rc, _, err = ctx.ctl.run("--admin", f"https://127.0.0.1:{ctx.admin_port}", "status", "--insecure", admin=False)
+    h.check_eq(rc, 3, f"exit code for https to a plain port (stderr {err!r})")
+    h.check("does not speak TLS" in err and f"use http://127.0.0.1:{ctx.admin_port}" in err,
+            f"https to a plain port says to use http: {err!r}")
 
 
 def check_usage_errors(ctx):

@@ -37,7 +37,25 @@ TEST(CtlArgsTest, DefaultsForACommandAlone) {
   EXPECT_FALSE(options.reason);
   EXPECT_FALSE(options.json);
   EXPECT_FALSE(options.force);
+  EXPECT_FALSE(options.cacert);
+  EXPECT_FALSE(options.insecure);
   EXPECT_TRUE(options.assignments.empty());
+}
+
+TEST(CtlArgsTest, TlsOptions) {
+  CtlOptions options = parsedOk({"--admin", "https://admin.internal:9187", "--cacert", "/etc/cutover/ca.pem", "flags"});
+  EXPECT_EQ(options.cacert, "/etc/cutover/ca.pem");
+  EXPECT_FALSE(options.insecure);
+  EXPECT_EQ(parsedOk({"status", "--cacert=ca.pem"}).cacert, "ca.pem");
+  options = parsedOk({"status", "--insecure"});
+  EXPECT_TRUE(options.insecure);
+  EXPECT_FALSE(options.cacert);
+
+  EXPECT_EQ(parseError({"flags", "--cacert"}), "--cacert needs a value");
+  EXPECT_EQ(parseError({"flags", "--cacert="}), "--cacert needs a file name");
+  EXPECT_EQ(parseError({"flags", "--insecure=yes"}), "--insecure takes no value");
+  EXPECT_EQ(parseError({"flags", "--insecure", "--cacert", "ca.pem"}),
+            "give --cacert FILE (verify with that CA) or --insecure (do not verify), not both");
 }
 
 TEST(CtlArgsTest, OptionsBeforeAndAfterTheCommandBothForms) {
@@ -117,13 +135,30 @@ TEST(CtlAdminUrlTest, HostAndPort) {
   EXPECT_EQ(address.port, 9187);
   EXPECT_EQ(addressOk("http://example.org").port, 80);
   EXPECT_EQ(addressOk("http://[::1]").port, 80);
+  EXPECT_FALSE(addressOk("http://127.0.0.1:9187").tls);
+  EXPECT_FALSE(addressOk("localhost:9000").tls);
+}
+
+TEST(CtlAdminUrlTest, Https) {
+  auto address = addressOk("https://127.0.0.1:9187");
+  EXPECT_EQ(address.host, "127.0.0.1");
+  EXPECT_EQ(address.port, 9187);
+  EXPECT_TRUE(address.tls);
+  address = addressOk("HTTPS://admin.internal/");
+  EXPECT_EQ(address.host, "admin.internal");
+  EXPECT_EQ(address.port, 443);
+  EXPECT_TRUE(address.tls);
+  address = addressOk("https://[::1]:9443");
+  EXPECT_EQ(address.host, "::1");
+  EXPECT_EQ(address.port, 9443);
+  EXPECT_TRUE(address.tls);
 }
 
 TEST(CtlAdminUrlTest, RefusedWithWhatToDo) {
-  EXPECT_EQ(addressError("https://127.0.0.1:9187"),
-            "https is not supported by cutover ctl yet; put the admin API on loopback");
-  EXPECT_EQ(addressError("HTTPS://x:1"), "https is not supported by cutover ctl yet; put the admin API on loopback");
-  EXPECT_EQ(addressError("ftp://x:1"), "--admin 'ftp://x:1': only http://host:port is supported");
+  EXPECT_EQ(addressError("ftp://x:1"), "--admin 'ftp://x:1': only http://host:port or https://host:port is supported");
+  EXPECT_EQ(addressError("https://x:1/admin"), "--admin 'https://x:1/admin': give only https://host:port (no path or user)");
+  EXPECT_EQ(addressError("https://x:0"), "--admin 'https://x:0': the port must be a number from 1 to 65535");
+  EXPECT_EQ(addressError("https://"), "--admin 'https://': no host");
   EXPECT_EQ(addressError("http://x:1/admin"), "--admin 'http://x:1/admin': give only http://host:port (no path or user)");
   EXPECT_EQ(addressError("http://u@x:1"), "--admin 'http://u@x:1': give only http://host:port (no path or user)");
   EXPECT_EQ(addressError("http://x:0"), "--admin 'http://x:0': the port must be a number from 1 to 65535");

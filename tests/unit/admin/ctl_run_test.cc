@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "tests/unit/admin/test_certs.h"
 
 namespace cutover::admin {
 namespace {
@@ -50,15 +51,20 @@ struct Outcome {
 
 class CtlRunTest : public ::testing::Test {
  protected:
-  void start(std::optional<std::string> token = "s3cret") {
+  // With `certs`, the server is HTTPS (admin.tls) and admin_ an https:// URL.
+  void start(std::optional<std::string> token = "s3cret", const TestCerts* certs = nullptr) {
     config::AdminConfig config;
     config.enabled = true;
     config.listen = {"127.0.0.1", 0};
     config.token = std::move(token);
+    if (certs) config.tls = config::AdminTlsConfig{certs->certFile(), certs->keyFile()};
     auto started = AdminServer::start(config);
     ASSERT_TRUE(started.isOk()) << started.status().message();
     server_ = std::move(*started);
-    admin_ = "http://127.0.0.1:" + std::to_string(server_->port());
+    admin_ = (certs ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(server_->port());
+  }
+  std::string url(const std::string& scheme, const std::string& host) const {
+    return scheme + "://" + host + ":" + std::to_string(server_->port());
   }
 
   // Serves `status` and `body` on (method, path) and records what arrived.
@@ -271,7 +277,9 @@ TEST_F(CtlRunTest, UsageErrorsSendNothing) {
                                                                 {"flags", "--colour"},
                                                                 {"launch"},
                                                                 {"set", "writes=dual", "--token-file", "/nonexistent/t"},
-                                                                {"flags", "--admin", "https://127.0.0.1:1"}}) {
+                                                                {"flags", "--admin", "ftp://127.0.0.1:1"},
+                                                                {"flags", "--insecure"},
+                                                                {"flags", "--cacert", "ca.pem"}}) {
     Outcome outcome = run(args);
     EXPECT_EQ(outcome.code, 2) << args[0];
     EXPECT_TRUE(outcome.err.starts_with("cutover ctl: ")) << outcome.err;
@@ -292,6 +300,128 @@ TEST_F(CtlRunTest, HelpPrintsTheUsage) {
   Outcome outcome = run({"--help"});
   EXPECT_EQ(outcome.code, 0);
   EXPECT_EQ(outcome.out, kCtlUsage);
+}
+
+// --- https ---------------------------------------------------------------------------------------
+
+const char* const kInsecureWarning =
+    "cutover ctl: warning: --insecure: the admin API's certificate is not verified; anyone on the path could "
+    "read the token and change the flags\n";
+
+TEST_F(CtlRunTest, HttpsWithCacertVerifiesCertificateAndHost) {
+  TestCerts certs;
+  start("s3cret", &certs);
+  serve("GET", "/flags", 200, kSnapshot);
+  serve("PUT", "/flags", 200, kSnapshot);
+  for (const char* host : {"127.0.0.1", "localhost"}) {  // IP and DNS subjectAltName
+    admin_ = url("https", host);
+    Outcome outcome = run({"flags", "--cacert", certs.caFile()});
+    EXPECT_EQ(outcome.code, 0) << outcome.err;
+    EXPECT_EQ(outcome.out, kFlagsText);
+    EXPECT_EQ(outcome.err, "");
+  }
+  Outcome outcome = run({"set", "reads_new_percent=10", "--token", "s3cret", "--cacert=" + certs.caFile()});
+  EXPECT_EQ(outcome.code, 0) << outcome.err;
+  auto requests = received();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[2].authorization, "Bearer s3cret");
+}
+
+TEST_F(CtlRunTest, HttpsUntrustedCertificateIsExit3WithTheReason) {
+  TestCerts certs;
+  start("s3cret", &certs);
+  serve("GET", "/flags", 200, kSnapshot);
+  // No --cacert: the system's trust store does not know the test CA.
+  Outcome outcome = run({"flags"});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_EQ(outcome.out, "");
+  EXPECT_EQ(outcome.err, "cutover ctl: the admin API at " + admin_ +
+                             " is not trusted (TLS handshake: certificate verify failed: unable to get local issuer "
+                             "certificate): pass --cacert FILE with the CA that signed the certificate in the proxy's "
+                             "admin.tls.cert_file (the system's trust store was used), or pass --insecure to skip the "
+                             "check\n");
+  // Another CA.
+  outcome = run({"flags", "--cacert", certs.otherCaFile()});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_NE(outcome.err.find("is not trusted (TLS handshake: certificate verify failed: "), std::string::npos)
+      << outcome.err;
+  EXPECT_NE(outcome.err.find("check that --cacert " + certs.otherCaFile() + " holds the CA that signed"),
+            std::string::npos)
+      << outcome.err;
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(CtlRunTest, HttpsWrongHostNameIsExit3) {
+  TestCerts certs({"DNS:admin.example"});
+  start("s3cret", &certs);
+  serve("GET", "/flags", 200, kSnapshot);
+  Outcome outcome = run({"flags", "--cacert", certs.caFile()});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_EQ(outcome.err, "cutover ctl: the admin API's certificate at " + admin_ +
+                             " does not name '127.0.0.1' (TLS handshake: certificate verify failed: IP address "
+                             "mismatch): use a host name or address the certificate lists in its subjectAltName, or "
+                             "pass --insecure to skip the check\n");
+  admin_ = url("https", "localhost");
+  outcome = run({"flags", "--cacert", certs.caFile()});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_NE(outcome.err.find("does not name 'localhost' (TLS handshake: certificate verify failed: hostname mismatch)"),
+            std::string::npos)
+      << outcome.err;
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(CtlRunTest, HttpsInsecureSkipsVerificationAndWarns) {
+  TestCerts certs({"DNS:admin.example"});
+  start("s3cret", &certs);
+  serve("GET", "/flags", 200, kSnapshot);
+  Outcome outcome = run({"flags", "--insecure"});
+  EXPECT_EQ(outcome.code, 0) << outcome.err;
+  EXPECT_EQ(outcome.out, kFlagsText);
+  EXPECT_EQ(outcome.err, kInsecureWarning);
+  EXPECT_EQ(received().size(), 1u);
+}
+
+TEST_F(CtlRunTest, HttpsToAPlainPortSaysUseHttp) {
+  start();
+  serve("GET", "/flags", 200, kSnapshot);
+  admin_ = url("https", "127.0.0.1");
+  Outcome outcome = run({"flags", "--insecure"});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_TRUE(outcome.err.starts_with(kInsecureWarning)) << outcome.err;
+  EXPECT_NE(outcome.err.find("cutover ctl: the admin API at " + admin_ + " does not speak TLS (TLS handshake: "),
+            std::string::npos)
+      << outcome.err;
+  EXPECT_TRUE(outcome.err.ends_with("): without admin.tls in the proxy's config it serves plain HTTP; use " +
+                                    url("http", "127.0.0.1") + "\n"))
+      << outcome.err;
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(CtlRunTest, HttpToATlsPortSaysUseHttps) {
+  TestCerts certs;
+  start("s3cret", &certs);
+  serve("GET", "/flags", 200, kSnapshot);
+  admin_ = url("http", "127.0.0.1");
+  Outcome outcome = run({"flags"});
+  EXPECT_EQ(outcome.code, 3);
+  EXPECT_TRUE(outcome.err.starts_with("cutover ctl: no HTTP answer from the admin API at " + admin_ +
+                                      " (reading the answer: "))
+      << outcome.err;
+  EXPECT_TRUE(outcome.err.ends_with("): if the proxy's config has admin.tls, use https://\n")) << outcome.err;
+  EXPECT_TRUE(received().empty());
+}
+
+TEST_F(CtlRunTest, UnreadableCacertIsAUsageError) {
+  TestCerts certs;
+  start("s3cret", &certs);
+  std::string not_pem = certs.write("not-a-ca.pem", "hello\n");
+  for (const std::string& file : {std::string("/nonexistent/ca.pem"), not_pem}) {
+    Outcome outcome = run({"flags", "--cacert", file});
+    EXPECT_EQ(outcome.code, 2);
+    EXPECT_TRUE(outcome.err.starts_with("cutover ctl: --cacert " + file + ": cannot load the CA certificates in '" +
+                                        file + "': "))
+        << outcome.err;
+  }
 }
 
 // A port nothing listens on: bound, never listened to.

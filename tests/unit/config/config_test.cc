@@ -526,6 +526,77 @@ TEST(ConfigSecrets, SecretFileProblems) {
                 "': Is a directory");
 }
 
+// --- admin.tls ----------------------------------------------------------------------------------
+
+TEST(ConfigAdminTls, AbsentMeansPlainHttp) {
+  auto result = load(minimalWith("admin: { listen: 127.0.0.1:9187 }\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  EXPECT_EQ(result->admin.tls, std::nullopt);
+}
+
+TEST(ConfigAdminTls, CertAndKeyFilesAreRead) {
+  TempDir dir;
+  std::string cert = dir.write("admin.crt", "-----BEGIN CERTIFICATE-----\n");
+  std::string key = dir.write("admin.key", "-----BEGIN PRIVATE KEY-----\n");
+  auto result = load(minimalWith("admin:\n  listen: 127.0.0.1:9187\n  tls:\n    cert_file: " + cert +
+                                 "\n    key_file: " + key + "\n"));
+  ASSERT_TRUE(result) << result.status().message();
+  ASSERT_TRUE(result->admin.tls.has_value());
+  EXPECT_EQ(result->admin.tls->cert_file, cert);
+  EXPECT_EQ(result->admin.tls->key_file, key);
+
+  // A changed path is a changed AdminConfig (SIGHUP compares them to warn about restart-only keys).
+  config::AdminConfig other = result->admin;
+  EXPECT_EQ(other, result->admin);
+  other.tls->key_file += ".new";
+  EXPECT_NE(other, result->admin);
+  other.tls.reset();
+  EXPECT_NE(other, result->admin);
+}
+
+TEST(ConfigAdminTls, BothFilesAreRequired) {
+  TempDir dir;
+  std::string cert = dir.write("admin.crt", "pem");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls:\n    cert_file: " + cert + "\n")),
+            "cutover.yaml:5: admin.tls.key_file: required with admin.tls (a PEM file); remove admin.tls to "
+            "serve plain HTTP");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls: { key_file: " + cert + " }\n")),
+            "cutover.yaml:4: admin.tls.cert_file: required with admin.tls (a PEM file); remove admin.tls to "
+            "serve plain HTTP");
+  // `tls:` with every key commented out does not fall back to plain HTTP.
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  listen: 127.0.0.1:9187\n  tls:\n")),
+            "cutover.yaml:5: admin.tls: needs cert_file and key_file (PEM files); remove admin.tls to serve "
+            "plain HTTP");
+  EXPECT_EQ(errorOf(minimalWith("admin: { tls: on }\n")),
+            "cutover.yaml:3: admin.tls: expected a mapping of keys, got a single value");
+}
+
+TEST(ConfigAdminTls, FilesMustBeReadable) {
+  TempDir dir;
+  std::string cert = dir.write("admin.crt", "pem");
+  std::string empty = dir.write("empty.key", "");
+  std::string missing = dir.path() + "/missing.key";
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls:\n    cert_file: " + cert + "\n    key_file: " + missing + "\n")),
+            "cutover.yaml:6: admin.tls.key_file: cannot read '" + missing + "': No such file or directory");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls:\n    cert_file: " + dir.path() + "\n    key_file: " + cert + "\n")),
+            "cutover.yaml:5: admin.tls.cert_file: cannot read '" + dir.path() + "': Is a directory");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls:\n    cert_file: " + cert + "\n    key_file: " + empty + "\n")),
+            "cutover.yaml:6: admin.tls.key_file: '" + empty + "' is empty");
+  EXPECT_EQ(errorOf(minimalWith("admin:\n  tls:\n    cert_file: ''\n    key_file: " + cert + "\n")),
+            "cutover.yaml:5: admin.tls.cert_file: must not be empty; remove the key to use the default");
+}
+
+TEST(ConfigAdminTls, UnknownKeyIsNamed) {
+  TempDir dir;
+  std::string cert = dir.write("admin.crt", "pem");
+  std::string error = errorOf(minimalWith("admin:\n  tls:\n    cert_file: " + cert + "\n    key_file: " + cert +
+                                          "\n    ca_file: " + cert + "\n"));
+  EXPECT_EQ(error, "cutover.yaml:7: unknown key 'admin.tls.ca_file' (expected one of: cert_file, key_file)");
+  error = errorOf(minimalWith("admin: { tsl: {} }\n"));
+  EXPECT_EQ(error.rfind("cutover.yaml:3: unknown key 'admin.tsl' (expected one of: listen, token_env, token_file, tls", 0), 0u)
+      << error;
+}
+
 TEST(ConfigSecrets, EnvAndFileTogetherIsAnError) {
   EXPECT_EQ(errorOf("stores:\n  old:\n    password_env: OLD_PASSWORD\n    password_file: p\n"
                     "auth: { method: trust }\n"),
