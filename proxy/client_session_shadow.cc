@@ -227,10 +227,10 @@ void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {
   compare::Journal* journal = ctx.mismatches;
   const uint64_t id = id_;
   const bool queued = ctx.rechecker->submit(std::move(request), [journal, id, s, comparison](RecheckOutcome outcome) {
-    if (outcome.rechecked && outcome.matched) {
+    if (outcome.rechecked && (outcome.matched || outcome.moving)) {
       count(ShadowResult::Transient);
-      log::debug("session {}: shadow of unit {} differed, then matched on recheck {}: transient", id, s->unit,
-                 outcome.attempts_run);
+      log::debug("session {}: shadow of unit {} differed, then {} on recheck {}: transient", id, s->unit,
+                 outcome.matched ? "matched" : "its rows kept changing", outcome.attempts_run);
     } else if (!outcome.rechecked) {
       // Could not tell (a store unreachable, a temporary table the recheck cannot see...):
       // never an alarm on a difference that was not confirmed.

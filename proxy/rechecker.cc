@@ -250,6 +250,7 @@ struct Attempt {
   std::string failure;
   compare::ResultComparison comparison;
   double old_ms = 0, new_ms = 0;
+  compare::MultisetHash old_rows, new_rows;   // each side's rows, to see whether they moved
 };
 
 }  // namespace
@@ -340,6 +341,7 @@ class Rechecker::Impl {
       outcome.error = "compare.recheck.attempts is 0";
       return outcome;
     }
+    std::optional<std::pair<compare::MultisetHash, compare::MultisetHash>> previous;
     for (int attempt = 1; attempt <= request.attempts; ++attempt) {
       if (!pause(std::chrono::milliseconds(std::max(0, request.delay_ms)))) return std::nullopt;
       Attempt run = runAttempt(request, *params);
@@ -359,6 +361,10 @@ class Rechecker::Impl {
         outcome.last = {};
         return outcome;
       }
+      // A store whose answer changed between attempts is being written to: the difference
+      // cannot be confirmed while it moves.
+      if (previous && (previous->first != run.old_rows || previous->second != run.new_rows)) outcome.moving = true;
+      previous.emplace(run.old_rows, run.new_rows);
       outcome.last = std::move(run.comparison);
     }
     return outcome;
@@ -424,6 +430,8 @@ class Rechecker::Impl {
     attempt.retry = false;
 
     attempt.comparison = compare::compareResults(old_lane.digest, new_lane.digest, request.rules);
+    attempt.old_rows = old_lane.digest.multisetHash();
+    attempt.new_rows = new_lane.digest.multisetHash();
     if (attempt.comparison.match() && old_lane.digest.error() && new_lane.digest.error()) {
       attempt.failure = fmt::format(
           "the statement failed on both stores with SQLSTATE {}: a recheck cannot tell whether the client's did",

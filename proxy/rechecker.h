@@ -43,6 +43,9 @@ struct RecheckOutcome {
   // of unspecified type, the session setup failing, the statement failing on both stores alike.
   bool rechecked = false;
   bool matched = false;  // an attempt matched: the difference was transient
+  // No attempt matched, but a store's rows changed between attempts: writes in flight, so the
+  // difference is not confirmed (treated as transient).
+  bool moving = false;
   int attempts_run = 0;
   compare::ResultComparison last;  // the last attempt's comparison when rechecked and not matched
   double old_ms = 0, new_ms = 0;   // the last attempt's statement time per store

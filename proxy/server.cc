@@ -238,7 +238,7 @@ Status Server::run() {
   }
   if (config_.admin.enabled) {
     auto admin = admin::AdminServer::start(config_.admin);
-    if (!admin.isOk()) return Status::error("admin.listen: " + admin.status().message());
+    if (!admin.isOk()) return Status::error("admin: " + admin.status().message());
     admin_ = std::move(admin.value());
     admin_->setMetricsSource([this] {
       metrics::global().clientConnections().Set(client_connections_.load(std::memory_order_relaxed));

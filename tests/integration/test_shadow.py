@@ -95,17 +95,24 @@ class Sh:
             return []
         return [json.loads(line) for line in h.read_text(path).splitlines() if line.strip()]
 
-    def settle(self, timeout=10):
-        """Waits until no shadow is in flight (comparisons stop moving) and rechecks are done."""
-        last = None
+    def settle(self, timeout=15):
+        """Waits until the shadow counters have not moved for 1.5 s (shadows and rechecks done)."""
+        last, stable = None, 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = self.shadow()
-            if now == last:
+            stable = stable + 1 if now == last else 0
+            if stable >= 3:
                 return now
             last = now
             time.sleep(0.5)
         return last
+
+    def wait_mismatches(self, n, timeout=15):
+        deadline = time.monotonic() + timeout
+        while len(self.mismatches()) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.mismatches()
 
     def stop(self):
         rc = self.proxy.stop()
@@ -235,8 +242,7 @@ def check_changed_and_deleted_rows(ctx):
             cur.execute("SELECT id, name FROM items WHERE id BETWEEN 40 AND 45 ORDER BY id")
             h.check_eq(len(cur.fetchall()), 6, "rows the client gets (old's)")
         conn.close()
-        sh.settle()
-        found = sh.mismatches()
+        found = sh.wait_mismatches(2)
         h.check_eq(sorted(m["kind"] for m in found), ["row_count", "values"], f"mismatch kinds: {found}")
         values = next(m for m in found if m["kind"] == "values")
         h.check_eq(values["result"], "mismatch", "a changed row is confirmed after the recheck")
@@ -271,8 +277,7 @@ def check_error_one_side(ctx):
         conn = sh.connect()
         run_queries(conn, ["SELECT id FROM only_old"])
         conn.close()
-        sh.settle()
-        found = sh.mismatches()
+        found = sh.wait_mismatches(1)
         h.check_eq([m["kind"] for m in found], ["error_one_side"], f"mismatches: {found}")
         h.check_eq(found[0]["old_error"], "", "old answered")
         h.check(found[0]["new_error"].startswith("42P01"), f"new's SQLSTATE: {found[0]['new_error']}")
