@@ -4,6 +4,7 @@
 #include <charconv>
 #include <map>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kApplyTimeout = std::chrono::seconds(5);
+constexpr auto kAuditWait = std::chrono::seconds(2);
 constexpr size_t kDefaultLimit = 100;
 constexpr size_t kMaxLimit = 1000;
 constexpr size_t kGroupedRecords = 10000;   // GET /mismatches groups the last this many records
@@ -219,9 +221,16 @@ ControlPlane::Outcome ControlPlane::published(Result<flags::FlagSnapshotPtr> res
       {"after", flagValues(*after)}, {"workers_applied", applied.workers},
       {"applied_ms", applied.applied_ms},
   };
-  if (!audit_->append(std::move(record))) {
+  // The change is answered once its audit line is on disk (or after kAuditWait: it is in
+  // effect either way, and the log has it too).
+  auto durable = std::make_shared<std::promise<bool>>();
+  std::future<bool> written = durable->get_future();
+  if (!audit_->append(std::move(record), [durable](bool ok) { durable->set_value(ok); })) {
     log::error("the audit journal {} is full; the {} to flags v{} is in this log only", audit_->path(), what,
                after->version);
+  } else if (written.wait_for(kAuditWait) != std::future_status::ready || !written.get()) {
+    log::error("the audit line of flags v{} is not on disk yet ({}); the change is in effect", after->version,
+               audit_->path());
   }
   if (applied.workers < applied.worker_total) {
     return Outcome{Refusal::Internal,

@@ -178,6 +178,17 @@ def remove_tmpdir(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
+class TmpDir:
+    """A temporary directory removed with everything else at the end of the run."""
+
+    def __init__(self, prefix):
+        self.path = make_tmpdir(prefix)
+        _register(self)
+
+    def cleanup(self):
+        remove_tmpdir(self.path)
+
+
 def wait_port(port, timeout, proc=None, what="server"):
     """Poll-connects 127.0.0.1:port until it accepts. Returns False on timeout or early exit."""
     deadline = time.monotonic() + timeout

@@ -31,17 +31,6 @@ from test_front_door import make_ca, make_server_cert  # noqa: E402
 TOKEN_ENV = "CUTOVER_ADMIN_TOKEN"
 
 
-class TmpDir:
-    """A temp dir removed with everything else the harness started."""
-
-    def __init__(self, prefix):
-        self.path = h.make_tmpdir(prefix)
-        h._register(self)
-
-    def cleanup(self):
-        h.remove_tmpdir(self.path)
-
-
 def ctl(ctx, *args, admin=None, token=True):
     """(exit code, stdout, stderr) of `cutover ctl --admin URL ARGS`."""
     env = dict(os.environ)
@@ -92,7 +81,7 @@ def setup(ctx):
     if ctx.direct:
         return {}
     h.require_tool("openssl", "openssl")
-    tmp = TmpDir("admin-tls").path
+    tmp = h.TmpDir("admin-tls").path
     make_ca(tmp, "ca")
     cert, key = make_server_cert(tmp, "admin", "ca")
     make_ca(tmp, "other-ca")
@@ -262,7 +251,7 @@ def check_plain_http_to_tls_port(ctx):
 def start_failure(ctx, tls):
     """The proxy's start-up error with admin.tls = tls (it must not start)."""
     port = h.free_port()
-    journal_dir = os.path.join(TmpDir("admin-tls-journal").path, "journal")
+    journal_dir = os.path.join(h.TmpDir("admin-tls-journal").path, "journal")
     try:
         proxy = h.Proxy(ctx.binary, old=ctx.old, env={TOKEN_ENV: ctx.token}, start_timeout=10,
                         journal_dir=journal_dir,

@@ -69,20 +69,11 @@ def setup(ctx):
     return {"old": old, "new": new}
 
 
-class _TmpDir:
-    def __init__(self, prefix):
-        self.path = h.make_tmpdir(prefix)
-        h._register(self)
-
-    def cleanup(self):
-        h.remove_tmpdir(self.path)
-
-
 class Cp:
     """A proxy with an admin API in front of old and new."""
 
     def __init__(self, ctx, state_dir=None, auto_rollback=None, **flags):
-        tmp = state_dir or _TmpDir("cp").path
+        tmp = state_dir or h.TmpDir("cp").path
         self.tmp = tmp
         self.journal_dir = os.path.join(tmp, "journal")
         os.makedirs(self.journal_dir, exist_ok=True)
@@ -460,7 +451,7 @@ def check_metrics_move(ctx):
 def check_flags_survive_restart(ctx):
     if proxy_only(ctx, "state file"):
         return
-    state_dir = _TmpDir("cp-restart").path
+    state_dir = h.TmpDir("cp-restart").path
     cp = Cp(ctx, state_dir=state_dir)
     try:
         answer = cp.put_flags(writes="dual", reads_new_percent=7, reason="before restart")
@@ -655,7 +646,7 @@ def check_auto_rollback_on_latency(ctx):
     if proxy_only(ctx, "auto-rollback"):
         return
     ctx.old.psql("CREATE OR REPLACE VIEW slow_on_new AS SELECT 1 AS one", db="cp")
-    ctx.new.psql("CREATE OR REPLACE VIEW slow_on_new AS SELECT 1 AS one FROM (SELECT pg_sleep(0.03)) s", db="cp")
+    ctx.new.psql("CREATE OR REPLACE VIEW slow_on_new AS SELECT 1 AS one FROM (SELECT pg_sleep(0.1)) s", db="cp")
     cp = Cp(ctx, writes="dual", reads_new_percent=50, sticky="statement",
             auto_rollback={"window_s": 5, "max_new_error_rate": 0.5, "max_p99_ratio": 3})
     try:

@@ -83,17 +83,6 @@ def api(port, method, path, body=None, token=None):
         return status, text
 
 
-class TmpDir:
-    """A temp dir removed with everything else the harness started."""
-
-    def __init__(self, prefix):
-        self.path = h.make_tmpdir(prefix)
-        h._register(self)
-
-    def cleanup(self):
-        h.remove_tmpdir(self.path)
-
-
 def get_flags(ctx):
     status, body = api(ctx.admin_port, "GET", "/flags")
     h.check_eq(status, 200, f"GET /flags status (body {body!r})")
@@ -306,7 +295,7 @@ def setup(ctx):
             raise h.HarnessError("--direct still runs `cutover ctl`: pass --cutover PATH or set CUTOVER_BIN")
     else:
         new = ctx.cluster("new")
-        journal_dir = os.path.join(TmpDir("ctl-journal").path, "journal")
+        journal_dir = os.path.join(h.TmpDir("ctl-journal").path, "journal")
         os.makedirs(journal_dir)
         fixtures["tgt"] = ctx.target(old, new=new, env={TOKEN_ENV: token},
                                      flags={"writes": "old", "reads_new_percent": 0},
@@ -412,7 +401,7 @@ def check_set(ctx):
         h.check_eq(gauge, after["version"], "cutover_flags_version after set")
 
     # An empty table value clears the override; the token now comes from --token-file.
-    token_file = os.path.join(TmpDir("ctl-token").path, "token")
+    token_file = os.path.join(h.TmpDir("ctl-token").path, "token")
     with open(token_file, "w") as f:
         f.write(ctx.token + "\n")
     rc, out, err = ctx.ctl.run("set", "tables.orders.reads_new_percent=", "--token-file", token_file,

@@ -98,15 +98,6 @@ def fresh_db(ctx, name):
 # The proxy under test, its journal and its metrics
 
 
-class _TmpDir:
-    def __init__(self, prefix):
-        self.path = h.make_tmpdir(prefix)
-        h._register(self)
-
-    def cleanup(self):
-        h.remove_tmpdir(self.path)
-
-
 class DualWrite:
     """A proxy in front of old and new with the given flags (or, with --direct, old itself)."""
 
@@ -118,7 +109,7 @@ class DualWrite:
         if ctx.direct:
             self.tgt = h.DirectTarget(ctx.old)
             return
-        tmp = _TmpDir("dw-journal").path
+        tmp = h.TmpDir("dw-journal").path
         journal_dir = os.path.join(tmp, "journal")
         os.makedirs(journal_dir)
         if h.IS_ROOT:
@@ -609,7 +600,7 @@ def jdbc_runner(ctx):
                 f"{PGJDBC_JAR} (libpostgresql-jdbc-java)")
         return None
     if "jdbc" not in ctx.fixtures:
-        d = _TmpDir("dw-jdbc").path
+        d = h.TmpDir("dw-jdbc").path
         src = os.path.join(d, "DualWriteJdbc.java")
         with open(src, "w") as f:
             f.write(JDBC_SOURCE)

@@ -55,18 +55,9 @@ def setup(ctx):
     return {"old": old, "new": new}
 
 
-class _TmpDir:
-    def __init__(self, prefix):
-        self.path = h.make_tmpdir(prefix)
-        h._register(self)
-
-    def cleanup(self):
-        h.remove_tmpdir(self.path)
-
-
 class Sh:
     def __init__(self, ctx, compare=None, **flags):
-        tmp = _TmpDir("sh").path
+        tmp = h.TmpDir("sh").path
         self.journal_dir = os.path.join(tmp, "journal")
         os.makedirs(self.journal_dir)
         self.admin_port = h.free_port()
