@@ -7,7 +7,8 @@ throwaway clusters (old and new), creates the same table on both, hands the exec
 conninfo (CUTOVER_TEST_RECHECK_OLD / _NEW), runs it, and fails unless every test ran and passed
 (a skipped test is a failure here). Checked there: identical data matches on the first attempt;
 a row differing on new is confirmed after every attempt (kind values, naming the column); a
-difference undone during the delay is transient; text, NULL and binary parameters; session_setup
+difference undone during the delay is transient; rows changing between attempts are
+`moving`; text, NULL and binary parameters; session_setup
 (SET search_path, set_config) chooses the table read and does not outlive the request; an error
 on one side only; failing alike on both proves nothing; writes (UPDATE … RETURNING, a DELETE in a
 CTE, a setup lifting read-only or committing) fail and write nothing; a session advisory lock
@@ -30,7 +31,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-EXPECTED_TESTS = 19  # 4 offline + 15 live
+EXPECTED_TESTS = 20  # 4 offline + 16 live
 
 TABLE = """
 CREATE TABLE items (id int PRIMARY KEY, name text, price numeric);

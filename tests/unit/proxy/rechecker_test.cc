@@ -292,6 +292,7 @@ TEST_F(RecheckerLive, RowDifferingOnNewIsConfirmedAfterEveryAttempt) {
   EXPECT_TRUE(outcome->rechecked) << outcome->error;
   EXPECT_FALSE(outcome->matched);
   EXPECT_EQ(outcome->attempts_run, 3);
+  EXPECT_FALSE(outcome->moving);  // the same rows every time: a confirmed mismatch
   EXPECT_EQ(outcome->last.kind, compare::MismatchKind::Values) << outcome->last.detail;
   EXPECT_TRUE(contains(outcome->last.detail, "first in column name")) << outcome->last.detail;
   ASSERT_EQ(outcome->last.rows.size(), 1u);
@@ -321,6 +322,17 @@ TEST_F(RecheckerLive, DifferenceUndoneDuringTheDelayIsTransient) {
   EXPECT_TRUE(outcome.rechecked) << outcome.error;
   EXPECT_TRUE(outcome.matched) << outcome.last.detail;
   EXPECT_GE(outcome.attempts_run, 1);  // 1 unless the machine held the writer back past 300 ms
+}
+
+TEST_F(RecheckerLive, RowsChangingBetweenAttemptsAreMoving) {
+  auto rechecker = makeRechecker();
+  // A different instant on each store and at each attempt: never matched, never the same twice.
+  auto outcome = recheck(*rechecker, request("SELECT clock_timestamp()"));
+  ASSERT_TRUE(outcome);
+  EXPECT_TRUE(outcome->rechecked) << outcome->error;
+  EXPECT_FALSE(outcome->matched);
+  EXPECT_TRUE(outcome->moving);
+  EXPECT_EQ(outcome->attempts_run, 2);
 }
 
 TEST_F(RecheckerLive, ParametersReachBothStores) {
