@@ -26,15 +26,15 @@ CancelRegistry::MintedKey CancelRegistry::mint() {
     int32_t pid = static_cast<int32_t>(randomWord() & 0x7fffffff);
     if (pid == 0 || entries_.contains(pid)) continue;
     int32_t secret = static_cast<int32_t>(randomWord());
-    entries_.emplace(pid, Entry{secret, std::nullopt});
+    entries_.emplace(pid, Entry{secret, {}});
     return MintedKey{pid, secret};
   }
 }
 
-void CancelRegistry::bind(int32_t process_id, const CancelTarget& target) {
+void CancelRegistry::bind(int32_t process_id, size_t slot, const CancelTarget& target) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(process_id);
-  if (it != entries_.end()) it->second.target = target;
+  if (it != entries_.end() && slot < kSlots) it->second.targets[slot] = target;
 }
 
 void CancelRegistry::release(int32_t process_id) {
@@ -42,13 +42,17 @@ void CancelRegistry::release(int32_t process_id) {
   entries_.erase(process_id);
 }
 
-std::optional<CancelTarget> CancelRegistry::lookup(int32_t process_id, int32_t secret_key) const {
+std::vector<CancelTarget> CancelRegistry::lookup(int32_t process_id, int32_t secret_key) const {
+  std::vector<CancelTarget> out;
   std::lock_guard lock(mutex_);
   auto it = entries_.find(process_id);
-  if (it == entries_.end()) return std::nullopt;
+  if (it == entries_.end()) return out;
   // Constant-time so that response timing does not leak how much of a guessed secret matched.
-  if (CRYPTO_memcmp(&it->second.secret_key, &secret_key, sizeof secret_key) != 0) return std::nullopt;
-  return it->second.target;
+  if (CRYPTO_memcmp(&it->second.secret_key, &secret_key, sizeof secret_key) != 0) return out;
+  for (const auto& target : it->second.targets) {
+    if (target) out.push_back(*target);
+  }
+  return out;
 }
 
 }  // namespace cutover::proxy

@@ -373,13 +373,17 @@ void ClientSession::connectBackend() {
 }
 
 void ClientSession::handleCancelRequest(const protocol::CancelRequest& cancel) {
-  auto target = worker_.context().cancel_registry->lookup(cancel.process_id, cancel.secret_key);
-  if (!target) {
+  auto targets = worker_.context().cancel_registry->lookup(cancel.process_id, cancel.secret_key);
+  if (targets.empty()) {
     // Unknown or wrong key: ignored, as PostgreSQL does, and nothing reaches a store.
     log::debug("session {}: cancel request for an unknown key ignored", id_);
     return;
   }
-  CancelForwarder::send(worker_.base(), *target, worker_.context().config().connect_timeout_ms);
+  // Every store the session holds a connection to: its work there (the mirror of a write,
+  // a shadow) stops too.
+  for (const CancelTarget& target : targets) {
+    CancelForwarder::send(worker_.base(), target, worker_.context().config().connect_timeout_ms);
+  }
 }
 
 void ClientSession::onBackendReady(Backend& backend) {
@@ -393,6 +397,7 @@ void ClientSession::onBackendReady(Backend& backend) {
         .Increment();
     if (state_ == State::Relaying) {
       // A reconnect, or a connection a flag flip needed: bring it in step, then go on.
+      bindCancel(backend);
       reconnecting_ = false;
       reconnect_backoff_ms_ = 500;
       replayOnto(store);
@@ -413,12 +418,13 @@ void ClientSession::completeLogin(Backend& backend) {
   const auto& ctx = worker_.context();
   key_ = ctx.cancel_registry->mint();
   key_minted_ = true;
-  CancelTarget target;
-  target.address = backend.address().address;
-  target.address_length = backend.address().address_length;
-  target.backend_process_id = backend.key().process_id;
-  target.backend_secret_key = backend.key().secret_key;
-  ctx.cancel_registry->bind(key_.process_id, target);
+  if (routed_) {
+    for (auto& l : lanes_) {
+      if (l.up) bindCancel(*l.backend);
+    }
+  } else {
+    bindCancel(backend);
+  }
 
   evbuffer* out = clientOutput();
   protocol::Authentication ok;
@@ -442,6 +448,18 @@ void ClientSession::completeLogin(Backend& backend) {
   client_->setReading(true);
   if (draining_) return closeIfDrainedAndIdle();
   if (evbuffer_get_length(clientInput()) > 0) onReadable(*client_);
+}
+
+void ClientSession::bindCancel(const Backend& backend) {
+  if (!key_minted_) return;
+  CancelTarget target;
+  target.address = backend.address().address;
+  target.address_length = backend.address().address_length;
+  target.backend_process_id = backend.key().process_id;
+  target.backend_secret_key = backend.key().secret_key;
+  const bool is_new = routed_ ? storeOf(backend) == router::Store::New
+                              : backend.address().store != nullptr && backend.address().store->name == "new";
+  worker_.context().cancel_registry->bind(key_.process_id, is_new ? 1 : 0, target);
 }
 
 void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorResponse error) {

@@ -102,6 +102,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void connectBackend();
   // Greets the client as the store `backend` greeted us (ParameterStatus), with our own key.
   void completeLogin(Backend& backend);
+  // Registers `backend`'s cancel key under this client's minted key (one slot per store).
+  void bindCancel(const Backend& backend);
   void relayClientToBackend();
   void relayBackendToClient();
   bool idle() const;

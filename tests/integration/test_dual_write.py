@@ -1103,6 +1103,43 @@ def check_divergence_detected(ctx):
     dw.stop()
 
 
+def check_cancel_reaches_every_store(ctx):
+    """A client's cancel reaches every store the session works on: a mirrored UPDATE stuck on a
+    row lock held on new (behind the proxy's back) is cancelled there, so the client is answered
+    (old's tag) well before mirror_timeout_ms, and the miss is journaled with new's 57014."""
+    db = "cancel"
+    fresh_db(ctx, db)
+    dw = DualWrite(ctx, writes="dual", mirror="sync", mirror_timeout_ms=20000)
+    if dw.direct:
+        skip(ctx, "a lock held on new only")
+        return dw.stop()
+    conn = dw.connect(db)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)")
+    cur.execute("INSERT INTO t VALUES (1, 10)")
+    locker = ctx.new.connect(db=db)
+    lcur = locker.cursor()
+    lcur.execute("SELECT * FROM t WHERE id = 1 FOR UPDATE")   # psycopg2 opens a transaction: the lock stays
+    try:
+        canceller = threading.Timer(1.0, conn.cancel)
+        canceller.start()
+        t0 = time.monotonic()
+        cur.execute("UPDATE t SET v = v + 1 WHERE id = 1")
+        elapsed = time.monotonic() - t0
+        canceller.join()
+        h.check_eq(cur.statusmessage, "UPDATE 1", "the client's answer (old's)")
+        h.check(elapsed < 10, f"the client waited {elapsed:.1f} s: the cancel did not reach new")
+        lines = [d for d in dw.journal() if "UPDATE t SET v = v + 1" in d.get("statement", "")]
+        h.check(lines and "57014" in lines[0].get("secondary_outcome", ""),
+                f"journal line for the cancelled mirror: {dw.journal()}")
+        ctx.log(f"mirrored UPDATE stuck on new answered {elapsed:.2f} s after it was sent (cancel at 1 s)")
+    finally:
+        locker.rollback()
+        locker.close()
+        conn.close()
+    dw.stop()
+
+
 def altered_copy_is_reported(ctx, db):
     """--direct: the workload's own database against a copy with one hot row's md5 chain and
     one pgbench_history row changed: both differences are reported."""
@@ -1149,7 +1186,7 @@ def check_comparison_catches_difference(ctx):
     ctx.old.psql(f'DROP DATABASE "{copy}"; DROP DATABASE "{db}"')
 
 
-CHECKS = [check_comparison_catches_difference, check_divergence_detected,
+CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed]
 
