@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "router/cache_key.h"
 #include "router/statement_rules.h"
 
 namespace cutover::router {
@@ -12,7 +13,8 @@ Classifier::Classifier(size_t cache_entries, size_t max_bytes)
 }
 
 const StatementInfo& Classifier::classify(std::string_view sql) {
-  if (auto found = index_.find(sql); found != index_.end()) {
+  cacheKey(sql, key_);
+  if (auto found = index_.find(key_); found != index_.end()) {
     ++hits_;
     lru_.splice(lru_.begin(), lru_, found->second);
     return found->second->info;
@@ -22,8 +24,8 @@ const StatementInfo& Classifier::classify(std::string_view sql) {
     uncached_ = classifySql(sql);
     return uncached_;
   }
-  lru_.push_front(Entry{std::string(sql), classifySql(sql)});
-  bytes_ += sql.size();
+  lru_.push_front(Entry{key_, classifySql(sql)});
+  bytes_ += key_.size();
   index_.emplace(lru_.front().text, lru_.begin());
   evict();
   return lru_.front().info;

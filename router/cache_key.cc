@@ -1,0 +1,113 @@
+#include "router/cache_key.h"
+
+#include <cctype>
+
+namespace cutover::router {
+namespace {
+
+constexpr char kNumber = '\x01';   // cannot appear in SQL outside a string
+
+// Non-ASCII bytes are identifier characters, as in PostgreSQL's scanner ("tä1" is one name).
+bool identChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' || static_cast<unsigned char>(c) >= 0x80;
+}
+bool identStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80; }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+
+// End of a numeric constant starting at i (a digit, or '.' then a digit), as PostgreSQL lexes
+// integer / decimal / real.
+size_t numberEnd(std::string_view s, size_t i) {
+  while (i < s.size() && digit(s[i])) ++i;
+  if (i < s.size() && s[i] == '.' && !(i + 1 < s.size() && s[i + 1] == '.')) {   // "1..2" is 1 then ..
+    ++i;
+    while (i < s.size() && digit(s[i])) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    size_t j = i + 1;
+    if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
+    if (j < s.size() && digit(s[j])) {
+      i = j;
+      while (i < s.size() && digit(s[i])) ++i;
+    }
+  }
+  return i;
+}
+
+// End of a quoted run starting at the opening quote i, or npos if unterminated. Doubled quotes
+// stay inside; with `backslash`, \x escapes too.
+size_t quotedEnd(std::string_view s, size_t i, char quote, bool backslash) {
+  for (size_t j = i + 1; j < s.size(); ++j) {
+    if (backslash && s[j] == '\\') {
+      ++j;
+      continue;
+    }
+    if (s[j] == quote) {
+      if (j + 1 < s.size() && s[j + 1] == quote) {
+        ++j;
+        continue;
+      }
+      return j + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+void cacheKey(std::string_view s, std::string& out) {
+  out.clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    size_t end = i + 1;
+    if (c == '\'') {
+      const bool escapes = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !identChar(s[i - 2]));
+      end = quotedEnd(s, i, '\'', escapes);
+    } else if (c == '"') {
+      end = quotedEnd(s, i, '"', false);
+    } else if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
+      end = s.find('\n', i);
+      end = end == std::string_view::npos ? s.size() : end + 1;
+    } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
+      int depth = 1;
+      size_t j = i + 2;
+      while (j < s.size() && depth > 0) {
+        if (s[j] == '/' && j + 1 < s.size() && s[j + 1] == '*') {
+          ++depth;
+          j += 2;
+        } else if (s[j] == '*' && j + 1 < s.size() && s[j + 1] == '/') {
+          --depth;
+          j += 2;
+        } else {
+          ++j;
+        }
+      }
+      end = depth == 0 ? j : std::string_view::npos;
+    } else if (c == '$' && (i == 0 || !identChar(s[i - 1])) && i + 1 < s.size() && !digit(s[i + 1])) {
+      // $tag$ … $tag$ (tag empty or an identifier); "$1" is a parameter, copied below.
+      size_t j = i + 1;
+      if (j < s.size() && identStart(s[j])) {
+        while (j < s.size() && (identChar(s[j]) && s[j] != '$')) ++j;
+      }
+      if (j < s.size() && s[j] == '$') {
+        const std::string_view tag = s.substr(i, j - i + 1);
+        const size_t close = s.find(tag, j + 1);
+        end = close == std::string_view::npos ? std::string_view::npos : close + tag.size();
+      }
+    } else if ((digit(c) || (c == '.' && i + 1 < s.size() && digit(s[i + 1]))) && (i == 0 || !identChar(s[i - 1]))) {
+      out += kNumber;
+      i = numberEnd(s, i);
+      continue;
+    } else if (identChar(c)) {
+      while (end < s.size() && identChar(s[end])) ++end;
+    }
+    if (end == std::string_view::npos) {   // unterminated: not something to be clever about
+      out.assign(s);
+      return;
+    }
+    out.append(s.substr(i, end - i));
+    i = end;
+  }
+}
+
+}  // namespace cutover::router

@@ -1,0 +1,21 @@
+#pragma once
+
+// The Classifier's cache key: the statement text with every numeric constant replaced by one
+// placeholder byte, so `... WHERE aid = 17` and `... WHERE aid = 98213` share one cache entry.
+// Safe because nothing a StatementInfo records depends on a number's value (kinds, tables,
+// functions, locking, ORDER BY/LIMIT presence; `'now'`-style string casts are strings, kept).
+// Lexing follows PostgreSQL 15's scanner where it matters: string constants ('…', E'…' with
+// backslash escapes, U&'…'), quoted identifiers ("…"), dollar quotes ($tag$…$tag$), comments
+// (-- and nested /* */), parameters ($1) and digits inside identifiers (t1) are copied as they
+// are. Anything it does not follow to its end (an unterminated string or comment) makes it give
+// the text unchanged.
+
+#include <string>
+#include <string_view>
+
+namespace cutover::router {
+
+// Writes the key of `sql` into `out` (cleared first; its capacity is reused).
+void cacheKey(std::string_view sql, std::string& out);
+
+}  // namespace cutover::router
