@@ -417,8 +417,8 @@ def check_million_rows(ctx):
                     if not rows:
                         break
                     n += len(rows)
+            final = sh.settle()
         conn.close()
-        final = sh.settle()
         h.check_eq(n, 1000000, "rows the client got")
         h.check(final["match"] >= 1, f"the million-row read was compared: {final}")
         ctx.log(f"1,000,000-row shadowed read: peak proxy RSS {rss.peak} KiB; {final}")
