@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Throughput/latency benchmark of cutover (pass-through, dual-write, read ramp) against direct
-# PostgreSQL and PgBouncer, all measured in the same run on the same machine. See bench/README.md.
+# Throughput/latency benchmark of cutover (pass-through, dual-write, read ramp, shadow reads)
+# against direct PostgreSQL and PgBouncer, all measured in the same run on the same machine.
+# See bench/README.md.
 set -euo pipefail
 
 usage() {
@@ -12,20 +13,23 @@ Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
   --duration S     seconds per measured pgbench run (default: 20)
   --clients N      pgbench clients (default: 8)
   --scale N        pgbench scale factor for -i (default: 10)
-  --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,ramp
-                   (default: all five; "cutover" is accepted for passthrough)
+  --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,ramp,
+                   shadow0,shadow100 (default: all seven; "cutover" is accepted for
+                   passthrough). shadow0/shadow100 run the select-only workloads only, at
+                   --clients and at 1 client; the report's "shadow cost" compares them.
   --save           also write the report to bench/results-<date>.txt
 
 Exit status: 0 all runs done and no divergence; 1 a pgbench run failed; 2 usage or setup
 error; 3 a dual-write run diverged (journal records other than "nondeterministic", or the two
-stores' contents differ after a write run).
+stores' contents differ after a write run), or a shadow read of identical data was counted as a
+mismatch. The shadow-cost goal (latency ratio <= 1.10) is reported PASS/MISS, never an exit status.
 EOF
 }
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 
-ALL_TARGETS="direct,pgbouncer,passthrough,dual,ramp"
+ALL_TARGETS="direct,pgbouncer,passthrough,dual,ramp,shadow0,shadow100"
 CUTOVER_BIN="build/cutover"
 DURATION=20
 CLIENTS=8
@@ -57,7 +61,7 @@ IFS=',' read -r -a requested <<< "$TARGETS"
 TARGET_LIST=()
 for t in "${requested[@]}"; do
   [[ "$t" == cutover ]] && t=passthrough
-  case "$t" in direct|pgbouncer|passthrough|dual|ramp) ;; *)
+  case "$t" in direct|pgbouncer|passthrough|dual|ramp|shadow0|shadow100) ;; *)
     echo "run.sh: unknown target '$t' (expected some of $ALL_TARGETS)" >&2; exit 2 ;;
   esac
   [[ " ${TARGET_LIST[*]} " == *" $t "* ]] || TARGET_LIST+=("$t")
@@ -65,13 +69,15 @@ done
 [[ ${#TARGET_LIST[@]} -gt 0 ]] || { echo "run.sh: --targets is empty" >&2; exit 2; }
 TARGETS=$(IFS=','; echo "${TARGET_LIST[*]}")
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
-is_cutover() { [[ "$1" == passthrough || "$1" == dual || "$1" == ramp ]]; }
-is_dual() { [[ "$1" == dual || "$1" == ramp ]]; }   # writes to both stores
+is_shadow() { [[ "$1" == shadow0 || "$1" == shadow100 ]]; }
+is_dual() { [[ "$1" == dual || "$1" == ramp ]] || is_shadow "$1"; }   # writes to both stores
+is_cutover() { [[ "$1" == passthrough ]] || is_dual "$1"; }
 
-ANY_CUTOVER=0 ANY_DUAL=0
+ANY_CUTOVER=0 ANY_DUAL=0 ANY_SHADOW=0
 for t in "${TARGET_LIST[@]}"; do
   if is_cutover "$t"; then ANY_CUTOVER=1; fi
   if is_dual "$t"; then ANY_DUAL=1; fi
+  if is_shadow "$t"; then ANY_SHADOW=1; fi
 done
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -92,7 +98,7 @@ if has_target pgbouncer && [[ ! -x "$PGBOUNCER_BIN" ]]; then
   echo "run.sh: missing $PGBOUNCER_BIN (pgbouncer)" >&2; exit 2
 fi
 if [[ $ANY_DUAL -eq 1 ]] && ! command -v curl >/dev/null; then
-  echo "run.sh: the dual and ramp targets need curl (to read cutover's /metrics)" >&2; exit 2
+  echo "run.sh: the dual, ramp and shadow targets need curl (to read cutover's /metrics)" >&2; exit 2
 fi
 
 # Clients must not pick up connection settings from the caller's environment.
@@ -102,7 +108,7 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE
 
 WORK_DIR="$(mktemp -d /tmp/cutover-bench.XXXXXX)"
 PG_DATA="$WORK_DIR/pgdata"          # the old store (and the only one direct/PgBouncer use)
-PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual and ramp targets
+PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual, ramp and shadow targets
 PG_STARTED=0
 PG_NEW_STARTED=0
 PGBOUNCER_PID=""
@@ -280,11 +286,17 @@ start_cutover() {
     passthrough)
       stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }"
       flags="writes: old" ;;
-    dual|ramp)
+    dual|ramp|shadow0|shadow100)
       stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }
   new: { host: 127.0.0.1, port: $PG_NEW_PORT, sslmode: disable }"
-      flags="writes: dual, mirror: sync, reads_new_percent: 0"
-      [[ "$t" == ramp ]] && flags="writes: dual, mirror: sync, reads_new_percent: 50"
+      case "$t" in
+        dual) flags="writes: dual, mirror: sync, reads_new_percent: 0" ;;
+        ramp) flags="writes: dual, mirror: sync, reads_new_percent: 50" ;;
+        # The pair differs in shadow_percent only: reads are served by old, and shadow100 also
+        # runs every read outside a transaction on new and compares the two results.
+        shadow0) flags="writes: dual, mirror: sync, reads_new_percent: 0, shadow_percent: 0" ;;
+        shadow100) flags="writes: dual, mirror: sync, reads_new_percent: 0, shadow_percent: 100" ;;
+      esac
       admin=$(free_port)
       extra="journal_dir: $WORK_DIR/journal-$t/
 admin: { listen: 127.0.0.1:$admin }" ;;
@@ -337,6 +349,14 @@ WORKLOAD_NAMES=("select-only simple" "select-only prepared" "tpcb-like simple")
 WORKLOAD_ARGS=("-S -M simple" "-S -M prepared" "-M simple")
 WORKLOAD_WRITES=(0 0 1)
 
+# The shadow targets measure what shadowing reads costs: they run the select-only workloads only
+# (tpcb-like's reads are inside transactions, which are never shadowed: it would measure `dual`).
+runs_workload() {  # runs_workload TARGET W
+  ! is_shadow "$1" || [[ ${WORKLOAD_WRITES[$2]} -eq 0 ]]
+}
+SHADOW_CLIENTS=(1)   # the shadow cost is measured at 1 client and at --clients
+[[ $CLIENTS -ne 1 ]] && SHADOW_CLIENTS+=("$CLIENTS")
+
 store_sql() {  # store_sql PORT SQL...: psql -c for each SQL, directly on one store
   local port="$1"; shift
   local cmds=() c
@@ -350,10 +370,16 @@ store_sql() {  # store_sql PORT SQL...: psql -c for each SQL, directly on one st
 # back to 0 before every write run of every target: direct, PgBouncer and pass-through runs write
 # to the old store only, and a dual-write run must start with both stores holding the same rows
 # (tpcb-like reads a balance inside its transaction, and that read is mirrored and compared).
-reset_tables() {
-  local writes="$1" port
+# Likewise before a read run of a dual target after any write run (DATA_DIRTY): a shadowed or
+# ramped read of a balance only one store changed would be a real mismatch, not the proxy's.
+DATA_DIRTY=0
+reset_tables() {  # reset_tables WRITES TARGET
+  local writes="$1" target="$2" port reset=0
+  if [[ $ANY_DUAL -eq 1 ]] && { [[ $writes -eq 1 ]] || { is_dual "$target" && [[ $DATA_DIRTY -eq 1 ]]; }; }; then
+    reset=1
+  fi
   for port in "${STORE_PORTS[@]}"; do
-    if [[ $ANY_DUAL -eq 1 && $writes -eq 1 ]]; then
+    if [[ $reset -eq 1 ]]; then
       store_sql "$port" \
         'UPDATE pgbench_accounts SET abalance = 0 WHERE abalance <> 0' \
         'UPDATE pgbench_tellers SET tbalance = 0 WHERE tbalance <> 0' \
@@ -361,6 +387,7 @@ reset_tables() {
     fi
     store_sql "$port" 'VACUUM pgbench_branches' 'VACUUM pgbench_tellers' 'TRUNCATE pgbench_history'
   done
+  if [[ $writes -eq 1 ]]; then DATA_DIRTY=1; elif [[ $reset -eq 1 ]]; then DATA_DIRTY=0; fi
 }
 
 # A digest of everything tpcb-like writes; equal on both stores after a clean dual-write run.
@@ -392,17 +419,54 @@ cutover_counters() {
     }' <<< "$body"
 }
 
-# run_pgbench TARGET WORKLOAD SECONDS ; sets RUN_TPS, RUN_LAT, RUN_FAILED ("" on failure)
+# A shadow target's counters, from its /metrics, as "match mismatch transient noisy error dropped
+# other reads old_s old_n new_s new_n": cutover_shadow_comparisons_total by result (other = any
+# result this script does not know), the reads served (cutover_statements_total{kind="read"}),
+# and cutover_shadow_duration_seconds' sum and count per store.
+SHADOW_RESULTS=(match mismatch transient noisy error dropped other)
+shadow_counters() {
+  local body
+  body=$(curl -fsS --max-time 5 "http://127.0.0.1:${CUT_ADMIN[$1]}/metrics") || { echo "? ? ? ? ? ? ? ? ? ? ? ?"; return 0; }
+  awk '
+    function val(key) { return (key in v) ? v[key] : 0 }
+    /^cutover_(statements_total|shadow_duration_seconds_(sum|count))\{/ { v[$1] = $2 }
+    /^cutover_shadow_comparisons_total\{/ {
+      if (match($1, /result="[^"]*"/)) r[substr($1, RSTART + 8, RLENGTH - 9)] += $2
+    }
+    END {
+      split("match mismatch transient noisy error dropped", known, " ")
+      for (i = 1; i <= 6; i++) { printf "%d ", r[known[i]]; delete r[known[i]] }
+      other = 0; for (k in r) other += r[k]
+      printf "%d %d %.9f %d %.9f %d\n", other,
+        val("cutover_statements_total{kind=\"read\",served_by=\"old\"}") + val("cutover_statements_total{kind=\"read\",served_by=\"new\"}"),
+        val("cutover_shadow_duration_seconds_sum{store=\"old\"}"), val("cutover_shadow_duration_seconds_count{store=\"old\"}"),
+        val("cutover_shadow_duration_seconds_sum{store=\"new\"}"), val("cutover_shadow_duration_seconds_count{store=\"new\"}")
+    }' <<< "$body"
+}
+
+counter_delta() {  # counter_delta "BEFORE..." "AFTER...": field-wise AFTER - BEFORE ("?" if unknown)
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ");
+    for (i = 1; i <= n; i++) {
+      ok = x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/
+      printf "%s%s", (i > 1 ? " " : ""), ok ? y[i] - x[i] : "?"
+    }
+    printf "\n" }'
+}
+
+# run_pgbench TARGET WORKLOAD SECONDS [CLIENTS] ; sets RUN_TPS, RUN_LAT, RUN_N (transactions),
+# RUN_FAILED ("" on failure)
 run_pgbench() {
-  local target="$1" w="$2" secs="$3"
-  local port log="$WORK_DIR/pgbench-last.log" args
+  local target="$1" w="$2" secs="$3" clients="${4:-$CLIENTS}"
+  local port log="$WORK_DIR/pgbench-last.log" args threads
+  threads=$(( clients < 2 ? clients : 2 ))
   read -r -a args <<< "${WORKLOAD_ARGS[$w]}"
   port=$(target_port "$target")
-  RUN_TPS=""; RUN_LAT=""; RUN_FAILED=""
-  reset_tables "${WORKLOAD_WRITES[$w]}"
+  RUN_TPS=""; RUN_LAT=""; RUN_N=""; RUN_FAILED=""
+  reset_tables "${WORKLOAD_WRITES[$w]}" "$target"
   # In the background so that a SIGTERM to this script is handled at once, not after the run.
   # timeout: a target that stops answering must not hang the whole benchmark.
-  timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "${args[@]}" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
+  timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "${args[@]}" -c "$clients" -j "$threads" -T "$secs" \
     -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$log" 2>&1 &
   PGBENCH_PID=$!
   local rc=0
@@ -416,8 +480,9 @@ run_pgbench() {
   fi
   RUN_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
   RUN_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$log")
+  RUN_N=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$log")
   RUN_FAILED=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$log")
-  [[ -n "$RUN_TPS" && -n "$RUN_LAT" ]] || { echo "run.sh: could not parse pgbench output for $target" >&2; return 1; }
+  [[ -n "$RUN_TPS" && -n "$RUN_LAT" && -n "$RUN_N" ]] || { echo "run.sh: could not parse pgbench output for $target" >&2; return 1; }
 }
 
 # check_stores_equal LABEL: after a dual-target write run the two stores must hold the same rows;
@@ -432,44 +497,90 @@ check_stores_equal() {
   return 1
 }
 
-declare -A TPS LAT COUNTS STORE_CHECK
+# Results are keyed "W,CLIENTS,TARGET"; COUNTS (dual-write checks) and SHADOW_COUNTS are counter
+# deltas over the measured run(s). A key measured in several parts (the shadow cost at 1 client)
+# accumulates: TPS = transactions / time and LAT = the transaction-weighted mean over the parts.
+declare -A TPS LAT COUNTS SHADOW_COUNTS STORE_CHECK ACC_N ACC_T ACC_LN
 ANY_FAILED=0
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TS=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 
+counter_sum() {  # counter_sum "A..." "B...": field-wise A + B; A may be empty
+  [[ -n "$1" ]] || { echo "$2"; return 0; }
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ");
+    for (i = 1; i <= n; i++) {
+      ok = x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/
+      printf "%s%s", (i > 1 ? " " : ""), ok ? x[i] + y[i] : "?"
+    }
+    printf "\n" }'
+}
+
+# measure TARGET W CLIENTS [SECONDS]: one measured run (default DURATION seconds), added to the
+# key's results.
+measure() {
+  local t="$1" w="$2" c="$3" secs="${4:-$DURATION}" name="${WORKLOAD_NAMES[$2]}" key="$2,$3,$1" before="" sbefore=""
+  echo "run.sh: [$name] ${secs}s against $t (-c $c) ..." >&2
+  if is_dual "$t"; then before=$(cutover_counters "$t"); fi
+  if is_shadow "$t"; then sbefore=$(shadow_counters "$t"); fi
+  if run_pgbench "$t" "$w" "$secs" "$c"; then
+    if [[ "${TPS[$key]:-}" != FAILED ]]; then
+      local acc_n acc_t acc_ln
+      read -r acc_n acc_t acc_ln < <(awk -v n0="${ACC_N[$key]:-0}" -v t0="${ACC_T[$key]:-0}" \
+        -v l0="${ACC_LN[$key]:-0}" -v n="$RUN_N" -v tps="$RUN_TPS" -v lat="$RUN_LAT" 'BEGIN {
+          printf "%d %.9f %.9f\n", n0 + n, t0 + (tps > 0 ? n / tps : 0), l0 + lat * n }')
+      ACC_N[$key]=$acc_n ACC_T[$key]=$acc_t ACC_LN[$key]=$acc_ln
+      TPS[$key]=$(awk -v n="${ACC_N[$key]}" -v t="${ACC_T[$key]}" 'BEGIN { printf "%.1f", (t > 0 ? n / t : 0) }')
+      LAT[$key]=$(awk -v n="${ACC_N[$key]}" -v l="${ACC_LN[$key]}" 'BEGIN { printf "%.3f", (n > 0 ? l / n : 0) }')
+    fi
+    if [[ -n "$RUN_FAILED" && "$RUN_FAILED" != 0 ]]; then
+      echo "run.sh: [$name] $t: $RUN_FAILED failed transactions" >&2
+    fi
+  else
+    TPS[$key]="FAILED"; LAT[$key]="-"; ANY_FAILED=1
+  fi
+  # Counter deltas over the measured run (reset_tables went direct: it is not counted).
+  if is_dual "$t"; then
+    COUNTS[$key]=$(counter_sum "${COUNTS[$key]:-}" "$(counter_delta "$before" "$(cutover_counters "$t")")")
+    if [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then
+      STORE_CHECK[$key]="equal"
+      check_stores_equal "$name, $t" || STORE_CHECK[$key]="DIFFER"
+    fi
+  fi
+  if is_shadow "$t"; then
+    SHADOW_COUNTS[$key]=$(counter_sum "${SHADOW_COUNTS[$key]:-}" "$(counter_delta "$sbefore" "$(shadow_counters "$t")")")
+  fi
+}
+
 for w in "${!WORKLOAD_NAMES[@]}"; do
   name="${WORKLOAD_NAMES[$w]}"
   for t in "${TARGET_LIST[@]}"; do
+    runs_workload "$t" "$w" || continue
     echo "run.sh: [$name] warm-up ${WARMUP}s against $t ..." >&2
     run_pgbench "$t" "$w" "$WARMUP" || true
     if is_dual "$t" && [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then check_stores_equal "$name warm-up, $t" || true; fi
   done
   for t in "${TARGET_LIST[@]}"; do
-    echo "run.sh: [$name] ${DURATION}s against $t ..." >&2
-    before=""
-    if is_dual "$t"; then before=$(cutover_counters "$t"); fi
-    if run_pgbench "$t" "$w" "$DURATION"; then
-      TPS["$w,$t"]=$(printf '%.1f' "$RUN_TPS")
-      LAT["$w,$t"]=$(printf '%.3f' "$RUN_LAT")
-      if [[ -n "$RUN_FAILED" && "$RUN_FAILED" != 0 ]]; then
-        echo "run.sh: [$name] $t: $RUN_FAILED failed transactions" >&2
-      fi
-    else
-      TPS["$w,$t"]="FAILED"; LAT["$w,$t"]="-"; ANY_FAILED=1
-    fi
-    if is_dual "$t"; then
-      # Counter deltas over the measured run (reset_tables went direct: it is not counted).
-      after=$(cutover_counters "$t")
-      COUNTS["$w,$t"]=$(awk -v a="$before" -v b="$after" 'BEGIN {
-        n = split(a, x, " "); split(b, y, " ");
-        for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), (x[i] ~ /^[0-9]+$/ && y[i] ~ /^[0-9]+$/) ? y[i] - x[i] : "?";
-        printf "\n" }')
-      if [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then
-        STORE_CHECK["$w,$t"]="equal"
-        check_stores_equal "$name, $t" || STORE_CHECK["$w,$t"]="DIFFER"
-      fi
-    fi
+    runs_workload "$t" "$w" || continue
+    measure "$t" "$w" "$CLIENTS"
   done
+  # The shadow cost at 1 client (its latency ratio is the goal), right after the --clients runs
+  # of the same workload and before any write workload changes the old store's balances. Each
+  # target runs twice for half the duration, in the order shadow0 shadow100 shadow100 shadow0,
+  # so that a load trend on the machine weighs on both alike.
+  if [[ $ANY_SHADOW -eq 1 && $CLIENTS -ne 1 && ${WORKLOAD_WRITES[$w]} -eq 0 ]]; then
+    shadow_order=()
+    for t in "${TARGET_LIST[@]}"; do
+      if is_shadow "$t"; then shadow_order+=("$t"); fi
+    done
+    for t in "${shadow_order[@]}"; do
+      echo "run.sh: [$name] warm-up ${WARMUP}s against $t (-c 1) ..." >&2
+      run_pgbench "$t" "$w" "$WARMUP" 1 || true
+    done
+    half=$(( (DURATION + 1) / 2 ))
+    for ((i = 0; i < ${#shadow_order[@]}; i++)); do measure "${shadow_order[$i]}" "$w" 1 "$half"; done
+    for ((i = ${#shadow_order[@]} - 1; i >= 0; i--)); do measure "${shadow_order[$i]}" "$w" 1 "$half"; done
+  fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -478,10 +589,15 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # back; a missed mirror write (secondary down or slow) is journaled without waiting.
 # "nondeterministic" records, if a build writes any, are expected differences (now(),
 # random(), serials), not divergences.
-declare -A DIVERGED DIVERGENCE_KINDS NONDETERMINISTIC
+# A shadow target's comparison counters over its whole life (warm-ups included) are read before
+# it stops; any "mismatch" there, or a "mismatch" record in its mismatches.jsonl, is a failure:
+# both stores hold the same rows during every read run, so a mismatch is the proxy's.
+declare -A DIVERGED DIVERGENCE_KINDS NONDETERMINISTIC SHADOW_TOTAL MISMATCH_RECORDS
 ANY_DIVERGED=$STORES_DIFFERED
+ANY_MISMATCH=0
 for t in "${TARGET_LIST[@]}"; do
   is_dual "$t" || continue
+  if is_shadow "$t"; then SHADOW_TOTAL[$t]=$(shadow_counters "$t"); fi
   stop_pid "${CUT_PID[$t]}" "cutover ($t)"
   CUT_PID[$t]=""
   journal="$WORK_DIR/journal-$t/divergences.jsonl"
@@ -503,6 +619,20 @@ for t in "${TARGET_LIST[@]}"; do
     echo "run.sh: cutover ($t) journaled ${DIVERGED[$t]} divergences ($kinds); first ones:" >&2
     grep -v '"kind":"nondeterministic"' "$journal" | head -n 3 >&2
   fi
+  if is_shadow "$t"; then
+    journal="$WORK_DIR/journal-$t/mismatches.jsonl"
+    MISMATCH_RECORDS[$t]=0
+    if [[ -s "$journal" ]]; then MISMATCH_RECORDS[$t]=$(grep -c '"result":"mismatch"' "$journal" || true); fi
+    read -r _ counted _ <<< "${SHADOW_TOTAL[$t]}"
+    if [[ ! "$counted" =~ ^[0-9]+$ ]]; then
+      echo "run.sh: cutover ($t): could not read its shadow counters from /metrics" >&2
+      ANY_MISMATCH=1
+    elif [[ $counted -gt 0 || ${MISMATCH_RECORDS[$t]} -gt 0 ]]; then
+      ANY_MISMATCH=1
+      echo "run.sh: cutover ($t) counted $counted shadow mismatches on identical data (${MISMATCH_RECORDS[$t]} in mismatches.jsonl); first ones:" >&2
+      grep '"result":"mismatch"' "$journal" 2>/dev/null | head -n 3 >&2 || true
+    fi
+  fi
 done
 
 # --- Report -----------------------------------------------------------------------------------
@@ -523,6 +653,66 @@ target_label() {
     ramp) echo "ramp-50" ;;
     *) echo "$1" ;;
   esac
+}
+
+# The "shadow cost" section: shadow100 against shadow0 per select-only workload at 1 client
+# (average latency ratio, goal <= SHADOW_GOAL) and at --clients (TPS ratio), then what shadow100
+# compared in each measured run.
+SHADOW_GOAL=1.10
+shadow_report() {
+  local w c t k lr tr verdict
+  echo "shadow cost: shadow100 (shadow_percent 100: every read outside a transaction also runs on the new store"
+  echo "and the results are compared) vs shadow0 (same flags, shadow_percent 0); the old store serves all reads."
+  printf '%-22s | %7s | %11s | %13s | %10s | %12s | %s\n' "workload" "clients" "shadow0 TPS" "shadow100 TPS" "shadow0 ms" "shadow100 ms" "shadow100 / shadow0"
+  printf '%s\n' "-----------------------+---------+-------------+---------------+------------+--------------+------------------------------------"
+  for w in "${!WORKLOAD_NAMES[@]}"; do
+    [[ ${WORKLOAD_WRITES[$w]} -eq 0 ]] || continue
+    for c in "${SHADOW_CLIENTS[@]}"; do
+      k="$w,$c"
+      if [[ $c -eq 1 ]]; then
+        lr=$(ratio "${LAT["$k,shadow100"]:-}" "${LAT["$k,shadow0"]:-}")
+        if [[ "$lr" == n/a ]]; then verdict="n/a"
+        elif awk -v r="$lr" -v g="$SHADOW_GOAL" 'BEGIN { exit !(r <= g) }'; then verdict="PASS"
+        else verdict="MISS"; fi
+        tr="avg latency $lr  $verdict (goal <= $SHADOW_GOAL)"
+      else
+        tr="TPS $(ratio "${TPS["$k,shadow100"]:-}" "${TPS["$k,shadow0"]:-}")"
+      fi
+      printf '%-22s | %7s | %11s | %13s | %10s | %12s | %s\n' "${WORKLOAD_NAMES[$w]}" "$c" \
+        "${TPS["$k,shadow0"]:--}" "${TPS["$k,shadow100"]:--}" "${LAT["$k,shadow0"]:--}" "${LAT["$k,shadow100"]:--}" "$tr"
+    done
+  done
+  has_target shadow100 || return 0
+  echo
+  echo "shadow comparisons of shadow100 per measured run (deltas of cutover_shadow_comparisons_total{result};"
+  echo "compared = match+mismatch+transient+noisy as a share of the reads served; avg ms = cutover_shadow_duration_seconds):"
+  printf '%-22s | %7s | %8s | %8s | %8s | %9s | %6s | %6s | %8s | %5s | %8s | %s\n' "workload" "clients" "reads" "match" "mismatch" "transient" "noisy" "error" "dropped" "other" "compared" "avg ms old / new"
+  printf '%s\n' "-----------------------+---------+----------+----------+----------+-----------+--------+--------+----------+-------+----------+-----------------"
+  for w in "${!WORKLOAD_NAMES[@]}"; do
+    [[ ${WORKLOAD_WRITES[$w]} -eq 0 ]] || continue
+    for c in "${SHADOW_CLIENTS[@]}"; do
+      local ma mi tr no er dr ot rd os on ns nn cmp ms
+      read -r ma mi tr no er dr ot rd os on ns nn <<< "${SHADOW_COUNTS["$w,$c,shadow100"]:-? ? ? ? ? ? ? ? ? ? ? ?}"
+      cmp=$(awk -v a="$ma" -v b="$mi" -v c="$tr" -v d="$no" -v r="$rd" 'BEGIN {
+        if (r ~ /^[0-9]+$/ && r > 0) printf "%.1f %%", 100 * (a + b + c + d) / r; else printf "-" }')
+      ms=$(awk -v os="$os" -v on="$on" -v ns="$ns" -v nn="$nn" 'BEGIN {
+        printf "%s / %s", (on > 0 ? sprintf("%.3f", 1000 * os / on) : "-"), (nn > 0 ? sprintf("%.3f", 1000 * ns / nn) : "-") }')
+      printf '%-22s | %7s | %8s | %8s | %8s | %9s | %6s | %6s | %8s | %5s | %8s | %s\n' "${WORKLOAD_NAMES[$w]}" "$c" \
+        "$rd" "$ma" "$mi" "$tr" "$no" "$er" "$dr" "$ot" "$cmp" "$ms"
+    done
+  done
+  echo
+  for t in "${TARGET_LIST[@]}"; do
+    is_shadow "$t" || continue
+    local i line="" v
+    read -r -a v <<< "${SHADOW_TOTAL[$t]:-? ? ? ? ? ? ? ?}"
+    for i in "${!SHADOW_RESULTS[@]}"; do line+="${line:+, }${v[$i]} ${SHADOW_RESULTS[$i]}"; done
+    printf 'shadow comparisons (%s, every run incl. warm-ups): %s reads; %s; mismatches.jsonl: %s mismatch records\n' \
+      "$t" "${v[7]}" "$line" "${MISMATCH_RECORDS[$t]:-?}"
+  done
+  if [[ $ANY_MISMATCH -eq 1 ]]; then
+    echo "a shadow read of identical data was counted as a mismatch (see stderr): exit 3"
+  fi
 }
 
 report() {
@@ -554,9 +744,15 @@ report() {
   echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=2, one process per target:"
   echo "            passthrough = old store only, writes=old; dual-sync = writes=dual mirror=sync;"
   echo "            ramp-50 = writes=dual mirror=sync reads_new_percent=50 (sticky: session);"
+  if [[ $ANY_SHADOW -eq 1 ]]; then
+    echo "            shadow0/shadow100 = writes=dual mirror=sync reads_new_percent=0 shadow_percent=0/100,"
+    echo "            select-only workloads only, at -c $CLIENTS and (shadow cost) also -c 1 -j 1, the latter as two"
+    echo "            halves per target in the order shadow0 shadow100 shadow100 shadow0 (results combined);"
+  fi
   if [[ $ANY_DUAL -eq 1 ]]; then
     echo "            dual targets: a second PostgreSQL 15 cluster (same settings, same pgbench -i data) is the new store;"
-    echo "            before every write run of every target the balances are reset to 0 on both stores;"
+    echo "            before every write run of every target (and a dual target's read run after one) the balances"
+    echo "            are reset to 0 on both stores;"
   fi
   echo "            all on 127.0.0.1 TCP, everything on this one machine (pgbench, proxies and PostgreSQL share the CPUs)."
   echo
@@ -565,7 +761,8 @@ report() {
   local w t
   for w in "${!WORKLOAD_NAMES[@]}"; do
     for t in "${TARGET_LIST[@]}"; do
-      printf '%-22s | %-12s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "${TPS["$w,$t"]}" "${LAT["$w,$t"]}"
+      runs_workload "$t" "$w" || continue
+      printf '%-22s | %-12s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "${TPS["$w,$CLIENTS,$t"]}" "${LAT["$w,$CLIENTS,$t"]}"
     done
   done
   if [[ $ANY_CUTOVER -eq 1 ]] && { has_target direct || has_target pgbouncer; }; then
@@ -574,11 +771,11 @@ report() {
     printf '%s\n' "-----------------------+--------------+------------+---------------+----------------"
     for w in "${!WORKLOAD_NAMES[@]}"; do
       for t in "${TARGET_LIST[@]}"; do
-        is_cutover "$t" || continue
-        local rd="n/a" rb="n/a" rp="-"
-        has_target direct && rd=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,direct"]}")
-        has_target pgbouncer && rb=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,pgbouncer"]}")
-        if is_dual "$t" && has_target passthrough; then rp=$(ratio "${TPS["$w,$t"]}" "${TPS["$w,passthrough"]}"); fi
+        if ! is_cutover "$t" || ! runs_workload "$t" "$w"; then continue; fi
+        local rd="n/a" rb="n/a" rp="-" k="$w,$CLIENTS"
+        has_target direct && rd=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,direct"]}")
+        has_target pgbouncer && rb=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,pgbouncer"]}")
+        if is_dual "$t" && has_target passthrough; then rp=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,passthrough"]}"); fi
         printf '%-22s | %-12s | %10s | %13s | %15s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$rd" "$rb" "$rp"
       done
     done
@@ -587,7 +784,7 @@ report() {
     echo "(cutover not measured: no cutover ratios. PgBouncer/direct TPS for reference:)"
     for w in "${!WORKLOAD_NAMES[@]}"; do
       printf '%-22s | pgbouncer/direct %s\n' "${WORKLOAD_NAMES[$w]}" \
-        "$(ratio "${TPS["$w,pgbouncer"]}" "${TPS["$w,direct"]}")"
+        "$(ratio "${TPS["$w,$CLIENTS,pgbouncer"]}" "${TPS["$w,$CLIENTS,direct"]}")"
     done
   fi
   if [[ $ANY_DUAL -eq 1 ]]; then
@@ -597,12 +794,12 @@ report() {
     printf '%s\n' "-----------------------+--------------+----------------+-----------------------------+--------------+----------"
     for w in "${!WORKLOAD_NAMES[@]}"; do
       for t in "${TARGET_LIST[@]}"; do
-        is_dual "$t" || continue
+        if ! is_dual "$t" || ! runs_workload "$t" "$w"; then continue; fi
         local c ok nd dv dr er ro rn share
-        read -r ok nd dv dr er ro rn <<< "${COUNTS["$w,$t"]:-? ? ? ? ? ? ?}"
+        read -r ok nd dv dr er ro rn <<< "${COUNTS["$w,$CLIENTS,$t"]:-? ? ? ? ? ? ?}"
         share=$(awk -v o="$ro" -v n="$rn" 'BEGIN { if (o ~ /^[0-9]+$/ && n ~ /^[0-9]+$/ && o + n > 0) printf "%.1f %%", 100 * n / (o + n); else printf "-" }')
         c="$nd/$dv/$dr/$er"
-        printf '%-22s | %-12s | %14s | %27s | %12s | %9s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$ok" "$c" "$share" "${STORE_CHECK["$w,$t"]:--}"
+        printf '%-22s | %-12s | %14s | %27s | %12s | %9s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$ok" "$c" "$share" "${STORE_CHECK["$w,$CLIENTS,$t"]:--}"
       done
     done
     echo
@@ -615,6 +812,10 @@ report() {
     if [[ $STORES_DIFFERED -eq 1 ]]; then
       echo "the stores' contents differed after a dual-write run (see stderr): counted as a divergence"
     fi
+  fi
+  if [[ $ANY_SHADOW -eq 1 ]]; then
+    echo
+    shadow_report
   fi
   echo
   echo "Ratios compare targets within this run only; absolute numbers depend on the machine and its load."
@@ -629,8 +830,9 @@ if [[ $SAVE -eq 1 ]]; then
 fi
 
 if [[ $ANY_FAILED -eq 1 ]]; then exit 1; fi
-if [[ $ANY_DIVERGED -eq 1 ]]; then
-  echo "run.sh: a dual-write run diverged" >&2
+if [[ $ANY_DIVERGED -eq 1 || $ANY_MISMATCH -eq 1 ]]; then
+  if [[ $ANY_DIVERGED -eq 1 ]]; then echo "run.sh: a dual-write run diverged" >&2; fi
+  if [[ $ANY_MISMATCH -eq 1 ]]; then echo "run.sh: a shadow read of identical data mismatched" >&2; fi
   exit 3
 fi
 exit 0
