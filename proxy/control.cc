@@ -193,12 +193,13 @@ ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& 
   if (!result.isOk() && result.status().message().find("point of no return") != std::string::npos) {
     return Outcome{Refusal::PointOfNoReturn, result.status().message(), {}};
   }
-  Outcome outcome = published(std::move(result), before, "rollback", automatic ? "auto" : "manual");
-  outcome.fleet_error = fleet_error;
-  if (!fleet_error.empty() && outcome.refusal == Refusal::None) unshared_rollback_ = true;
-  if (outcome.refusal == Refusal::None) {
+  if (result.isOk()) {
+    // Counted once published: from here on GET /flags shows it, whatever applying it takes.
     metrics::global().rollbacks(automatic ? metrics::RollbackTrigger::Auto : metrics::RollbackTrigger::Manual).Increment();
   }
+  Outcome outcome = published(std::move(result), before, "rollback", automatic ? "auto" : "manual");
+  outcome.fleet_error = fleet_error;
+  if (!fleet_error.empty() && outcome.applied.flags) unshared_rollback_ = true;
   return outcome;
 }
 

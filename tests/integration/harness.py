@@ -458,7 +458,8 @@ class Proxy:
             "auth": {"method": "trust"},
             "flags": {"state_file": os.path.join(self.tmp, "flags.json"), "writes": "old"},
             "login_timeout_ms": 10000,
-            "connect_timeout_ms": 3000,
+            # Generous: a loaded 2-core CI machine can take seconds to fork a store backend.
+            "connect_timeout_ms": 10000,
             "shutdown_timeout_ms": 3000,
             "log_level": "info",
         }

@@ -72,7 +72,7 @@ def setup(ctx):
 class Cp:
     """A proxy with an admin API in front of old and new."""
 
-    def __init__(self, ctx, state_dir=None, auto_rollback=None, **flags):
+    def __init__(self, ctx, state_dir=None, auto_rollback=None, compare=None, **flags):
         tmp = state_dir or h.TmpDir("cp").path
         self.tmp = tmp
         self.journal_dir = os.path.join(tmp, "journal")
@@ -88,7 +88,8 @@ class Cp:
                              journal_dir=self.journal_dir,
                              admin={"listen": f"127.0.0.1:{self.admin_port}", "token_env": "CP_TOKEN"},
                              env={"CP_TOKEN": TOKEN},
-                             **({"auto_rollback": auto_rollback} if auto_rollback else {}))
+                             **({"auto_rollback": auto_rollback} if auto_rollback else {}),
+                             **({"compare": compare} if compare else {}))
 
     def api(self, method, path, body=None, token=TOKEN):
         return h.admin_request(self.admin_port, method, path, body=body, token=token)
@@ -535,11 +536,15 @@ def check_fleet(ctx):
                 h.check_eq(served_by(ctx, cur_a), "old", "instance a after b's rollback reached the fleet")
             conn_a.close()
             h.check_eq(b.api("GET", "/status")[1]["flag_store"]["unshared_rollback"], False, "b's rollback shared")
-            # Flips through either instance work again.
+            # Flips through either instance work again (once both listen again).
+            deadline = time.monotonic() + 20
+            while not b.api("GET", "/status")[1]["flag_store"]["connected"]:
+                h.check(time.monotonic() < deadline, "instance b did not reconnect to the control DB")
+                time.sleep(0.1)
             answer = a.put_flags(reads_new_percent=100, reason="ramp again")
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 15
             while b.api("GET", "/flags")[1]["version"] < answer["version"]:
-                h.check(time.monotonic() < deadline, "b did not follow a's flip after the resync")
+                h.check(time.monotonic() < deadline, "b did not follow a's flip within 15 s after the resync")
                 time.sleep(0.05)
             conn.close()
             a.stop()
@@ -549,6 +554,17 @@ def check_fleet(ctx):
             b.proxy.cleanup()
     finally:
         control.cleanup()
+
+
+def wait_metric_increase(cp, m0, name, by=1.0, timeout=15, **labels):
+    """The scrape in which `name` has grown by `by` since m0 (a change is published before its
+    counters and audit line are final, so a test polls rather than reads once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = cp.metrics()
+        if m.get(name, **labels) - m0.get(name, **labels) >= by or time.monotonic() > deadline:
+            return m
+        time.sleep(0.1)
 
 
 def wait_auto_rollback(cp, deadline_s, work):
@@ -589,7 +605,7 @@ def check_auto_rollback_on_errors(ctx):
         h.check_eq(flags["changed_by"], "auto-rollback", "changed_by of the rolled-back flags")
         cur.execute("SELECT id FROM only_old")
         h.check_eq(cur.fetchall(), [(1,)], "the read after the auto-rollback (served by old)")
-        m1 = cp.metrics()
+        m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
         h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         h.check(m1.get("cutover_store_errors_total", store="new") >= 1, "store_errors_total{store=new}")
@@ -612,8 +628,10 @@ def check_auto_rollback_on_mismatches(ctx):
         c.psql("DROP TABLE IF EXISTS drift; CREATE TABLE drift (id int PRIMARY KEY, v text);"
                "INSERT INTO drift SELECT g, 'v' || g FROM generate_series(1, 100) g", db="cp")
     ctx.new.psql("UPDATE drift SET v = 'drifted' WHERE id % 10 = 0", db="cp")   # behind the proxy's back
+    # Each difference is rechecked once before it counts (confirmed): quick rechecks keep up.
     cp = Cp(ctx, writes="dual", reads_new_percent=20, shadow_percent=100, sticky="statement",
-            auto_rollback={"window_s": 10, "max_mismatch_rate": 0.01, "max_new_error_rate": 0.5, "max_p99_ratio": 1000})
+            auto_rollback={"window_s": 10, "max_mismatch_rate": 0.01, "max_new_error_rate": 0.5, "max_p99_ratio": 1000},
+            compare={"recheck": {"attempts": 1, "delay_ms": 20}})
     try:
         m0 = cp.metrics()
         conn = cp.connect()
@@ -625,10 +643,10 @@ def check_auto_rollback_on_mismatches(ctx):
                 cur.execute("SELECT id, v FROM drift WHERE id = %s", (n[0] % 100 + 1,))
                 cur.fetchall()
                 n[0] += 1
-            time.sleep(0.05)
+            time.sleep(0.2)
 
         wait_auto_rollback(cp, 30, work)
-        m1 = cp.metrics()
+        m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
         h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         h.check(m1.get("cutover_shadow_comparisons_total", result="mismatch") >= 1, "confirmed mismatches counted")
@@ -662,7 +680,7 @@ def check_auto_rollback_on_latency(ctx):
                 n[0] += 1
 
         wait_auto_rollback(cp, 30, work)
-        m1 = cp.metrics()
+        m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
         h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         log = cp.proxy.stderr_text()
