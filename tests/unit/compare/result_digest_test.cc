@@ -140,7 +140,9 @@ TEST(ResultDigest, MessagesOutOfOrderAreMalformed) {
 TEST(ResultDigest, SplitDataRow) {
   RowValues values;
   std::string why;
-  ASSERT_TRUE(splitDataRow(bytes(testing::dataRowBody({"a", std::nullopt, ""})), values, &why)) << why;
+  // The values view into the body: it must outlive them.
+  const std::string body = testing::dataRowBody({"a", std::nullopt, ""});
+  ASSERT_TRUE(splitDataRow(bytes(body), values, &why)) << why;
   ASSERT_EQ(values.size(), 3u);
   EXPECT_EQ(values[0], "a");
   EXPECT_EQ(values[1], std::nullopt);

@@ -605,7 +605,12 @@ TEST_F(RecheckerLive, LargeResultIsDigestedRowByRow) {
   EXPECT_TRUE(outcome->matched) << outcome->error << outcome->last.detail;
   std::printf("RECHECKER_LARGE_RESULT_PEAK_GROWTH_KIB %ld (%.0f ms old, %.0f ms new)\n", after - before,
               outcome->old_ms, outcome->new_ms);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan keeps freed memory in quarantine (256 MB): RSS says nothing about what is held.
+  std::printf("RECHECKER_LARGE_RESULT memory bound not asserted under AddressSanitizer\n");
+#else
   EXPECT_LT(after - before, 32 * 1024);
+#endif
 }
 
 TEST_F(RecheckerLive, DestructorInterruptsARunningStatement) {
