@@ -405,7 +405,6 @@ bool ClientSession::takeUnit(Unit& unit) {
 void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   router::Classifier& classifier = worker_.classifier();
   auto span = protocol::asBytes(unit.bytes);
-  size_t at = 0;
   int rank = -1;
   bool named = false;          // a named statement is created or closed: every store needs it
   bool first = true;
@@ -416,15 +415,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       first = false;
     }
   };
-  while (at + 5 <= span.size()) {
-    const char type = static_cast<char>(span[at]);
-    const uint32_t length = (uint32_t{span[at + 1]} << 24) | (uint32_t{span[at + 2]} << 16) |
-                            (uint32_t{span[at + 3]} << 8) | span[at + 4];
-    auto body = span.subspan(at + 5, length - 4);
-    at += 1 + length;
+  forEachMessage(span, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t> whole) {
     if (type == protocol::Query::kType) {
       auto q = protocol::decode<protocol::Query>(body);
-      if (!q.isOk()) continue;
+      if (!q.isOk()) return;
       router::StatementInfo info = sql_prepared_.resolve(classifier.classify(q.value().sql));
       sql_prepared_.apply(info);
       unit.text = q.value().sql;
@@ -440,14 +434,14 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       consider(info);
     } else if (type == protocol::Parse::kType) {
       auto p = protocol::decode<protocol::Parse>(body);
-      if (!p.isOk()) continue;
+      if (!p.isOk()) return;
       router::StatementInfo info = classifier.classify(p.value().query);
       parsed_[p.value().name] = info;
       parsed_text_[p.value().name] = p.value().query;
       if (!p.value().name.empty()) {
         named = true;
         if (parsed_bytes_.size() < kMaxReplayed || parsed_bytes_.contains(p.value().name)) {
-          parsed_bytes_[p.value().name] = std::string(reinterpret_cast<const char*>(span.data()) + at - 1 - length, 1 + length);
+          parsed_bytes_[p.value().name] = std::string(reinterpret_cast<const char*>(whole.data()), whole.size());
         } else {
           replay_complete_ = false;
         }
@@ -456,7 +450,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       consider(info);
     } else if (type == protocol::Bind::kType) {
       auto b = protocol::decode<protocol::Bind>(body);
-      if (!b.isOk()) continue;
+      if (!b.isOk()) return;
       auto it = parsed_.find(b.value().statement);
       router::StatementInfo info;   // unknown statement: a write (the safe default)
       if (it != parsed_.end()) info = it->second;
@@ -480,7 +474,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       unit.text = "<FunctionCall>";
       consider(info);
     }
-  }
+  });
   if (first) {
     // Describe/Execute of existing portals only: keep the transaction's route; a read otherwise.
     unit.info.kind = router::StatementKind::Read;

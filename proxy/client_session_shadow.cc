@@ -14,6 +14,7 @@
 #include "compare/mismatch.h"
 #include "compare/noise.h"
 #include "proxy/client_session.h"
+#include "proxy/message_io.h"
 #include "proxy/rechecker.h"
 #include "proxy/worker.h"
 
@@ -93,13 +94,7 @@ bool ClientSession::startShadow(const Unit& u) {
   s->parameters = u.parameters;
   // The Bind's parameter and result formats and the Parse's parameter types, for the recheck and
   // for digesting results described by a statement Describe.
-  auto span = protocol::asBytes(u.bytes);
-  for (size_t at = 0; at + 5 <= span.size();) {
-    const char type = static_cast<char>(span[at]);
-    const uint32_t length = (uint32_t{span[at + 1]} << 24) | (uint32_t{span[at + 2]} << 16) |
-                            (uint32_t{span[at + 3]} << 8) | span[at + 4];
-    auto body = span.subspan(at + 5, length - 4);
-    at += 1 + length;
+  forEachMessage(protocol::asBytes(u.bytes), [&s](char type, std::span<const uint8_t> body, std::span<const uint8_t>) {
     if (type == protocol::Bind::kType) {
       if (auto b = protocol::decode<protocol::Bind>(body); b.isOk()) {
         s->param_formats = b.value().param_formats;
@@ -108,7 +103,7 @@ bool ClientSession::startShadow(const Unit& u) {
     } else if (type == protocol::Parse::kType) {
       if (auto p = protocol::decode<protocol::Parse>(body); p.isOk()) s->param_types = p.value().param_types;
     }
-  }
+  });
   s->old_side.emplace(s->rules);
   s->new_side.emplace(s->rules);
   s->started = std::chrono::steady_clock::now();

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/build_support.h"
+#include "router/decide.h"
 
 namespace cutover::proxy {
 namespace {
@@ -316,6 +317,12 @@ admin::Response ControlPlane::status() const {
   return jsonResponse(200, body);
 }
 
+std::string ControlPlane::journalPath(const std::string& file) const {
+  std::string directory = parts_.config->journal_dir;
+  if (!directory.empty() && directory.back() != '/') directory += '/';
+  return directory + file;
+}
+
 void ControlPlane::registerRoutes(admin::AdminServer& admin) {
   admin.route("GET", "/flags", [this](const admin::Request&) {
     return jsonResponse(200, flags::toJson(*parts_.flag_store->current()));
@@ -373,8 +380,7 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
       return jsonResponse(503, {{"status", "not ready"}, {"reason", "shutting down"}});
     }
     const flags::FlagSnapshotPtr flags = parts_.flag_store->current();
-    const bool new_authoritative =
-        flags->writes == config::WritesMode::DualNew || flags->writes == config::WritesMode::New;
+    const bool new_authoritative = router::authoritative(flags->writes) == router::Store::New;
     if (parts_.health != nullptr && !(new_authoritative ? parts_.health->newUp() : parts_.health->oldUp())) {
       return jsonResponse(503, {{"status", "not ready"},
                                 {"reason", fmt::format("the authoritative ({}) store does not answer its health check",
@@ -387,18 +393,14 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
     return [this, file, key](const admin::Request& request) {
       auto limit = limitOf(request.target);
       if (!limit.isOk()) return admin::errorResponse(400, limit.status().message());
-      std::string directory = parts_.config->journal_dir;
-      if (!directory.empty() && directory.back() != '/') directory += '/';
-      return jsonResponse(200, {{key, compare::Journal::tailFile(directory + file, limit.value())}});
+      return jsonResponse(200, {{key, compare::Journal::tailFile(journalPath(file), limit.value())}});
     };
   };
   admin.route("GET", "/divergences", journalRoute("divergences.jsonl", "divergences"));
   admin.route("GET", "/mismatches", [this](const admin::Request& request) {
     auto limit = limitOf(request.target);
     if (!limit.isOk()) return admin::errorResponse(400, limit.status().message());
-    std::string directory = parts_.config->journal_dir;
-    if (!directory.empty() && directory.back() != '/') directory += '/';
-    std::vector<json> records = compare::Journal::tailFile(directory + "mismatches.jsonl", kGroupedRecords);
+    std::vector<json> records = compare::Journal::tailFile(journalPath("mismatches.jsonl"), kGroupedRecords);
     // Grouped by query fingerprint over the last kGroupedRecords records, most frequent first.
     std::map<std::string, json> groups;
     for (const json& r : records) {

@@ -78,6 +78,7 @@ class ControlPlane {
   Outcome published(Result<flags::FlagSnapshotPtr> result, const flags::FlagSnapshotPtr& before,
                     const std::string& what, const std::string& trigger);
   admin::Response status() const;
+  std::string journalPath(const std::string& file) const;   // journal_dir/file
 
   Parts parts_;
   std::unique_ptr<compare::Journal> audit_;

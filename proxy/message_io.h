@@ -32,6 +32,20 @@ std::string sqlLiteral(std::string_view text);
 // A quoted identifier: "…", inner quotes doubled.
 std::string sqlIdentifier(std::string_view name);
 
+// Calls fn(type, body, whole) for each message of `bytes`, a run of whole frontend messages the
+// proxy already framed (a unit's bytes): `whole` is the message with its type and length.
+template <typename Fn>
+void forEachMessage(std::span<const uint8_t> bytes, Fn&& fn) {
+  size_t at = 0;
+  while (at + 5 <= bytes.size()) {
+    const uint32_t length = (uint32_t{bytes[at + 1]} << 24) | (uint32_t{bytes[at + 2]} << 16) |
+                            (uint32_t{bytes[at + 3]} << 8) | bytes[at + 4];
+    if (length < 4 || at + 1 + length > bytes.size()) return;
+    fn(static_cast<char>(bytes[at]), bytes.subspan(at + 5, length - 4), bytes.subspan(at, 1 + length));
+    at += 1 + length;
+  }
+}
+
 inline void append(evbuffer* buffer, const std::string& bytes) { evbuffer_add(buffer, bytes.data(), bytes.size()); }
 
 }  // namespace cutover::proxy
