@@ -11,7 +11,7 @@ PACKAGES=(
   libevent-dev libpq-dev libpg-query-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev
   libssl-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer
-  python3 python3-psycopg2 default-jdk-headless libpostgresql-jdbc-java nodejs
+  python3 python3-psycopg2 python3-psycopg default-jdk-headless libpostgresql-jdbc-java nodejs
   clang libclang-rt-14-dev procps iproute2
 )
 

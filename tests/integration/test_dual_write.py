@@ -5,10 +5,14 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
 
 - mixed_workload_sync: `writes: dual`, `mirror: sync`. Schema created through the proxy, then 8
   psycopg2 clients (inserts, hot-row updates, deletes, transactions with savepoints and rollbacks,
-  COPY FROM STDIN, SQL PREPARE/EXECUTE) plus pgbench -M prepared tpcb-like (extended protocol)
-  and, when a JDK and pgjdbc are installed, a pgjdbc client with server-side prepared statements.
-  Afterwards every user table is identical on both stores row by row, no divergence is journaled
-  and /metrics counts no diverged mirror write.
+  COPY FROM STDIN, SQL PREPARE/EXECUTE), 2 psycopg3 clients (extended protocol only: named
+  prepared statements, binary parameters and results, pipeline mode with many writes before one
+  Sync and a provoked error mid-pipeline, executemany, conn.transaction() with nested
+  savepoints, text and binary COPY FROM STDIN) plus pgbench -M prepared tpcb-like (extended
+  protocol) and, when a JDK and pgjdbc are installed, a pgjdbc client with server-side prepared
+  statements. Both Python drivers are required (python3-psycopg2, python3-psycopg): a missing one
+  fails the workload checks. Afterwards every user table is identical on both stores row by row,
+  no divergence is journaled and /metrics counts no diverged mirror write.
 - mixed_workload_async: the same with `mirror: async`, once the queues have drained.
 - dual_new_sync: the same with `writes: dual-new`, and the client gets new's answers.
 - read_ramp: `reads_new_percent: 30`, `sticky: session`; 1,000 sessions: 30 % ± 5 % served by
@@ -25,8 +29,10 @@ proxy-only assertions are skipped with a printed reason. CUTOVER_LONG=1: 30 s wo
 """
 
 import collections
+import decimal
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -45,8 +51,17 @@ psycopg2 = h.import_psycopg2()
 import psycopg2.errors  # noqa: E402
 import psycopg2.sql as sql  # noqa: E402
 
+try:
+    import psycopg  # psycopg3 (python3-psycopg); its absence fails the workload checks
+except ImportError:
+    psycopg = None
+else:
+    # An aborted pipeline (provoked below) also logs "error ignored terminating ...".
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
+
 WORKLOAD_S = 30 if os.environ.get("CUTOVER_LONG") == "1" else 20
 CLIENTS = 8
+PSYCOPG3_CLIENTS = 2
 PGBENCH_CLIENTS = 2
 HOT_ROWS = 5
 MIRROR_TIMEOUT_MS = 2000
@@ -235,7 +250,7 @@ def check_same_contents(ctx, db, exclude=(), dw=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# The mixed workload (psycopg2: simple protocol, client-side parameters)
+# The mixed workload (psycopg2: simple protocol, client-side parameters; psycopg3: extended)
 
 
 class Stats:
@@ -318,10 +333,7 @@ class Client:
         except Exception as e:
             self.stats.error(self.no, "connect", e)
             return
-        ops = [(self.insert, 20), (self.hot_update, 20), (self.delete, 8), (self.multi_update, 6),
-               (self.savepoint_txn, 10), (self.rollback_txn, 5), (self.copy_in, 3),
-               (self.prepared, 10), (self.read, 8), (self.duplicate, 2)]
-        funcs, weights = zip(*ops)
+        funcs, weights = zip(*self.ops())
         while time.monotonic() < deadline:
             fn = self.rng.choices(funcs, weights)[0]
             name = fn.__name__
@@ -334,10 +346,8 @@ class Client:
                 try:  # carry on: every further error is counted too
                     if self.conn.closed:
                         self.connect()
-                    elif self.conn.get_transaction_status() != \
-                            psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-                        with self.conn.cursor() as cur:
-                            cur.execute("ROLLBACK")
+                    else:
+                        self.end_transaction()
                 except Exception:
                     try:
                         self.connect()
@@ -345,6 +355,18 @@ class Client:
                         self.stats.error(self.no, "reconnect", e2)
                         time.sleep(0.2)
         self.conn.close()
+
+    def ops(self):
+        """(op, weight) pairs; an op's name is what Stats counts."""
+        return [(self.insert, 20), (self.hot_update, 20), (self.delete, 8), (self.multi_update, 6),
+                (self.savepoint_txn, 10), (self.rollback_txn, 5), (self.copy_in, 3),
+                (self.prepared, 10), (self.read, 8), (self.duplicate, 2)]
+
+    def end_transaction(self):
+        """After an unexpected error: roll back whatever transaction the error left open."""
+        if self.conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            with self.conn.cursor() as cur:
+                cur.execute("ROLLBACK")
 
     def token(self):
         return f"c{self.no}s{self.seq}r{self.rng.randrange(1 << 30)}"
@@ -454,6 +476,210 @@ def run_clients(dw, db, n, duration, seed=1):
     deadline = time.monotonic() + duration
     clients = [Client(dw, db, i, stats, seed * 1000 + i) for i in range(n)]
     threads = [threading.Thread(target=c.run, args=(deadline,), daemon=True) for c in clients]
+    for t in threads:
+        t.start()
+    return stats, threads
+
+
+class Psycopg3Client(Client):
+    """One psycopg3 client of the mixed workload: the extended protocol only (psycopg3 binds
+    every parameter server-side), named statements (`_pg3_N`) from the first execution
+    (`prepare_threshold = 0`) on even-numbered clients and from an explicit `prepare=True` on
+    the others, binary parameters (`%b`) and results, pipeline mode (many Parse/Bind/Execute
+    before one Sync, i.e. one implicit transaction), executemany (a pipeline too), BEGIN and
+    SAVEPOINT from `conn.transaction()` and text and binary COPY FROM STDIN. After an error in
+    a transaction psycopg3 itself sends `DEALLOCATE ALL`. Same id scheme and hot-row md5 chain
+    as Client; a statement or batch that updates several hot rows takes them in id order, so
+    the clients cannot deadlock each other on one store."""
+
+    def connect(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+        self.conn = psycopg.connect(self.dw.endpoint().dsn(db=self.db), autocommit=True)
+        if self.no % 2 == 0:
+            self.conn.prepare_threshold = 0
+
+    def ops(self):
+        return [(self.insert, 15), (self.hot_update, 15), (self.delete, 8), (self.read, 6),
+                (self.pipeline, 10), (self.pipeline_aborted, 2), (self.pipeline_txn, 5),
+                (self.executemany, 6), (self.transaction, 10), (self.copy_text, 3),
+                (self.copy_binary, 3)]
+
+    def end_transaction(self):
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.rollback()
+
+    def hot_rows(self, k):
+        return sorted(self.rng.randint(1, HOT_ROWS) for _ in range(k))
+
+    def insert(self, cur):
+        i = self.next_id()
+        cur.execute("INSERT INTO items VALUES (%s, %s, %s, %s)",
+                    (i, self.no, self.rng.randrange(100), f"pg3 {i} 'quoted' ✓"), prepare=True)
+        h.check_eq(cur.statusmessage, "INSERT 0 1", "psycopg3 insert tag")
+        self.live.append(i)
+
+    def hot_update(self, cur):
+        cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                    (self.token(), self.rng.randint(1, HOT_ROWS)), prepare=True)
+        h.check_eq(cur.statusmessage, "UPDATE 1", "psycopg3 hot update tag")
+
+    def delete(self, cur):
+        if not self.live:
+            return self.insert(cur)
+        i = self.live.pop(self.rng.randrange(len(self.live)))
+        # Unnamed statement, the parameter in binary format.
+        cur.execute("DELETE FROM items WHERE id = %b", (i,), prepare=False)
+        h.check_eq(cur.statusmessage, "DELETE 1", "psycopg3 delete tag")
+
+    def read(self, cur):
+        with self.conn.cursor(binary=True) as bcur:  # binary result columns
+            bcur.execute("SELECT count(*), coalesce(sum(qty), 0) FROM items WHERE client = %s",
+                         (self.no,), prepare=True)
+            bcur.fetchone()
+
+    def pipeline(self, cur):
+        """Inserts, hot updates and a delete before one Sync; every tag checked after it."""
+        ids = [self.next_id() for _ in range(self.rng.randint(3, 6))]
+        victim = self.live.pop(self.rng.randrange(len(self.live))) if self.live else None
+        curs = []
+        with self.conn.pipeline():
+            for i in ids:
+                curs.append(("INSERT 0 1", self.conn.execute(
+                    "INSERT INTO items VALUES (%s, %s, %s, %s)",
+                    (i, self.no, self.rng.randrange(100), "pipelined"), prepare=True)))
+            for r in self.hot_rows(2):
+                curs.append(("UPDATE 1", self.conn.execute(
+                    "UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                    (self.token(), r))))
+            if victim is not None:
+                curs.append(("DELETE 1", self.conn.execute(
+                    "DELETE FROM items WHERE id = %s", (victim,))))
+        h.check_eq([c.statusmessage for _, c in curs], [want for want, _ in curs],
+                   "psycopg3 pipeline tags")
+        self.live += ids
+
+    def pipeline_aborted(self, cur):
+        """Provoked: a duplicate key in the middle of a pipeline. The server skips the rest up
+        to the Sync and the implicit transaction rolls back, on both stores alike."""
+        if not self.live:
+            return self.insert(cur)
+        a, b = self.next_id(), self.next_id()
+        try:
+            with self.conn.pipeline():
+                self.conn.execute("INSERT INTO items VALUES (%s, %s, 1, 'aborted a')",
+                                  (a, self.no), prepare=True)
+                self.conn.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                                  (self.token(), self.rng.randint(1, HOT_ROWS)))
+                self.conn.execute("INSERT INTO items VALUES (%s, %s, 1, 'dup')",
+                                  (self.rng.choice(self.live), self.no), prepare=True)
+                self.conn.execute("INSERT INTO items VALUES (%s, %s, 1, 'aborted b')",
+                                  (b, self.no))
+            raise h.CheckFailed("duplicate key insert inside a pipeline succeeded")
+        except psycopg.errors.UniqueViolation:
+            self.stats.expected("pipeline_duplicate")
+        cur.execute("SELECT count(*) FROM items WHERE id IN (%s, %s)", (a, b))
+        h.check_eq(cur.fetchone()[0], 0, "rows of an aborted pipeline")
+
+    def pipeline_txn(self, cur):
+        """BEGIN, SAVEPOINT, RELEASE and COMMIT pipelined with the writes (extended protocol)."""
+        a, b = self.next_id(), self.next_id()
+        r1, r2 = self.hot_rows(2)
+        with self.conn.pipeline():
+            with self.conn.transaction():
+                cur.execute("INSERT INTO items VALUES (%s, %s, 4, 'pipeline txn a')",
+                            (a, self.no))
+                cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                            (self.token(), r1))
+                with self.conn.transaction():
+                    cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                                (self.token(), r2))
+                    cur.execute("INSERT INTO items VALUES (%s, %s, 4, 'pipeline txn b')",
+                                (b, self.no))
+        h.check_eq(self.conn.info.transaction_status, psycopg.pq.TransactionStatus.IDLE,
+                   "transaction status after a pipelined transaction")
+        self.live += [a, b]
+
+    def executemany(self, cur):
+        ids = [self.next_id() for _ in range(self.rng.randint(5, 20))]
+        cur.executemany("INSERT INTO items VALUES (%s, %s, %s, %s)",
+                        [(i, self.no, self.rng.randrange(100), "executemany") for i in ids])
+        h.check_eq(cur.rowcount, len(ids), "psycopg3 executemany insert rowcount")
+        self.live += ids
+        rows = self.hot_rows(3)
+        cur.executemany("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                        [(self.token(), r) for r in rows])
+        h.check_eq(cur.rowcount, len(rows), "psycopg3 executemany update rowcount")
+
+    def transaction(self, cur):
+        """BEGIN; savepoints: one released, one rolled back by a provoked duplicate key, one by
+        psycopg.Rollback; the whole transaction rolled back a quarter of the time."""
+        a, b, c = self.next_id(), self.next_id(), self.next_id()
+        r1, r2 = self.hot_rows(2)
+        commit = self.rng.random() < 0.75
+        with self.conn.transaction():
+            cur.execute("INSERT INTO items VALUES (%s, %s, 1, 'pg3 txn a')", (a, self.no))
+            with self.conn.transaction():
+                cur.execute("UPDATE counters SET n = n + 1, h = md5(h || %s) WHERE id = %s",
+                            (self.token(), r1))
+                cur.execute("INSERT INTO items VALUES (%s, %s, 2, 'pg3 txn b')", (b, self.no))
+            try:
+                with self.conn.transaction():
+                    cur.execute("INSERT INTO items VALUES (%s, %s, 1, 'dup')", (a, self.no))
+                raise h.CheckFailed("duplicate key insert inside a savepoint succeeded")
+            except psycopg.errors.UniqueViolation:
+                self.stats.expected("savepoint_duplicate")
+            with self.conn.transaction():
+                cur.execute("INSERT INTO items VALUES (%s, %s, 3, 'rolled back')", (c, self.no))
+                cur.execute("UPDATE counters SET n = n + 1000, h = 'rolled back' WHERE id = %s",
+                            (r2,))
+                raise psycopg.Rollback()
+            cur.execute("SELECT count(*) FROM items WHERE id IN (%s, %s, %s)", (a, b, c))
+            h.check_eq(cur.fetchone()[0], 2, "rows visible inside the psycopg3 transaction")
+            if not commit:
+                raise psycopg.Rollback()
+        h.check_eq(self.conn.info.transaction_status, psycopg.pq.TransactionStatus.IDLE,
+                   "transaction status after conn.transaction()")
+        if commit:
+            self.live += [a, b]
+
+    def copy_rows(self):
+        for k in range(50):
+            amount = None if k % 10 == 0 else \
+                decimal.Decimal(self.rng.randrange(-10**6, 10**6)) / 100
+            yield (self.next_id(), self.no, amount, f"pg3 copy row {k}\ttab é")
+
+    def copy_text(self, cur):
+        with cur.copy("COPY ledger (id, client, amount, memo) FROM STDIN") as copy:
+            for row in self.copy_rows():
+                copy.write_row(row)
+        h.check_eq(cur.rowcount, 50, "psycopg3 COPY row count")
+
+    def copy_binary(self, cur):
+        with cur.copy("COPY ledger (id, client, amount, memo) FROM STDIN (FORMAT BINARY)") \
+                as copy:
+            copy.set_types(["int8", "int4", "numeric", "text"])
+            for row in self.copy_rows():
+                copy.write_row(row)
+        h.check_eq(cur.rowcount, 50, "psycopg3 binary COPY row count")
+
+
+PSYCOPG3_OPS = ("insert", "hot_update", "delete", "read", "pipeline", "pipeline_aborted",
+                "pipeline_txn", "executemany", "transaction", "copy_text", "copy_binary")
+
+
+def run_psycopg3_clients(dw, db, n, duration, seed=1):
+    """n Psycopg3Clients numbered after the CLIENTS psycopg2 ones (distinct ids, and the
+    pgjdbc ids start at 900000000000, far above)."""
+    stats = Stats()
+    deadline = time.monotonic() + duration
+    clients = [Psycopg3Client(dw, db, CLIENTS + i, stats, seed * 1000 + CLIENTS + i)
+               for i in range(n)]
+    threads = [threading.Thread(target=c.run, args=(deadline,), daemon=True,
+                                name=f"psycopg3-client-{c.no}") for c in clients]
     for t in threads:
         t.start()
     return stats, threads
@@ -630,6 +856,9 @@ def divergence_lines(journal, allow=("nondeterministic",)):
 
 def full_workload(ctx, dw, db):
     """Schema and pgbench tables through the proxy, then everything at once for WORKLOAD_S."""
+    if psycopg is None:  # a declared dependency (scripts/setup.sh): fail, never skip
+        raise h.HarnessError("psycopg (psycopg3) missing: install python3-psycopg and run with "
+                             "/usr/bin/python3")
     create_schema(dw, db)
     rc, out = pgbench(ctx, dw.endpoint(), db, "-i", "-s", "1", "-q")
     h.check_eq(rc, 0, f"pgbench -i through the target; output:\n{out}")
@@ -639,10 +868,12 @@ def full_workload(ctx, dw, db):
                                        "-j", "1"))
     java = Background(lambda: run_jdbc(jdbc, dw.endpoint(), db, WORKLOAD_S)) if jdbc else None
     stats, threads = run_clients(dw, db, CLIENTS, WORKLOAD_S)
-    join_all(threads, WORKLOAD_S + 120)
+    stats3, threads3 = run_psycopg3_clients(dw, db, PSYCOPG3_CLIENTS, WORKLOAD_S)
+    join_all(threads + threads3, WORKLOAD_S + 120)
     rc, out = bench.join(WORKLOAD_S + 120)
     n = pgbench_check(out, rc, "pgbench -M prepared tpcb-like through the target")
     ctx.log(f"psycopg2 x{CLIENTS} for {WORKLOAD_S}s: {stats.summary()}")
+    ctx.log(f"psycopg3 x{PSYCOPG3_CLIENTS} for {WORKLOAD_S}s: {stats3.summary()}")
     ctx.log(f"pgbench -M prepared x{PGBENCH_CLIENTS}: {n} transactions")
     if java:
         ctx.log(f"pgjdbc (prepareThreshold=1): {java.join(WORKLOAD_S + 120)}")
@@ -652,6 +883,12 @@ def full_workload(ctx, dw, db):
     for name in ("insert", "hot_update", "delete", "savepoint_txn", "rollback_txn", "copy_in",
                  "prepared"):
         h.check(stats.ops[name] > 0, f"workload ran no {name}")
+    h.check(not stats3.errors, f"{len(stats3.errors)} unexpected psycopg3 client errors, first: "
+                               f"{stats3.errors[:5]}")
+    for name in PSYCOPG3_OPS:
+        h.check(stats3.ops[name] > 0, f"psycopg3 workload ran no {name}")
+    for name in ("savepoint_duplicate", "pipeline_duplicate"):
+        h.check(stats3.expected_errors[name] > 0, f"psycopg3 workload provoked no {name}")
     return stats
 
 
