@@ -129,7 +129,10 @@ struct Trigger {
   X(store_up, storeUp, "1 when the store answered its last health check, else 0", Store)    \
   X(flag_store_up, flagStoreUp,                                                              \
     "1 while the fleet flag store (flags.store: postgres) is connected to its control "      \
-    "database, else 0")
+    "database, else 0")                                                                     \
+  X(mirror_queue_units, mirrorQueueUnits,                                                    \
+    "mirror: async: writes (statements or whole transactions) acknowledged to clients and "  \
+    "not yet applied on the secondary store, all sessions")
 
 #define CUTOVER_HISTOGRAMS(X)                                                                  \
   X(statement_duration_seconds, statementDuration,                                             \

@@ -8,9 +8,6 @@ std::optional<BuildRefusal> checkFlagsSupported(const FlagValues& flags, bool ne
   if (flags.mirror == MirrorMode::Strict) {
     return BuildRefusal{"mirror", "'strict' (two-phase commit mode) is not available yet; use sync or async"};
   }
-  if (flags.mirror == MirrorMode::Async && flags.writes != WritesMode::Old && flags.writes != WritesMode::New) {
-    return BuildRefusal{"mirror", "'async' is not available in this build yet; use sync"};
-  }
   if (new_store_configured) return std::nullopt;
   // The first key that needs the new store.
   std::string needs_new;

@@ -184,8 +184,14 @@ struct Config {
   int login_timeout_ms = 60000;  // client must finish startup+auth within this
                                  // (PostgreSQL's authentication_timeout)
   int connect_timeout_ms = 5000;       // TCP connect + login to a store
-  int shutdown_timeout_ms = 30000;
-  int mirror_timeout_ms = 5000;            // sync mirror: longest wait for the secondary before the miss is journaled     // SIGTERM: how long sessions may finish before closing
+  int shutdown_timeout_ms = 30000;     // SIGTERM: how long sessions may finish before closing
+  // The longest the secondary may take over a mirrored write (sync: the client's extra wait; async:
+  // one queued write) before the miss is journaled and the session goes on without it.
+  int mirror_timeout_ms = 5000;
+  // mirror: async, per session: writes acknowledged and not yet applied on the secondary. Beyond
+  // either bound a write is not queued: it is journaled as a divergence (queue_full).
+  int mirror_queue_units = 10000;
+  int mirror_queue_bytes = 16 << 20;
   uint32_t max_message_bytes = 1u << 30;  // after authentication (PostgreSQL's own ceiling)
   std::string log_level = "info";         // debug|info|warn|error
 };

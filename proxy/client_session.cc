@@ -653,7 +653,8 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
   state_ = State::Closing;
   if (backend_) backend_->terminate();
   for (auto& l : lanes_) {
-    if (l.backend) l.backend->terminate();
+    // mirror: async: the secondary keeps applying what the session had acknowledged (finish()).
+    if (l.backend && !(mirrorPending() && l.up && &l == &lane(router::otherStore(authority_)))) l.backend->terminate();
   }
   client_->setReading(false);
   client_->flush();
@@ -664,6 +665,30 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 
 void ClientSession::finish() {
   if (!client_) return;
+  const router::Store secondary = router::otherStore(authority_);
+  if (routed_ && mirrorPending() && !mirror_draining_ && lane(secondary).up) {
+    // The client is gone, but writes it was told are done still wait for the secondary: the
+    // session lives on without its client until they are applied (or the secondary fails).
+    mirror_draining_ = true;
+    log::info("session {}: the client left with {} writes queued for the {} store; applying them before closing",
+              id_, mirror_queue_.size(), router::toString(secondary));
+    dropShadows("the session closed");
+    evtimer_del(timer_.get());
+    client_->close();
+    evbuffer_drain(clientOutput(), evbuffer_get_length(clientOutput()));
+    evbuffer_drain(clientInput(), evbuffer_get_length(clientInput()));
+    Lane& a = lane(authority_);
+    if (a.backend) a.backend->terminate();
+    if (a.up) metrics::global().backendConnections(authority_ == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Decrement();
+    a.up = false;
+    state_ = State::Closing;   // nothing more from or to the client; drainLane still applies the queue
+    return;
+  }
+  mirror_txn_.reset();   // an explicit transaction that never ended: the authoritative store rolls it back
+  if (mirrorPending()) {
+    dropMirrorQueue(compare::divergence_kind::kSecondaryUnavailable, "not applied: the session closed first");
+  }
+  mirror_draining_ = false;
   dropShadows("the session closed");
   if (backend_) backend_->terminate();
   if (backend_counted_) metrics::global().backendConnections(metrics::StoreLabel::Old).Decrement();

@@ -22,6 +22,7 @@
 #include "protocol/scram_server.h"
 #include "proxy/auth_query.h"
 #include "proxy/backend.h"
+#include "proxy/mirror_sequencer.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
 #include "proxy/frame_scanner.h"
@@ -126,11 +127,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     Commit,    // the proxy's COMMIT of a wrapped unit: errors and ReadyForQuery go to the client
     Capture,   // the proxy's query of the session's state: rows kept in captured_ (see enterRouted)
     Shadow,    // the other store's answer to a shadowed read: digested into shadow_, dropped
+    Apply,        // mirror: async: the secondary's answer to a queued write: recorded, compared
+    ApplyCommit,  // mirror: async: the commit that ends a queued write (errors recorded, no tag)
   };
   struct Segment {
     Reply reply;
     bool hold_ready = false;   // Forward: keep the ReadyForQuery back until the unit completes
     bool digest = false;       // Forward: the serve side of shadow_, digested as it streams
+    bool rows = false;         // Apply: RETURNING rows of a write, digested for the comparison
   };
   using Shadow = ShadowRead;
   struct Outcome {
@@ -140,6 +144,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     uint64_t rows = 0;                 // DataRows of a write (RETURNING)
     uint64_t digest = 0;               // order-sensitive hash of those rows
     std::string describe() const;
+    void add(const Outcome& later);    // an explicit transaction's next unit: tags, first error
   };
   struct Lane {
     std::unique_ptr<Backend> backend;
@@ -175,6 +180,32 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool streaming = false;            // a ramped read's answer outgrew the holding buffer                 // the serve store's ReadyForQuery is kept back until release
     char serve_status = 'I';
     std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
+    // mirror: async (client_session_async.cc)
+    bool async = false;                // the secondary gets it later, from mirror_queue_
+    char status_before = 'I';          // the session's transaction status when it arrived
+    MirrorTicket ticket;               // an explicit COMMIT's place in the cross-session order
+    std::string copy_data;             // COPY FROM STDIN data, for the queued copy
+    bool copy_overflow = false;        // ... beyond mirror_queue_bytes: not queued, journaled
+    bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
+  };
+
+  // mirror: async: a write acknowledged to the client and queued for the secondary store, which
+  // applies a session's queue in order; the ticket orders it against other sessions' writes.
+  struct MirrorItem {
+    MirrorTicket ticket;               // empty: session state only, no order to keep
+    uint64_t unit = 0;                 // the client unit that completed it
+    std::string body;                  // messages the secondary runs (an explicit transaction: all
+                                       // its units but the last)
+    int body_units = 0;                // ReadyForQuery the body yields
+    std::string commit;                // the unit that ended an explicit transaction
+    bool compare = false;              // outcomes compared (writes), not only applied (session state)
+    bool rows = false;                 // one write: its RETURNING rows compared too
+    bool nondeterministic = false;
+    bool overflow = false;             // an explicit transaction outgrew the queue's bytes
+    std::string text;
+    std::vector<std::optional<std::string>> parameters;
+    Outcome serve;                     // the authoritative store's outcome of the same messages
+    size_t bytes() const { return body.size() + commit.size() + text.size() + 256; }
   };
 
   bool routed() const { return routed_; }
@@ -209,6 +240,24 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void maybeReconnectSecondary();
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
+  // The divergence kind when `secondary` differs from `serve` ("" if they agree). Rows count only
+  // with `rows` and a deterministic write; tags of failed work only with `tags_when_failed`.
+  static std::string_view divergenceKind(const Outcome& serve, const Outcome& secondary, bool nondeterministic,
+                                         bool rows, bool tags_when_failed);
+  static void countMirrorWrite(bool diverged, bool failed, bool nondeterministic);
+  // mirror: async (client_session_async.cc).
+  bool mirrorPending() const { return !mirror_queue_.empty(); }
+  void startAsyncUnit();
+  void queueMirror(Unit& unit);
+  void enqueueMirror(MirrorItem item);
+  void pumpMirror();
+  void mirrorSegmentDone(const Segment& segment);
+  void finishMirrorItem();
+  void dropMirrorQueue(std::string_view kind, const std::string& why);
+  void journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
+                   std::string secondary_outcome);
+  void asyncCommitDone(Unit& unit);
+  static void onApplyTimeout(evutil_socket_t, short, void* arg);
   // Shadow reads (client_session_shadow.cc).
   bool startShadow(const Unit& unit);
   // The shadow that `store`'s next result messages belong to: the serve side of the newest
@@ -222,12 +271,26 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // The journal record of `unit`: served by `serve`, compared with the other store.
   compare::Divergence divergenceOf(const Unit& unit, std::string_view kind, router::Store serve,
                                    std::string serve_outcome, std::string secondary_outcome) const;
+  compare::Divergence divergenceOf(uint64_t unit, std::string text, std::vector<std::optional<std::string>> parameters,
+                                   std::string_view kind, router::Store serve, std::string serve_outcome,
+                                   std::string secondary_outcome) const;
   Lane& lane(router::Store store) { return lanes_[store == router::Store::Old ? 0 : 1]; }
   router::Store storeOf(const Backend& backend) const;
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);
 
   bool routed_ = false;
   bool switching_ = false;
+  // mirror: async: queued writes, oldest first; the head runs on the secondary when mirror_busy_.
+  std::deque<MirrorItem> mirror_queue_;
+  size_t mirror_queue_bytes_ = 0;
+  int mirror_segments_ = 0;                 // Apply/ApplyCommit answers the head still owes
+  bool mirror_busy_ = false;
+  bool mirror_waiting_ = false;             // the head waits for lower tickets (sequencer)
+  std::optional<MirrorItem> mirror_txn_;    // the explicit transaction in progress, queued at its end
+  bool mirror_draining_ = false;            // the client left; the queue is applied, then the session ends
+  bool mirror_overflow_logged_ = false;     // queue_full logged once until the queue empties
+  Outcome mirror_outcome_;                  // the secondary's outcome of the head write
+  EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.
   std::deque<std::shared_ptr<Shadow>> shadows_;
   static constexpr size_t kMaxShadowsPerSession = 8;             // units wait: a store connection is being opened for new flags

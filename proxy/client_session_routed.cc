@@ -118,6 +118,7 @@ void ClientSession::initRouted() {
   RAND_bytes(reinterpret_cast<unsigned char*>(&raw), sizeof raw);
   session_hash_ = raw;   // sticky: session — a random per-session key, stable for its life
   mirror_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onMirrorTimeout, this));
+  apply_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onApplyTimeout, this));
 }
 
 void ClientSession::startRoutedBackends() {
@@ -173,6 +174,9 @@ constexpr size_t kMaxCapturedBytes = 8u << 20;
 bool ClientSession::refreshFlags() {
   const flags::FlagSnapshotPtr& current = worker_.flags();
   if (current == flags_ && !switching_) return true;
+  // mirror: async: new flags (another authority, another mirror mode) apply once everything this
+  // session had acknowledged is applied on the secondary (finishMirrorItem resumes the input).
+  if (current != flags_ && mirrorPending()) return false;
   if (current != flags_) {
     log::debug("session {}: flags v{} → v{}", id_, flags_->version, current->version);
     flags_ = current;
@@ -317,6 +321,16 @@ void ClientSession::routedClientInput() {
       // COPY FROM only inserts, so there is no lock order to protect: the data streams to both
       // stores as it arrives (never gathered whole in the proxy).
       const Store other = router::otherStore(unit_->serve);
+      if (unit_->async && !unit_->copy_overflow) {
+        // mirror: async: kept with the write, applied from the queue later (bounded).
+        if (unit_->copy_data.size() + bytes.size() > static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
+          unit_->copy_overflow = true;
+          unit_->copy_data.clear();
+          unit_->copy_data.shrink_to_fit();
+        } else {
+          unit_->copy_data += bytes;
+        }
+      }
       if (unit_->mirrored && unit_->secondary_sent && lane(other).up) {
         append(lane(other).backend->output(), bytes);
         lane(other).backend->flush();
@@ -488,6 +502,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   if (view.in_transaction) view.transaction_authority = authority_;
   view.new_store_available = lane(Store::New).up;
   view.session_hash = session_hash_;
+  view.mirror_pending = mirrorPending();
+  unit.status_before = transaction_status_;
   unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
   if (named && !unit.route.mirror) unit.route.both = true;
   unit.serve = unit.route.serve;
@@ -503,7 +519,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
     unit.mirrored = false;
   }
   const bool in_transaction = transaction_status_ != 'I';
-  unit.secondary_first = unit.mirrored && in_transaction && unit.info.transaction == router::TransactionCommand::Commit;
+  unit.async = unit.mirrored && flags_->mirror == config::MirrorMode::Async;
+  unit.secondary_first = unit.mirrored && !unit.async && in_transaction && unit.info.transaction == router::TransactionCommand::Commit;
   unit.wrapped = unit.mirrored && unit.route.mirror && !in_transaction && !unit.open &&
                  (unit.info.kind == router::StatementKind::Write) && !unit.info.multi_statement &&
                  unit.info.transaction == router::TransactionCommand::None && wrappable(unit.text) &&
@@ -530,6 +547,7 @@ void ClientSession::startUnit() {
   const Store secondary = router::otherStore(u.serve);
   lane(u.serve).outcome = Outcome{};
   lane(secondary).outcome = Outcome{};
+  if (u.async) return startAsyncUnit();
   if (!u.mirrored) {
     u.secondary_done = true;
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false, u.shadowed});
@@ -595,7 +613,7 @@ void ClientSession::drainLane(Store store) {
   if (!l.backend) return;
   evbuffer* in = l.backend->input();
   evbuffer* out = clientOutput();
-  while (state_ == State::Relaying) {
+  while (state_ == State::Relaying || mirror_draining_) {
     if (l.remaining > 0) {
       const size_t n = std::min(l.remaining, evbuffer_get_length(in));
       if (n == 0) break;
@@ -642,18 +660,21 @@ void ClientSession::drainLane(Store store) {
     }
     // RETURNING rows of a mirrored write are digested on both stores (small rows whole; a row
     // over kMaxDigestedRow counts by its length only, so memory stays bounded).
-    const bool digest_row = type == protocol::DataRow::kType && unit_ && unit_->route.mirror &&
-                            unit_->info.kind == router::StatementKind::Write &&
-                            (segment.reply == Reply::Forward || segment.reply == Reply::Record);
+    const bool applying = segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit;
+    Outcome& outcome = applying ? mirror_outcome_ : l.outcome;
+    const bool digest_row = type == protocol::DataRow::kType &&
+                            ((unit_ && unit_->route.mirror && unit_->info.kind == router::StatementKind::Write &&
+                              (segment.reply == Reply::Forward || segment.reply == Reply::Record)) ||
+                             (segment.reply == Reply::Apply && segment.rows));
     if (digest_row && frame.totalSize() <= kMaxDigestedRow) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
       std::span<const uint8_t> row = pullBody(in, frame);
       const uint64_t h = router::stableHash(std::string_view(reinterpret_cast<const char*>(row.data()), row.size()));
-      l.outcome.digest = (l.outcome.digest * 1099511628211ULL) ^ h;
-      ++l.outcome.rows;
+      outcome.digest = (outcome.digest * 1099511628211ULL) ^ h;
+      ++outcome.rows;
     } else if (digest_row) {
-      l.outcome.digest = (l.outcome.digest * 1099511628211ULL) ^ frame.totalSize();
-      ++l.outcome.rows;
+      outcome.digest = (outcome.digest * 1099511628211ULL) ^ frame.totalSize();
+      ++outcome.rows;
     }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
@@ -672,7 +693,9 @@ void ClientSession::drainLane(Store store) {
     if (!control) {
       if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
         copy_in_ = true;
-        if (unit_ && unit_->mirrored && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
+        if (unit_ && unit_->mirrored && !unit_->async && !unit_->secondary_sent && !unit_->secondary_first) {
+          sendToSecondary();
+        }
       }
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
@@ -688,12 +711,15 @@ void ClientSession::drainLane(Store store) {
     if (shadow != nullptr && type != protocol::ReadyForQuery::kType) digestShadow(*shadow, store, type, body);
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
-      if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit) l.outcome.tags.push_back(tag.value().tag);
+      if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit &&
+          segment.reply != Reply::ApplyCommit) {
+        outcome.tags.push_back(tag.value().tag);
+      }
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
-      if (error.isOk() && !l.outcome.failed && segment.reply != Reply::Swallow) {
-        l.outcome.failed = true;
-        l.outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
+      if (error.isOk() && !outcome.failed && segment.reply != Reply::Swallow) {
+        outcome.failed = true;
+        outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
       }
       if (segment.reply == Reply::Commit) forward = true;
       if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture) && error.isOk()) {
@@ -716,7 +742,7 @@ void ClientSession::drainLane(Store store) {
       l.plan.pop_front();
       if (forward) transaction_status_ = status;
       segmentDone(store, segment, status);
-      if (state_ != State::Relaying) return;
+      if (state_ != State::Relaying && !mirror_draining_) return;
     }
   }
   client_->flush();
@@ -730,10 +756,12 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   if (segment.reply == Reply::Capture) return capturedState();
   if (segment.reply == Reply::Shadow) return shadowSideDone(store, false);
   if (segment.digest) shadowSideDone(store, true);
+  if (segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit) return mirrorSegmentDone(segment);
   if (!unit_) return;
   Unit& u = *unit_;
   if (segment.reply == Reply::Swallow) return;   // BEGIN answered; the unit's own segment follows
   if (segment.reply == Reply::Commit) {
+    if (u.async) asyncCommitDone(u);
     u.released = true;
     return advanceUnit();
   }
@@ -760,6 +788,13 @@ void ClientSession::advanceUnit() {
     if (draining_) return closeIfDrainedAndIdle();
     return routedClientInput();
   }
+  if (u.async) {
+    // The client's answer does not wait for the secondary: the write is queued for it.
+    if (!u.serve_done || u.secondary_sent) return;
+    u.secondary_sent = true;
+    queueMirror(u);
+    return releaseUnit();
+  }
   if (u.secondary_first && u.secondary_done && !u.serve_sent) {
     // The secondary committed (or failed to): now the authoritative store, whose answer the
     // client gets.
@@ -775,13 +810,37 @@ void ClientSession::advanceUnit() {
   finishComparison();
 }
 
+std::string_view ClientSession::divergenceKind(const Outcome& a, const Outcome& b, bool nondeterministic, bool rows,
+                                               bool tags_when_failed) {
+  if (a.failed != b.failed) return compare::divergence_kind::kErrorOneSide;
+  if ((!a.failed || tags_when_failed) && a.tags != b.tags) return compare::divergence_kind::kTagMismatch;
+  // Same tags, different RETURNING rows. Expected for nondeterministic writes (serials, now(),
+  // random()): counted as such, not as a divergence.
+  if (rows && !a.failed && !nondeterministic && (a.rows != b.rows || a.digest != b.digest)) {
+    return compare::divergence_kind::kReturningMismatch;
+  }
+  return {};
+}
+
+void ClientSession::countMirrorWrite(bool diverged, bool failed, bool nondeterministic) {
+  auto& registry = metrics::global();
+  if (diverged) {
+    registry.mirrorWrites(metrics::MirrorResult::Diverged).Increment();
+  } else if (failed) {
+    registry.mirrorWrites(metrics::MirrorResult::Error).Increment();
+  } else if (nondeterministic) {
+    registry.mirrorWrites(metrics::MirrorResult::Nondeterministic).Increment();
+  } else {
+    registry.mirrorWrites(metrics::MirrorResult::Ok).Increment();
+  }
+}
+
 void ClientSession::finishComparison() {
   Unit& u = *unit_;
   const Store secondary = router::otherStore(u.serve);
   const Outcome& a = lane(u.serve).outcome;
   const Outcome& b = lane(secondary).outcome;
-  bool diverged = false;
-  std::string_view kind = compare::divergence_kind::kTagMismatch;
+  std::string_view kind;
   // A store's own errors, for auto-rollback: one side failing where the other did not, or a
   // failure of a read the store served alone.
   if (!u.mirrored && a.failed) {
@@ -790,28 +849,10 @@ void ClientSession::finishComparison() {
     metrics::global().storeErrors(label(a.failed ? u.serve : secondary)).Increment();
   }
   if (u.mirrored && u.route.mirror && lane(secondary).up) {
-    if (a.failed != b.failed) {
-      diverged = true;
-      kind = compare::divergence_kind::kErrorOneSide;
-    } else if (!a.failed && a.tags != b.tags) {
-      diverged = true;
-    } else if (!a.failed && (a.rows != b.rows || a.digest != b.digest)) {
-      // Same tags, different RETURNING rows. Expected for nondeterministic writes (serials,
-      // now(), random()): counted as such, not as a divergence.
-      diverged = !u.info.nondeterministic;
-      kind = compare::divergence_kind::kReturningMismatch;
-    }
-    auto& registry = metrics::global();
-    if (diverged) {
-      registry.mirrorWrites(metrics::MirrorResult::Diverged).Increment();
-    } else if (a.failed) {
-      registry.mirrorWrites(metrics::MirrorResult::Error).Increment();
-    } else if (u.info.nondeterministic) {
-      registry.mirrorWrites(metrics::MirrorResult::Nondeterministic).Increment();
-    } else {
-      registry.mirrorWrites(metrics::MirrorResult::Ok).Increment();
-    }
+    kind = divergenceKind(a, b, u.info.nondeterministic, true, false);
+    countMirrorWrite(!kind.empty(), a.failed, u.info.nondeterministic);
   }
+  const bool diverged = !kind.empty();
   if (!diverged) return releaseUnit();
   metrics::global().divergences().Increment();
   compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
@@ -862,13 +903,21 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
 
 compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_view kind, Store serve,
                                                 std::string serve_outcome, std::string secondary_outcome) const {
+  return divergenceOf(unit.number, unit.text, unit.parameters, kind, serve, std::move(serve_outcome),
+                      std::move(secondary_outcome));
+}
+
+compare::Divergence ClientSession::divergenceOf(uint64_t unit, std::string text,
+                                                std::vector<std::optional<std::string>> parameters,
+                                                std::string_view kind, Store serve, std::string serve_outcome,
+                                                std::string secondary_outcome) const {
   compare::Divergence d;
   d.time = compare::nowRfc3339Ms();
   d.session_id = id_;
-  d.transaction_id = unit.number;
+  d.transaction_id = unit;
   d.kind = std::string(kind);
-  d.statement = unit.text;
-  d.parameters = unit.parameters;
+  d.statement = std::move(text);
+  d.parameters = std::move(parameters);
   d.authoritative_store = std::string(router::toString(serve));
   d.secondary_store = std::string(router::toString(router::otherStore(serve)));
   d.authoritative_outcome = std::move(serve_outcome);
@@ -897,6 +946,10 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.remaining = 0;
   l.backend->terminate();
   dropShadows("a store connection was lost");
+  dropMirrorQueue(why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
+                                               : compare::divergence_kind::kSecondaryUnavailable,
+                  "not applied: " + why);
+  if (mirror_draining_) return finish();
   if (unit_ && unit_->serve == secondary && !unit_->released) {
     // The lost store was serving this unit (a ramped read): the client must still get an answer.
     Unit& u = *unit_;

@@ -194,6 +194,7 @@ Status Server::run() {
     health_ = std::make_unique<StoreHealth>(config_);
     context_.health = health_.get();
   }
+  context_.sequencer = &sequencer_;
   auto& registry = metrics::global();
   registry.flagsVersion().Set(static_cast<double>(context_.flags->version));
   registry.readsNewPercent().Set(context_.flags->reads_new_percent);

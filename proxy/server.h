@@ -13,6 +13,7 @@
 #include "flags/flag_store.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/control.h"
+#include "proxy/mirror_sequencer.h"
 #include "proxy/rechecker.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
@@ -52,6 +53,7 @@ class Server {
   std::atomic<int> client_connections_{0};
   UserConnectionCounter user_connections_;
   std::unique_ptr<AuthQuery> auth_query_;
+  MirrorSequencer sequencer_;                     // mirror: async, shared by every worker
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;      // divergences.jsonl
   std::unique_ptr<compare::Journal> mismatches_;   // mismatches.jsonl

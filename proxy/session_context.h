@@ -41,6 +41,8 @@ class UserConnectionCounter {
 };
 
 // What every session needs from the process. Owned by the Server; outlives every worker.
+class MirrorSequencer;
+
 struct SessionContext {
   // The running config, replaced as a whole by a SIGHUP reload (keys that need a restart keep
   // their start-up values in it). Read it afresh where it is used; never keep the reference.
@@ -62,6 +64,7 @@ struct SessionContext {
   std::string mock_auth_secret;                            // per process: unknown users' fake SCRAM salt
   UserConnectionCounter* user_connections = nullptr;
   AuthQuery* auth_query = nullptr;                          // null unless auth.query is set
+  MirrorSequencer* sequencer = nullptr;                     // mirror: async, cross-session order
 
   // Client TLS: replaced as a whole on reload; sessions take it once, at SSLRequest time.
   std::shared_ptr<const TlsServerContext> tlsServer() const { return std::atomic_load(&tls_server); }

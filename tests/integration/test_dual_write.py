@@ -90,7 +90,7 @@ def setup(ctx):
     # synchronous_commit=on: an immediate stop of new must not lose commits new acknowledged
     # (with it off, up to 3 x wal_writer_delay of acknowledged commits vanish, which would look
     # like writes the proxy failed to journal).
-    settings = {"synchronous_commit": "on", "max_connections": 200}
+    settings = {"synchronous_commit": "on", "max_connections": 200, "log_lock_waits": "on"}
     old = ctx.cluster("old", **settings)
     new = ctx.cluster("new", **settings)
     return {"old": old, "new": new, "pgbench": pgbench}

@@ -321,7 +321,7 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
             "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
-            "mirror_timeout_ms, max_message_bytes, log_level)");
+            "mirror_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level)");
 }
 
 TEST(ConfigErrors, UnknownNestedKeys) {
@@ -635,9 +635,15 @@ TEST(ConfigBuildSupport, DualWritesAndRampAcceptedWithTheNewStore) {
   EXPECT_EQ(c->flags.tables.at("orders").reads_new_percent, 5);
 }
 
-TEST(ConfigBuildSupport, AsyncMirrorRefusedAndShadowNeedsTheNewStore) {
-  EXPECT_EQ(errorOf("stores: { old: {}, new: {} }\nauth: { method: trust }\nflags:\n  writes: dual\n  mirror: async\n"),
-            "cutover.yaml:5: flags.mirror: 'async' is not available in this build yet; use sync");
+TEST(ConfigBuildSupport, AsyncMirrorAcceptedAndShadowNeedsTheNewStore) {
+  auto async = load("stores: { old: {}, new: {} }\nauth: { method: trust }\nflags:\n  writes: dual\n  mirror: async\n"
+                    "mirror_queue_units: 50\nmirror_queue_bytes: 1048576\n");
+  ASSERT_TRUE(async) << async.status().message();
+  EXPECT_EQ(async->flags.mirror, MirrorMode::Async);
+  EXPECT_EQ(async->mirror_queue_units, 50);
+  EXPECT_EQ(async->mirror_queue_bytes, 1048576);
+  EXPECT_EQ(errorOf(minimalWith("mirror_queue_bytes: 100\n")),
+            "cutover.yaml:3: mirror_queue_bytes: 100 is out of range (65536-1073741824)");
   EXPECT_EQ(errorOf(minimalWith("flags:\n  shadow_percent: 10\n")),
             "cutover.yaml:4: flags.shadow_percent: these flags route statements to the new store, but stores.new "
             "is not configured");

@@ -1,0 +1,321 @@
+// mirror: async of ClientSession (issue 4). The authoritative store answers the client as in
+// sync mode; the secondary applies the session's writes later, in order, from a bounded queue.
+//
+// Order across sessions: a write takes its MirrorTicket while the authoritative store still holds
+// its row locks (an autocommit write runs inside an injected BEGIN/COMMIT there, an explicit
+// transaction takes it just before its COMMIT is sent), so conflicting writes hold tickets in the
+// order the authoritative store applied them; the secondary applies a ticket's write only once
+// every lower ticket's write has completed there (MirrorSequencer). A write that PostgreSQL will
+// not run inside a transaction block (DDL such as CREATE INDEX CONCURRENTLY, a multi-statement
+// query) takes its ticket when the authoritative store has finished it: best effort.
+//
+// An explicit transaction is gathered while it runs and queued whole when it ends; the secondary
+// runs it in one round trip. Reads of a session whose queue is not empty go to the authoritative
+// store (read-your-writes), and flag changes wait until the queue has drained, so authority never
+// moves to a store that has not applied everything acknowledged. A client that leaves with writes
+// queued keeps its session (without the client) until they are applied.
+#include "common/log.h"
+#include "common/metrics.h"
+#include "compare/divergence.h"
+#include "proxy/client_session.h"
+#include "proxy/message_io.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+namespace {
+
+using router::Store;
+
+constexpr size_t kMaxItemText = 8192;   // statement text kept per queued write, for the journal
+
+std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
+
+void addText(std::string& into, const std::string& text) {
+  if (into.size() >= kMaxItemText) return;
+  if (!into.empty()) into += "; ";
+  into += text.substr(0, kMaxItemText - std::min(into.size(), kMaxItemText));
+}
+
+metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
+
+}  // namespace
+
+void ClientSession::Outcome::add(const Outcome& later) {
+  tags.insert(tags.end(), later.tags.begin(), later.tags.end());
+  if (!failed && later.failed) {
+    failed = true;
+    error = later.error;
+  }
+}
+
+void ClientSession::startAsyncUnit() {
+  Unit& u = *unit_;
+  u.secondary_done = true;   // the secondary gets it from mirror_queue_, after the client's answer
+  if (u.status_before != 'I' && u.info.transaction == router::TransactionCommand::Commit && !u.info.multi_statement) {
+    // The transaction's locks are held until this COMMIT: its place in the order is taken now.
+    MirrorSequencer* sequencer = worker_.context().sequencer;
+    u.ticket = MirrorTicket(sequencer, sequencer->take());
+  }
+  if (u.wrapped) {
+    u.held = true;   // the client's ReadyForQuery comes from the COMMIT (releaseUnit)
+    sendToLane(u.serve, queryMessage("BEGIN"), Segment{Reply::Swallow});
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+    return;
+  }
+  sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+}
+
+// The serve store finished `u` (for a wrapped write: its statement, before the COMMIT).
+void ClientSession::queueMirror(Unit& u) {
+  const Outcome& served = lane(u.serve).outcome;
+  u.failed_before_commit = served.failed;
+  std::string bytes = std::move(u.bytes);
+  bytes += u.copy_data;
+  u.copy_data.clear();
+  if (u.copy_overflow) {
+    // The COPY's data outgrew the queue: the secondary cannot have it.
+    if (mirror_txn_) {
+      mirror_txn_->overflow = true;
+    } else {
+      metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+      metrics::global().divergences().Increment();
+      MirrorItem lost;
+      lost.unit = u.number;
+      lost.text = u.text.substr(0, kMaxItemText);
+      lost.serve = served;
+      journalItem(lost, compare::divergence_kind::kQueueFull, served.describe(),
+                  "not applied: the COPY data is larger than mirror_queue_bytes");
+      return;
+    }
+  }
+  MirrorSequencer* sequencer = worker_.context().sequencer;
+  if (u.status_before == 'I' && (u.serve_status == 'I' || u.wrapped)) {
+    // One write (or session command) on its own.
+    MirrorItem item;
+    if (u.route.mirror) item.ticket = MirrorTicket(sequencer, sequencer->take());   // a wrapped write: locks held
+    item.unit = u.number;
+    item.body = std::move(bytes);
+    item.body_units = 1;
+    item.compare = u.route.mirror;
+    item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write;
+    item.nondeterministic = u.info.nondeterministic;
+    item.text = u.text.substr(0, kMaxItemText);
+    item.parameters = u.parameters;
+    item.serve = served;
+    return enqueueMirror(std::move(item));
+  }
+  if (u.status_before == 'I') {
+    // A transaction began: gathered until it ends.
+    mirror_txn_.emplace();
+    mirror_txn_->unit = u.number;
+    mirror_txn_->body = std::move(bytes);
+    mirror_txn_->body_units = 1;
+    mirror_txn_->compare = u.route.mirror;
+    mirror_txn_->nondeterministic = u.info.nondeterministic;
+    addText(mirror_txn_->text, u.text);
+    mirror_txn_->serve.add(served);
+    return;
+  }
+  if (!mirror_txn_) {
+    // The transaction began while this session could not mirror it (the secondary was down):
+    // its misses were journaled then.
+    return;
+  }
+  MirrorItem& txn = *mirror_txn_;
+  txn.compare = txn.compare || u.route.mirror;
+  txn.nondeterministic = txn.nondeterministic || u.info.nondeterministic;
+  if (!txn.ticket && u.ticket) txn.ticket = std::move(u.ticket);
+  if (u.serve_status != 'I') {
+    if (!txn.overflow) {
+      txn.body += bytes;
+      ++txn.body_units;
+      if (txn.bytes() > static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
+        txn.overflow = true;
+        txn.body.clear();
+        txn.body.shrink_to_fit();
+      }
+    }
+    addText(txn.text, u.text);
+    txn.serve.add(served);
+    return;
+  }
+  // The transaction ended (COMMIT, ROLLBACK, or a statement that ended it): queued whole.
+  MirrorItem item = std::move(txn);
+  mirror_txn_.reset();
+  item.commit = std::move(bytes);
+  addText(item.text, u.text);
+  if (served.failed && !item.serve.failed) {
+    item.serve.failed = true;   // its COMMIT failed on the authoritative store
+    item.serve.error = served.error;
+  }
+  if (!item.ticket) item.ticket = MirrorTicket(sequencer, sequencer->take());
+  if (item.overflow) {
+    metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+    metrics::global().divergences().Increment();
+    journalItem(item, compare::divergence_kind::kQueueFull, item.serve.describe(),
+                fmt::format("not applied: the transaction is larger than mirror_queue_bytes ({} bytes)",
+                            worker_.context().config().mirror_queue_bytes));
+    return;
+  }
+  enqueueMirror(std::move(item));
+}
+
+void ClientSession::enqueueMirror(MirrorItem item) {
+  const auto& config = worker_.context().config();
+  if (mirror_queue_.size() >= static_cast<size_t>(config.mirror_queue_units) ||
+      mirror_queue_bytes_ + item.bytes() > static_cast<size_t>(config.mirror_queue_bytes)) {
+    // Never unbounded memory, never a silent drop: the miss is a divergence on record.
+    metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+    metrics::global().divergences().Increment();
+    const std::string why = fmt::format(
+        "not applied: this session's mirror queue is full ({} writes, {} bytes; limits mirror_queue_units {}, "
+        "mirror_queue_bytes {})",
+        mirror_queue_.size(), mirror_queue_bytes_, config.mirror_queue_units, config.mirror_queue_bytes);
+    if (!mirror_overflow_logged_) {
+      mirror_overflow_logged_ = true;
+      log::warn("session {}: the {} store falls behind: {}; writes are journaled as queue_full until it catches up",
+                id_, router::toString(router::otherStore(authority_)), why);
+    }
+    journalItem(item, compare::divergence_kind::kQueueFull, item.serve.describe(), why);
+    return;
+  }
+  mirror_queue_bytes_ += item.bytes();
+  mirror_queue_.push_back(std::move(item));
+  metrics::global().mirrorQueueUnits().Increment();
+  pumpMirror();
+}
+
+// Sends the oldest queued write to the secondary once its ticket's turn has come.
+void ClientSession::pumpMirror() {
+  if (mirror_busy_ || mirror_waiting_ || mirror_queue_.empty()) return;
+  Lane& l = lane(router::otherStore(authority_));
+  if (!l.up) return dropMirrorQueue(compare::divergence_kind::kSecondaryUnavailable, "not applied: store connection lost");
+  MirrorItem& item = mirror_queue_.front();
+  if (item.ticket) {
+    Worker* worker = &worker_;
+    ClientSession* self = this;
+    const uint64_t id = id_;
+    const bool ready = worker_.context().sequencer->readyOrWait(item.ticket.number(), [worker, self, id] {
+      worker->post([worker, self, id] {
+        if (!worker->sessionAlive(self, id)) return;
+        self->mirror_waiting_ = false;
+        self->pumpMirror();
+      });
+    });
+    if (!ready) {
+      mirror_waiting_ = true;
+      return;
+    }
+  }
+  mirror_busy_ = true;
+  mirror_outcome_ = Outcome{};
+  for (int i = 0; i < item.body_units; ++i) l.plan.push_back(Segment{Reply::Apply, false, false, item.rows});
+  append(l.backend->output(), item.body);
+  if (!item.commit.empty()) {
+    l.plan.push_back(Segment{Reply::ApplyCommit});
+    append(l.backend->output(), item.commit);
+  }
+  mirror_segments_ = item.body_units + (item.commit.empty() ? 0 : 1);
+  l.backend->flush();
+  const int ms = worker_.context().config().mirror_timeout_ms;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(apply_timer_.get(), &tv);
+}
+
+void ClientSession::mirrorSegmentDone(const Segment&) {
+  if (mirror_busy_ && --mirror_segments_ == 0) finishMirrorItem();
+}
+
+void ClientSession::finishMirrorItem() {
+  evtimer_del(apply_timer_.get());
+  MirrorItem item = std::move(mirror_queue_.front());
+  mirror_queue_.pop_front();
+  mirror_queue_bytes_ -= item.bytes();
+  metrics::global().mirrorQueueUnits().Decrement();
+  mirror_busy_ = false;
+  item.ticket.release();   // lower tickets done, this one too: the next write in the order may start
+  if (item.compare) {
+    const std::string_view kind = divergenceKind(item.serve, mirror_outcome_, item.nondeterministic, item.rows, true);
+    countMirrorWrite(!kind.empty(), item.serve.failed, item.nondeterministic);
+    if (item.serve.failed != mirror_outcome_.failed) {
+      metrics::global().storeErrors(label(item.serve.failed ? authority_ : router::otherStore(authority_))).Increment();
+    }
+    if (!kind.empty()) {
+      metrics::global().divergences().Increment();
+      log::warn("session {}: divergence ({}) applying \"{}\": {} {} vs {} {}", id_, kind, item.text.substr(0, 200),
+                router::toString(authority_), item.serve.describe(), router::toString(router::otherStore(authority_)),
+                mirror_outcome_.describe());
+      journalItem(item, kind, item.serve.describe(), mirror_outcome_.describe());
+    }
+  }
+  if (!mirror_queue_.empty()) return pumpMirror();
+  mirror_overflow_logged_ = false;
+  if (mirror_draining_) return finish();
+  // Flag changes wait for an empty queue (refreshFlags): client input may be waiting for it.
+  if (!unit_ && state_ == State::Relaying) routedClientInput();
+}
+
+// Every queued write is lost to the secondary (its connection failed or the session ends):
+// each is journaled, so the divergence is on record for repair.
+void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& why) {
+  if (!mirror_queue_.empty()) {
+    log::warn("session {}: {} queued writes not applied to the {} store ({}); each is in the divergence journal", id_,
+              mirror_queue_.size(), router::toString(router::otherStore(authority_)), why);
+  }
+  for (const MirrorItem& item : mirror_queue_) {
+    metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+    metrics::global().divergences().Increment();
+    journalItem(item, kind, item.serve.describe(), why);
+  }
+  metrics::global().mirrorQueueUnits().Decrement(static_cast<double>(mirror_queue_.size()));
+  mirror_queue_.clear();   // their tickets are released: other sessions' writes go on
+  mirror_queue_bytes_ = 0;
+  mirror_busy_ = false;
+  mirror_waiting_ = false;
+  mirror_segments_ = 0;
+  if (apply_timer_) evtimer_del(apply_timer_.get());
+  if (mirror_txn_) {
+    mirror_txn_->overflow = true;   // journaled when it ends; never applied in part
+    mirror_txn_->body.clear();
+  }
+}
+
+void ClientSession::journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
+                                std::string secondary_outcome) {
+  compare::Journal* journal = worker_.context().journal;
+  if (journal == nullptr) return;
+  // Async: the client was answered already; the record is written behind it.
+  journal->append(compare::toJson(divergenceOf(item.unit, item.text, item.parameters, kind, authority_,
+                                               std::move(serve_outcome), std::move(secondary_outcome))));
+}
+
+// A wrapped write's COMMIT on the authoritative store answered. The write was queued for the
+// secondary when its statement succeeded; a COMMIT that failed now leaves it on the secondary only.
+void ClientSession::asyncCommitDone(Unit& u) {
+  const Outcome& served = lane(u.serve).outcome;
+  if (u.failed_before_commit || !served.failed) return;
+  metrics::global().divergences().Increment();
+  metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
+  MirrorItem item;
+  item.unit = u.number;
+  item.text = u.text.substr(0, kMaxItemText);
+  item.parameters = u.parameters;
+  log::warn("session {}: the {} store's COMMIT failed after the write was queued for the other store: {}", id_,
+            router::toString(u.serve), served.error);
+  journalItem(item, compare::divergence_kind::kErrorOneSide, "COMMIT failed: " + served.error,
+              "queued before the COMMIT failed: applied");
+}
+
+void ClientSession::onApplyTimeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  const Lane& l = self->lane(router::otherStore(self->authority_));
+  log::warn("session {}: a queued write got no complete answer from the {} store: {} of its answers missing, {} "
+            "replies planned on that connection, {} bytes unread from it, client output {} bytes{}",
+            self->id_, router::toString(router::otherStore(self->authority_)), self->mirror_segments_, l.plan.size(),
+            l.backend ? evbuffer_get_length(l.backend->input()) : 0, evbuffer_get_length(self->clientOutput()),
+            self->backend_paused_ ? " (reading paused: client output full)" : "");
+  self->secondaryLost(fmt::format("no answer within mirror_timeout_ms ({} ms)",
+                                  self->worker_.context().config().mirror_timeout_ms));
+}
+
+}  // namespace cutover::proxy
