@@ -450,13 +450,18 @@ void ClientSession::completeLogin(Backend& backend) {
   if (evbuffer_get_length(clientInput()) > 0) onReadable(*client_);
 }
 
-void ClientSession::bindCancel(const Backend& backend) {
-  if (!key_minted_) return;
+CancelTarget ClientSession::cancelTargetOf(const Backend& backend) {
   CancelTarget target;
   target.address = backend.address().address;
   target.address_length = backend.address().address_length;
   target.backend_process_id = backend.key().process_id;
   target.backend_secret_key = backend.key().secret_key;
+  return target;
+}
+
+void ClientSession::bindCancel(const Backend& backend) {
+  if (!key_minted_) return;
+  const CancelTarget target = cancelTargetOf(backend);
   const bool is_new = routed_ ? storeOf(backend) == router::Store::New
                               : backend.address().store != nullptr && backend.address().store->name == "new";
   worker_.context().cancel_registry->bind(key_.process_id, is_new ? 1 : 0, target);

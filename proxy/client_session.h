@@ -105,6 +105,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void completeLogin(Backend& backend);
   // Registers `backend`'s cancel key under this client's minted key (one slot per store).
   void bindCancel(const Backend& backend);
+  static CancelTarget cancelTargetOf(const Backend& backend);
   void relayClientToBackend();
   void relayBackendToClient();
   bool idle() const;

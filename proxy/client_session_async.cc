@@ -262,10 +262,13 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
     log::warn("session {}: {} queued writes not applied to the {} store ({}); each is in the divergence journal", id_,
               mirror_queue_.size(), router::toString(router::otherStore(authority_)), why);
   }
+  bool running = mirror_busy_;   // the head was sent: it may have been applied, or be applied yet
   for (const MirrorItem& item : mirror_queue_) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
     metrics::global().divergences().Increment();
-    journalItem(item, kind, item.serve.describe(), why);
+    journalItem(item, kind, item.serve.describe(),
+                running ? "outcome unknown (it was running there and was cancelled; check the rows): " + why : why);
+    running = false;
   }
   metrics::global().mirrorQueueUnits().Decrement(static_cast<double>(mirror_queue_.size()));
   mirror_queue_.clear();   // their tickets are released: other sessions' writes go on

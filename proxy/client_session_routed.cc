@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "compare/divergence.h"
+#include "proxy/cancel_forwarder.h"
 #include "proxy/client_session.h"
 #include "proxy/message_io.h"
 #include "proxy/worker.h"
@@ -944,6 +945,11 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.up = false;
   l.plan.clear();
   l.remaining = 0;
+  if (why.starts_with("no answer")) {
+    // A statement stuck there (a lock wait) would not notice the closed connection and could
+    // still apply later: cancel it first.
+    CancelForwarder::send(worker_.base(), cancelTargetOf(*l.backend), worker_.context().config().connect_timeout_ms);
+  }
   l.backend->terminate();
   dropShadows("a store connection was lost");
   dropMirrorQueue(why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
