@@ -17,7 +17,7 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
 - dual_new_sync: the same with `writes: dual-new`, and the client gets new's answers.
 - read_ramp: `reads_new_percent: 30`, `sticky: session`; 1,000 sessions: 30 % ± 5 % served by
   new, each session by one store, transactions and writes by old; /metrics agrees.
-- new_store_killed: new stopped (`-m immediate`) mid-run: no client error (reads fall back to old
+- new_store_killed(_async): new stopped (`-m immediate`) mid-run: no client error (reads fall back to old
   and are counted), every missed write in divergences.jsonl, store_up{new} 0; new restarted:
   store_up 1 again, new sessions mirror.
 - divergence_detected: a row changed on new behind the proxy's back → tag_mismatch and
@@ -943,6 +943,19 @@ def check_mixed_workload_sync(ctx):
     dw.stop()
 
 
+def wait_drained(dw, what):
+    """mirror: async: waits until every write acknowledged so far is applied on new (the queue
+    gauge is 0); returns the depth seen first."""
+    t0 = time.monotonic()
+    first = queued = dw.metrics().get("cutover_mirror_queue_units")
+    while queued > 0:
+        h.check(time.monotonic() - t0 < ASYNC_DRAIN_S,
+                f"{queued:.0f} writes still queued for new {ASYNC_DRAIN_S}s after {what}; " + proxy_summary(dw))
+        time.sleep(0.2)
+        queued = dw.metrics().get("cutover_mirror_queue_units")
+    return first
+
+
 def check_mixed_workload_async(ctx):
     """mirror: async: the same workload; once cutover_mirror_queue_units is back to 0 (every
     acknowledged write applied on new), the stores are identical, md5-chained hot rows included:
@@ -953,13 +966,7 @@ def check_mixed_workload_async(ctx):
     full_workload(ctx, dw, db)
     if not dw.direct:
         t0 = time.monotonic()
-        peak = queued = dw.metrics().get("cutover_mirror_queue_units")
-        while queued > 0:
-            h.check(time.monotonic() - t0 < ASYNC_DRAIN_S,
-                    f"{queued:.0f} writes still queued for new {ASYNC_DRAIN_S}s after the workload; "
-                    + proxy_summary(dw))
-            time.sleep(0.2)
-            queued = dw.metrics().get("cutover_mirror_queue_units")
+        peak = wait_drained(dw, "the workload")
         ctx.log(f"queues drained {time.monotonic() - t0:.1f}s after the workload ended "
                 f"({peak:.0f} writes were still queued when it ended)")
     check_same_contents(ctx, db, dw=dw)
@@ -1176,14 +1183,26 @@ def kill_workload(dw, db, no, deadline, stats, log):
 
 
 def check_new_store_killed(ctx):
-    db = "kill"
+    new_store_killed(ctx, "sync")
+
+
+def check_new_store_killed_async(ctx):
+    """The same with mirror: async: what was queued for new when it died is journaled too."""
+    new_store_killed(ctx, "async")
+
+
+def new_store_killed(ctx, mirror):
+    db = f"kill_{mirror}"
     fresh_db(ctx, db)
-    dw = DualWrite(ctx, writes="dual", mirror="sync", reads_new_percent=100)
+    dw = DualWrite(ctx, writes="dual", mirror=mirror, reads_new_percent=100)
     conn = dw.connect(db)
     with conn.cursor() as cur:
         cur.execute(KILL_SCHEMA)
     conn.close()
     if not dw.direct:
+        # async: another session's reads ramped to new do not wait for this session's queue
+        # (only its own reads do), so the schema must be on new before the readers start.
+        wait_drained(dw, "the schema")
         h.check_eq(dw.metrics().get("cutover_store_up", store="new"), 1, "store_up{new} at start")
     stats, log = Stats(), []
     deadline = time.monotonic() + KILL_BEFORE_S + KILL_DOWN_S
@@ -1275,6 +1294,8 @@ def check_new_store_killed(ctx):
     with conn.cursor() as cur:
         cur.execute("INSERT INTO events VALUES (-1, -1, 'after restart')")
     conn.close()
+    if not dw.direct:
+        wait_drained(dw, "the write after the restart")
     h.check_eq(newer.psql("SELECT note FROM events WHERE id = -1", db=db).strip(),
                "after restart", "write of a session opened after the restart, read on new")
     dw.stop()
@@ -1419,7 +1440,7 @@ def check_comparison_catches_difference(ctx):
 
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
-          check_read_ramp, check_new_store_killed]
+          check_read_ramp, check_new_store_killed, check_new_store_killed_async]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
