@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Throughput/latency benchmark of cutover (pass-through, dual-write, read ramp, shadow reads)
+# Throughput/latency benchmark of cutover (pass-through, dual-write sync and async, read ramp,
+# shadow reads)
 # against direct PostgreSQL and PgBouncer, all measured in the same run on the same machine.
 # See bench/README.md.
 set -euo pipefail
@@ -7,29 +8,33 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
-                    [--targets LIST] [--save]
+                    [--targets LIST] [--drain-timeout S] [--save]
 
   --cutover PATH   cutover binary (default: build/cutover, relative to the repo root)
   --duration S     seconds per measured pgbench run (default: 20)
   --clients N      pgbench clients (default: 8)
   --scale N        pgbench scale factor for -i (default: 10)
-  --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,ramp,
-                   shadow0,shadow100 (default: all seven; "cutover" is accepted for
+  --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,async,ramp,
+                   shadow0,shadow100 (default: all eight; "cutover" is accepted for
                    passthrough). shadow0/shadow100 run the select-only workloads only, at
                    --clients and at 1 client; the report's "shadow cost" compares them.
+  --drain-timeout S  after each run of the async target, how long to wait for its mirror
+                   queue (cutover_mirror_queue_units) to reach 0 (default: 300)
   --save           also write the report to bench/results-<date>.txt
 
 Exit status: 0 all runs done and no divergence; 1 a pgbench run failed; 2 usage or setup
-error; 3 a dual-write run diverged (journal records other than "nondeterministic", or the two
-stores' contents differ after a write run), or a shadow read of identical data was counted as a
-mismatch. The shadow-cost goal (latency ratio <= 1.10) is reported PASS/MISS, never an exit status.
+error; 3 a dual-write run diverged (journal records other than "nondeterministic", e.g.
+queue_full, or the two stores' contents differ after a write run), or a shadow read of
+identical data was counted as a mismatch; 4 the async target's mirror queue did not drain
+within --drain-timeout (the benchmark stops there). The shadow-cost goal (latency ratio
+<= 1.10) is reported PASS/MISS, never an exit status.
 EOF
 }
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 
-ALL_TARGETS="direct,pgbouncer,passthrough,dual,ramp,shadow0,shadow100"
+ALL_TARGETS="direct,pgbouncer,passthrough,dual,async,ramp,shadow0,shadow100"
 CUTOVER_BIN="build/cutover"
 DURATION=20
 CLIENTS=8
@@ -37,6 +42,7 @@ SCALE=10
 TARGETS="$ALL_TARGETS"
 SAVE=0
 WARMUP=3
+DRAIN_TIMEOUT=300
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,13 +51,14 @@ while [[ $# -gt 0 ]]; do
     --clients)  CLIENTS="$2"; shift 2 ;;
     --scale)    SCALE="$2"; shift 2 ;;
     --targets)  TARGETS="$2"; shift 2 ;;
+    --drain-timeout) DRAIN_TIMEOUT="$2"; shift 2 ;;
     --save)     SAVE=1; shift ;;
     -h|--help)  usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
-for n in "$DURATION" "$CLIENTS" "$SCALE"; do
+for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
 done
 
@@ -61,7 +68,7 @@ IFS=',' read -r -a requested <<< "$TARGETS"
 TARGET_LIST=()
 for t in "${requested[@]}"; do
   [[ "$t" == cutover ]] && t=passthrough
-  case "$t" in direct|pgbouncer|passthrough|dual|ramp|shadow0|shadow100) ;; *)
+  case "$t" in direct|pgbouncer|passthrough|dual|async|ramp|shadow0|shadow100) ;; *)
     echo "run.sh: unknown target '$t' (expected some of $ALL_TARGETS)" >&2; exit 2 ;;
   esac
   [[ " ${TARGET_LIST[*]} " == *" $t "* ]] || TARGET_LIST+=("$t")
@@ -70,12 +77,14 @@ done
 TARGETS=$(IFS=','; echo "${TARGET_LIST[*]}")
 has_target() { [[ ",$TARGETS," == *",$1,"* ]]; }
 is_shadow() { [[ "$1" == shadow0 || "$1" == shadow100 ]]; }
-is_dual() { [[ "$1" == dual || "$1" == ramp ]] || is_shadow "$1"; }   # writes to both stores
+is_async() { [[ "$1" == async ]]; }   # mirror: async: the new store applies writes after the answer
+is_dual() { [[ "$1" == dual || "$1" == ramp ]] || is_async "$1" || is_shadow "$1"; }   # writes to both stores
 is_cutover() { [[ "$1" == passthrough ]] || is_dual "$1"; }
 
-ANY_CUTOVER=0 ANY_DUAL=0 ANY_SHADOW=0
+ANY_CUTOVER=0 ANY_DUAL=0 ANY_SHADOW=0 ANY_ASYNC=0
 for t in "${TARGET_LIST[@]}"; do
   if is_cutover "$t"; then ANY_CUTOVER=1; fi
+  if is_async "$t"; then ANY_ASYNC=1; fi
   if is_dual "$t"; then ANY_DUAL=1; fi
   if is_shadow "$t"; then ANY_SHADOW=1; fi
 done
@@ -98,7 +107,7 @@ if has_target pgbouncer && [[ ! -x "$PGBOUNCER_BIN" ]]; then
   echo "run.sh: missing $PGBOUNCER_BIN (pgbouncer)" >&2; exit 2
 fi
 if [[ $ANY_DUAL -eq 1 ]] && ! command -v curl >/dev/null; then
-  echo "run.sh: the dual, ramp and shadow targets need curl (to read cutover's /metrics)" >&2; exit 2
+  echo "run.sh: the dual, async, ramp and shadow targets need curl (to read cutover's /metrics)" >&2; exit 2
 fi
 
 # Clients must not pick up connection settings from the caller's environment.
@@ -108,11 +117,12 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE
 
 WORK_DIR="$(mktemp -d /tmp/cutover-bench.XXXXXX)"
 PG_DATA="$WORK_DIR/pgdata"          # the old store (and the only one direct/PgBouncer use)
-PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual, ramp and shadow targets
+PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual, async, ramp and shadow targets
 PG_STARTED=0
 PG_NEW_STARTED=0
 PGBOUNCER_PID=""
 PGBENCH_PID=""
+SAMPLER_PID=""   # the async target's queue sampler during a run
 declare -A CUT_PID=() CUT_PORT=() CUT_ADMIN=()   # per cutover target
 
 # PostgreSQL and PgBouncer refuse to run as root; run them as the postgres OS user then.
@@ -146,6 +156,7 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   [[ -n "$PGBENCH_PID" ]] && stop_pid "$PGBENCH_PID" pgbench
+  [[ -n "$SAMPLER_PID" ]] && stop_pid "$SAMPLER_PID" "queue sampler"
   local t
   for t in "${!CUT_PID[@]}"; do
     [[ -n "${CUT_PID[$t]}" ]] && stop_pid "${CUT_PID[$t]}" "cutover ($t)"
@@ -286,11 +297,14 @@ start_cutover() {
     passthrough)
       stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }"
       flags="writes: old" ;;
-    dual|ramp|shadow0|shadow100)
+    dual|async|ramp|shadow0|shadow100)
       stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }
   new: { host: 127.0.0.1, port: $PG_NEW_PORT, sslmode: disable }"
       case "$t" in
         dual) flags="writes: dual, mirror: sync, reads_new_percent: 0" ;;
+        # The client is answered once the old store finished; the new store applies each
+        # session's writes later from its queue (mirror_queue_units/_bytes: the defaults).
+        async) flags="writes: dual, mirror: async, reads_new_percent: 0, shadow_percent: 0" ;;
         ramp) flags="writes: dual, mirror: sync, reads_new_percent: 50" ;;
         # The pair differs in shadow_percent only: reads are served by old, and shadow100 also
         # runs every read outside a transaction on new and compares the two results.
@@ -419,6 +433,67 @@ cutover_counters() {
     }' <<< "$body"
 }
 
+# The async target's mirror queue: cutover_mirror_queue_units (writes acknowledged to clients and
+# not yet applied on the new store, all sessions) from its /metrics, as an integer, or "?".
+queue_units() {
+  local body
+  body=$(curl -fsS --max-time 2 "http://127.0.0.1:${CUT_ADMIN[$1]}/metrics" 2>/dev/null) || { echo "?"; return 0; }
+  awk '$1 == "cutover_mirror_queue_units" { v = $2; found = 1 }
+       END { if (found) printf "%d\n", v; else print "?" }' <<< "$body"
+}
+
+# start_queue_sampler TARGET FILE: in the background, appends queue_units to FILE every 0.5 s
+# (the queue's peak during a run is the largest sample; a shorter peak between samples is missed).
+start_queue_sampler() {
+  local t="$1" file="$2"
+  : >"$file"
+  ( trap - EXIT INT TERM
+    while :; do queue_units "$t" >>"$file" || true; sleep 0.5; done ) &
+  SAMPLER_PID=$!
+}
+stop_queue_sampler() {
+  [[ -n "$SAMPLER_PID" ]] || return 0
+  kill -TERM "$SAMPLER_PID" 2>/dev/null || true
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=""
+}
+max_sample() {  # max_sample FILE [MORE]: the largest integer sample, or "?" if none
+  { cat "$1"; [[ -z "${2:-}" ]] || echo "$2"; } | awk '/^-?[0-9]+$/ { if (!n++ || $1 > m) m = $1 } END { if (n) print m; else print "?" }'
+}
+
+# wait_drain TARGET LABEL: polls the async target's cutover_mirror_queue_units every 0.1 s until
+# it is 0. Sets DRAIN_START_UNITS (the first reading, taken right after pgbench finished) and
+# DRAIN_S (seconds from the end of pgbench, RUN_END, to the reading of 0). After DRAIN_TIMEOUT
+# seconds: a message, DRAIN_FAILED=1, false.
+DRAIN_FAILED=0
+wait_drain() {
+  local t="$1" label="$2" units start="${RUN_END:-$EPOCHREALTIME}" deadline=$((SECONDS + DRAIN_TIMEOUT))
+  DRAIN_START_UNITS="" DRAIN_S=""
+  while :; do
+    units=$(queue_units "$t")
+    [[ -n "$DRAIN_START_UNITS" ]] || DRAIN_START_UNITS=$units
+    if [[ "$units" == 0 ]]; then
+      DRAIN_S=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      echo "run.sh: [$label] the async mirror queue did not drain: cutover_mirror_queue_units is still $units" \
+           "after ${DRAIN_TIMEOUT} s (it was $DRAIN_START_UNITS when pgbench finished); the new store is not" \
+           "catching up. Stopping the benchmark (exit 4)." >&2
+      DRAIN_FAILED=1
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# The async target's queue_full records in its divergence journal so far (a write its session's
+# full queue could not take: never applied on the new store).
+queue_full_records() {
+  local journal="$WORK_DIR/journal-$1/divergences.jsonl"
+  if [[ -s "$journal" ]]; then grep -c '"kind":"queue_full"' "$journal" || true; else echo 0; fi
+}
+
 # A shadow target's counters, from its /metrics, as "match mismatch transient noisy error dropped
 # other reads old_s old_n new_s new_n": cutover_shadow_comparisons_total by result (other = any
 # result this script does not know), the reads served (cutover_statements_total{kind="read"}),
@@ -462,7 +537,7 @@ run_pgbench() {
   threads=$(( clients < 2 ? clients : 2 ))
   read -r -a args <<< "${WORKLOAD_ARGS[$w]}"
   port=$(target_port "$target")
-  RUN_TPS=""; RUN_LAT=""; RUN_N=""; RUN_FAILED=""
+  RUN_TPS=""; RUN_LAT=""; RUN_N=""; RUN_FAILED=""; RUN_END=""
   reset_tables "${WORKLOAD_WRITES[$w]}" "$target"
   # In the background so that a SIGTERM to this script is handled at once, not after the run.
   # timeout: a target that stops answering must not hang the whole benchmark.
@@ -471,6 +546,7 @@ run_pgbench() {
   PGBENCH_PID=$!
   local rc=0
   wait "$PGBENCH_PID" || rc=$?
+  RUN_END=$EPOCHREALTIME
   PGBENCH_PID=""
   if [[ $rc -ne 0 ]]; then
     if [[ $rc -eq 124 ]]; then echo "run.sh: pgbench against $target timed out" >&2; fi
@@ -500,7 +576,10 @@ check_stores_equal() {
 # Results are keyed "W,CLIENTS,TARGET"; COUNTS (dual-write checks) and SHADOW_COUNTS are counter
 # deltas over the measured run(s). A key measured in several parts (the shadow cost at 1 client)
 # accumulates: TPS = transactions / time and LAT = the transaction-weighted mean over the parts.
+# ASYNC_* (the async target): the queue's peak sample during the run, its depth when pgbench
+# finished, the drain time, and the queue_full journal records written during the run.
 declare -A TPS LAT COUNTS SHADOW_COUNTS STORE_CHECK ACC_N ACC_T ACC_LN
+declare -A ASYNC_PEAK ASYNC_END ASYNC_DRAIN ASYNC_QF
 ANY_FAILED=0
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START_TS=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
@@ -520,10 +599,29 @@ counter_sum() {  # counter_sum "A..." "B...": field-wise A + B; A may be empty
 # key's results.
 measure() {
   local t="$1" w="$2" c="$3" secs="${4:-$DURATION}" name="${WORKLOAD_NAMES[$2]}" key="$2,$3,$1" before="" sbefore=""
+  local qf_before="" pgbench_ok=1
   echo "run.sh: [$name] ${secs}s against $t (-c $c) ..." >&2
   if is_dual "$t"; then before=$(cutover_counters "$t"); fi
   if is_shadow "$t"; then sbefore=$(shadow_counters "$t"); fi
-  if run_pgbench "$t" "$w" "$secs" "$c"; then
+  if is_async "$t"; then
+    qf_before=$(queue_full_records "$t")
+    start_queue_sampler "$t" "$WORK_DIR/queue-samples"
+  fi
+  run_pgbench "$t" "$w" "$secs" "$c" || pgbench_ok=0
+  if is_async "$t"; then
+    # The new store applies the run's writes after pgbench has its answers: the counters and the
+    # stores are compared only once the queue is empty.
+    stop_queue_sampler
+    if wait_drain "$t" "$name, $t"; then
+      ASYNC_DRAIN[$key]=$DRAIN_S
+    else
+      ASYNC_DRAIN[$key]="TIMEOUT"
+    fi
+    ASYNC_END[$key]=$DRAIN_START_UNITS
+    ASYNC_PEAK[$key]=$(max_sample "$WORK_DIR/queue-samples" "$DRAIN_START_UNITS")
+    ASYNC_QF[$key]=$(( $(queue_full_records "$t") - qf_before ))
+  fi
+  if [[ $pgbench_ok -eq 1 ]]; then
     if [[ "${TPS[$key]:-}" != FAILED ]]; then
       local acc_n acc_t acc_ln
       read -r acc_n acc_t acc_ln < <(awk -v n0="${ACC_N[$key]:-0}" -v t0="${ACC_T[$key]:-0}" \
@@ -542,7 +640,9 @@ measure() {
   # Counter deltas over the measured run (reset_tables went direct: it is not counted).
   if is_dual "$t"; then
     COUNTS[$key]=$(counter_sum "${COUNTS[$key]:-}" "$(counter_delta "$before" "$(cutover_counters "$t")")")
-    if [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then
+    if [[ $DRAIN_FAILED -eq 1 ]]; then
+      STORE_CHECK[$key]="undrained"
+    elif [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then
       STORE_CHECK[$key]="equal"
       check_stores_equal "$name, $t" || STORE_CHECK[$key]="DIFFER"
     fi
@@ -558,12 +658,19 @@ for w in "${!WORKLOAD_NAMES[@]}"; do
     runs_workload "$t" "$w" || continue
     echo "run.sh: [$name] warm-up ${WARMUP}s against $t ..." >&2
     run_pgbench "$t" "$w" "$WARMUP" || true
+    if is_async "$t"; then
+      wait_drain "$t" "$name warm-up, $t" || break
+      echo "run.sh: [$name warm-up] $t: mirror queue drained in ${DRAIN_S} s (${DRAIN_START_UNITS} queued when pgbench finished)" >&2
+    fi
     if is_dual "$t" && [[ ${WORKLOAD_WRITES[$w]} -eq 1 ]]; then check_stores_equal "$name warm-up, $t" || true; fi
   done
+  [[ $DRAIN_FAILED -eq 0 ]] || break
   for t in "${TARGET_LIST[@]}"; do
     runs_workload "$t" "$w" || continue
     measure "$t" "$w" "$CLIENTS"
+    [[ $DRAIN_FAILED -eq 0 ]] || break
   done
+  [[ $DRAIN_FAILED -eq 0 ]] || break
   # The shadow cost at 1 client (its latency ratio is the goal), right after the --clients runs
   # of the same workload and before any write workload changes the old store's balances. Each
   # target runs twice for half the duration, in the order shadow0 shadow100 shadow100 shadow0,
@@ -650,6 +757,7 @@ version_of() { "$@" 2>/dev/null | head -n 1 || true; }
 target_label() {
   case "$1" in
     dual) echo "dual-sync" ;;
+    async) echo "async" ;;
     ramp) echo "ramp-50" ;;
     *) echo "$1" ;;
   esac
@@ -715,6 +823,33 @@ shadow_report() {
   fi
 }
 
+# The async target per measured run: TPS and latency (as answered by the old store), the mirror
+# queue (cutover_mirror_queue_units: peak of the 0.5 s samples during the run, depth when pgbench
+# finished), how long after pgbench finished the queue reached 0, and the writes the new store
+# never got: cutover_mirror_writes_total{result="dropped"} and queue_full journal records.
+async_report() {
+  local w k ok nd dv dr er ro rn
+  echo "async mirror (measured runs of async; queue = cutover_mirror_queue_units, writes acknowledged and not yet"
+  echo "applied on the new store, sampled every 0.5 s during the run; drain = seconds from pgbench's end to queue 0;"
+  echo "dropped = cutover_mirror_writes_total{result=\"dropped\"} delta; queue_full = records in divergences.jsonl):"
+  echo "TPS incl. drain = transactions / (run time + drain): the rate at which both stores had them."
+  printf '%-22s | %10s | %9s | %10s | %10s | %8s | %15s | %7s | %10s | %9s\n' "workload" "TPS" "avg ms" "queue peak" "at run end" "drain s" "TPS incl. drain" "dropped" "queue_full" "stores"
+  printf '%s\n' "-----------------------+------------+-----------+------------+------------+----------+-----------------+---------+------------+----------"
+  for w in "${!WORKLOAD_NAMES[@]}"; do
+    k="$w,$CLIENTS,async"
+    [[ -n "${TPS[$k]:-}${ASYNC_DRAIN[$k]:-}" ]] || continue
+    read -r ok nd dv dr er ro rn <<< "${COUNTS[$k]:-? ? ? ? ? ? ?}"
+    local with_drain
+    with_drain=$(awk -v n="${ACC_N[$k]:-}" -v t="${ACC_T[$k]:-}" -v d="${ASYNC_DRAIN[$k]:-}" 'BEGIN {
+      if (n ~ /^[0-9]+$/ && t ~ /^[0-9.]+$/ && d ~ /^[0-9.]+$/ && t + d > 0) printf "%.1f", n / (t + d); else printf "-" }')
+    printf '%-22s | %10s | %9s | %10s | %10s | %8s | %15s | %7s | %10s | %9s\n' "${WORKLOAD_NAMES[$w]}" "${TPS[$k]:--}" "${LAT[$k]:--}" \
+      "${ASYNC_PEAK[$k]:--}" "${ASYNC_END[$k]:--}" "${ASYNC_DRAIN[$k]:--}" "$with_drain" "$dr" "${ASYNC_QF[$k]:--}" "${STORE_CHECK[$k]:--}"
+  done
+  if [[ $DRAIN_FAILED -eq 1 ]]; then
+    echo "the async mirror queue did not drain within ${DRAIN_TIMEOUT} s (see stderr): the benchmark stopped there, exit 4"
+  fi
+}
+
 report() {
   local cut_version="" cut_rev=""
   if [[ $ANY_CUTOVER -eq 1 ]]; then
@@ -744,6 +879,11 @@ report() {
   echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=2, one process per target:"
   echo "            passthrough = old store only, writes=old; dual-sync = writes=dual mirror=sync;"
   echo "            ramp-50 = writes=dual mirror=sync reads_new_percent=50 (sticky: session);"
+  if [[ $ANY_ASYNC -eq 1 ]]; then
+    echo "            async = writes=dual mirror=async reads_new_percent=0 shadow_percent=0 (mirror_queue_units 10000,"
+    echo "            mirror_queue_bytes 16 MiB per session: the defaults); after each async run the script waits until"
+    echo "            cutover_mirror_queue_units is 0 (at most ${DRAIN_TIMEOUT} s) before reading counters and comparing stores;"
+  fi
   if [[ $ANY_SHADOW -eq 1 ]]; then
     echo "            shadow0/shadow100 = writes=dual mirror=sync reads_new_percent=0 shadow_percent=0/100,"
     echo "            select-only workloads only, at -c $CLIENTS and (shadow cost) also -c 1 -j 1, the latter as two"
@@ -762,21 +902,22 @@ report() {
   for w in "${!WORKLOAD_NAMES[@]}"; do
     for t in "${TARGET_LIST[@]}"; do
       runs_workload "$t" "$w" || continue
-      printf '%-22s | %-12s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "${TPS["$w,$CLIENTS,$t"]}" "${LAT["$w,$CLIENTS,$t"]}"
+      printf '%-22s | %-12s | %12s | %16s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "${TPS["$w,$CLIENTS,$t"]:--}" "${LAT["$w,$CLIENTS,$t"]:--}"
     done
   done
   if [[ $ANY_CUTOVER -eq 1 ]] && { has_target direct || has_target pgbouncer; }; then
     echo
-    printf '%-22s | %-12s | %10s | %13s | %15s\n' "TPS ratio" "target" "vs direct" "vs PgBouncer" "vs passthrough"
-    printf '%s\n' "-----------------------+--------------+------------+---------------+----------------"
+    printf '%-22s | %-12s | %10s | %13s | %15s | %13s\n' "TPS ratio" "target" "vs direct" "vs PgBouncer" "vs passthrough" "vs dual-sync"
+    printf '%s\n' "-----------------------+--------------+------------+---------------+-----------------+--------------"
     for w in "${!WORKLOAD_NAMES[@]}"; do
       for t in "${TARGET_LIST[@]}"; do
         if ! is_cutover "$t" || ! runs_workload "$t" "$w"; then continue; fi
-        local rd="n/a" rb="n/a" rp="-" k="$w,$CLIENTS"
-        has_target direct && rd=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,direct"]}")
-        has_target pgbouncer && rb=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,pgbouncer"]}")
-        if is_dual "$t" && has_target passthrough; then rp=$(ratio "${TPS["$k,$t"]}" "${TPS["$k,passthrough"]}"); fi
-        printf '%-22s | %-12s | %10s | %13s | %15s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$rd" "$rb" "$rp"
+        local rd="n/a" rb="n/a" rp="-" rs="-" k="$w,$CLIENTS"
+        has_target direct && rd=$(ratio "${TPS["$k,$t"]:-}" "${TPS["$k,direct"]:-}")
+        has_target pgbouncer && rb=$(ratio "${TPS["$k,$t"]:-}" "${TPS["$k,pgbouncer"]:-}")
+        if is_dual "$t" && has_target passthrough; then rp=$(ratio "${TPS["$k,$t"]:-}" "${TPS["$k,passthrough"]:-}"); fi
+        if is_async "$t" && has_target dual; then rs=$(ratio "${TPS["$k,$t"]:-}" "${TPS["$k,dual"]:-}"); fi
+        printf '%-22s | %-12s | %10s | %13s | %15s | %13s\n' "${WORKLOAD_NAMES[$w]}" "$(target_label "$t")" "$rd" "$rb" "$rp" "$rs"
       done
     done
   elif has_target direct && has_target pgbouncer; then
@@ -784,7 +925,7 @@ report() {
     echo "(cutover not measured: no cutover ratios. PgBouncer/direct TPS for reference:)"
     for w in "${!WORKLOAD_NAMES[@]}"; do
       printf '%-22s | pgbouncer/direct %s\n' "${WORKLOAD_NAMES[$w]}" \
-        "$(ratio "${TPS["$w,$CLIENTS,pgbouncer"]}" "${TPS["$w,$CLIENTS,direct"]}")"
+        "$(ratio "${TPS["$w,$CLIENTS,pgbouncer"]:-}" "${TPS["$w,$CLIENTS,direct"]:-}")"
     done
   fi
   if [[ $ANY_DUAL -eq 1 ]]; then
@@ -795,6 +936,7 @@ report() {
     for w in "${!WORKLOAD_NAMES[@]}"; do
       for t in "${TARGET_LIST[@]}"; do
         if ! is_dual "$t" || ! runs_workload "$t" "$w"; then continue; fi
+        [[ -n "${COUNTS["$w,$CLIENTS,$t"]:-}" ]] || continue   # not run (the benchmark stopped before it)
         local c ok nd dv dr er ro rn share
         read -r ok nd dv dr er ro rn <<< "${COUNTS["$w,$CLIENTS,$t"]:-? ? ? ? ? ? ?}"
         share=$(awk -v o="$ro" -v n="$rn" 'BEGIN { if (o ~ /^[0-9]+$/ && n ~ /^[0-9]+$/ && o + n > 0) printf "%.1f %%", 100 * n / (o + n); else printf "-" }')
@@ -813,6 +955,10 @@ report() {
       echo "the stores' contents differed after a dual-write run (see stderr): counted as a divergence"
     fi
   fi
+  if [[ $ANY_ASYNC -eq 1 ]]; then
+    echo
+    async_report
+  fi
   if [[ $ANY_SHADOW -eq 1 ]]; then
     echo
     shadow_report
@@ -830,6 +976,7 @@ if [[ $SAVE -eq 1 ]]; then
 fi
 
 if [[ $ANY_FAILED -eq 1 ]]; then exit 1; fi
+if [[ $DRAIN_FAILED -eq 1 ]]; then echo "run.sh: the async mirror queue did not drain" >&2; exit 4; fi
 if [[ $ANY_DIVERGED -eq 1 || $ANY_MISMATCH -eq 1 ]]; then
   if [[ $ANY_DIVERGED -eq 1 ]]; then echo "run.sh: a dual-write run diverged" >&2; fi
   if [[ $ANY_MISMATCH -eq 1 ]]; then echo "run.sh: a shadow read of identical data mismatched" >&2; fi
