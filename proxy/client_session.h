@@ -186,7 +186,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     char status_before = 'I';          // the session's transaction status when it arrived
     MirrorTicket ticket;               // an explicit COMMIT's place in the cross-session order
     std::string copy_data;             // COPY FROM STDIN data, for the queued copy
-    bool copy_overflow = false;        // ... beyond mirror_queue_bytes: not queued, journaled
+    bool mirror_overflow = false;      // its COPY data or batch outgrew mirror_queue_bytes: the
+                                       // secondary cannot get it, the miss is journaled
+    bool cut = false;                  // an extended batch taken before its Sync (input full)
     bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
   };
 

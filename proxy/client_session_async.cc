@@ -72,8 +72,8 @@ void ClientSession::queueMirror(Unit& u) {
   std::string bytes = std::move(u.bytes);
   bytes += u.copy_data;
   u.copy_data.clear();
-  if (u.copy_overflow) {
-    // The COPY's data outgrew the queue: the secondary cannot have it.
+  if (u.mirror_overflow) {
+    // Its COPY data or its batch outgrew mirror_queue_bytes: the secondary cannot have it.
     if (mirror_txn_) {
       mirror_txn_->overflow = true;
     } else {
@@ -84,7 +84,7 @@ void ClientSession::queueMirror(Unit& u) {
       lost.text = u.text.substr(0, kMaxItemText);
       lost.serve = served;
       journalItem(lost, compare::divergence_kind::kQueueFull, served.describe(),
-                  "not applied: the COPY data is larger than mirror_queue_bytes");
+                  "not applied: the statement's data (COPY or an extended batch) is larger than mirror_queue_bytes");
       return;
     }
   }

@@ -322,10 +322,10 @@ void ClientSession::routedClientInput() {
       // COPY FROM only inserts, so there is no lock order to protect: the data streams to both
       // stores as it arrives (never gathered whole in the proxy).
       const Store other = router::otherStore(unit_->serve);
-      if (unit_->async && !unit_->copy_overflow) {
+      if (unit_->async && !unit_->mirror_overflow) {
         // mirror: async: kept with the write, applied from the queue later (bounded).
         if (unit_->copy_data.size() + bytes.size() > static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
-          unit_->copy_overflow = true;
+          unit_->mirror_overflow = true;
           unit_->copy_data.clear();
           unit_->copy_data.shrink_to_fit();
         } else {
@@ -347,7 +347,15 @@ void ClientSession::routedClientInput() {
       evbuffer_remove(in, bytes.data(), bytes.size());
       append(lane(unit_->serve).backend->output(), bytes);
       lane(unit_->serve).backend->flush();
-      unit_->bytes += bytes;   // the secondary gets the whole batch once the serve store is done
+      // The secondary gets the whole batch once the serve store is done; kept up to
+      // mirror_queue_bytes (beyond it the secondary cannot have it: journaled then).
+      if (!unit_->mirror_overflow && unit_->bytes.size() + bytes.size() >
+                                         static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
+        unit_->mirror_overflow = true;
+        unit_->bytes.clear();
+        unit_->bytes.shrink_to_fit();
+      }
+      if (!unit_->mirror_overflow) unit_->bytes += bytes;
       if (type == protocol::Sync::kType) unit_->open = false;
       continue;
     }
@@ -360,7 +368,12 @@ void ClientSession::routedClientInput() {
     unit_ = std::move(unit);
     startUnit();
   }
-  if (evbuffer_get_length(in) > kHighWatermark) client_->setReading(false);
+  // Backpressure: stop reading while a unit runs and enough input waits behind it. An incomplete
+  // unit is always read on: a single message up to max_message_bytes, or a long batch, which
+  // takeUnit takes in pieces (an open unit).
+  if (state_ == State::Relaying) {
+    client_->setReading(!(unit_ && !unit_->open && !copy_in_ && evbuffer_get_length(in) > kHighWatermark));
+  }
 }
 
 // Takes the next whole unit from the client's input: a Query, a FunctionCall, or extended
@@ -371,10 +384,16 @@ bool ClientSession::takeUnit(Unit& unit) {
   size_t offset = 0;
   bool has_sync = false;
   bool end = false;
+  bool cut = false;
   while (!end) {
     protocol::Frame frame = peekMessageAt(in, offset, Direction::Frontend, limit);
-    if (frame.status != DecodeStatus::Ready) return false;
-    if (evbuffer_get_length(in) < offset + frame.totalSize()) return false;
+    if (frame.status != DecodeStatus::Ready || evbuffer_get_length(in) < offset + frame.totalSize()) {
+      // A batch longer than the input buffer before its Sync (a large pipeline): what is here
+      // runs now as an open unit and the rest streams after it, never gathered whole.
+      if (offset == 0 || evbuffer_get_length(in) < kHighWatermark) return false;
+      cut = true;
+      break;
+    }
     switch (frame.type) {
       case protocol::Query::kType:
       case protocol::FunctionCall::kType:
@@ -413,6 +432,7 @@ bool ClientSession::takeUnit(Unit& unit) {
   unit.bytes.resize(offset);
   evbuffer_remove(in, unit.bytes.data(), offset);
   unit.number = next_unit_++;
+  unit.cut = cut;
   classifyUnit(unit, has_sync);
   return true;
 }
@@ -494,6 +514,11 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
     // Describe/Execute of existing portals only: keep the transaction's route; a read otherwise.
     unit.info.kind = router::StatementKind::Read;
     unit.info.reason = "extended batch without statements";
+  }
+  if (unit.cut && router::writeRank(unit.info.kind) < router::writeRank(router::StatementKind::Write)) {
+    // The rest of the batch is not known yet: not provably a read.
+    unit.info.kind = router::StatementKind::Write;
+    unit.info.reason = "extended batch larger than the input buffer before its Sync";
   }
   unit.open = !has_sync && static_cast<char>(span.empty() ? 0 : span[0]) != protocol::Query::kType &&
               static_cast<char>(span.empty() ? 0 : span[0]) != protocol::FunctionCall::kType;
@@ -804,7 +829,17 @@ void ClientSession::advanceUnit() {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     return;
   }
-  if (!u.secondary_first && u.serve_done && !u.secondary_sent && !u.secondary_done) return sendToSecondary();
+  if (!u.secondary_first && u.serve_done && !u.secondary_sent && !u.secondary_done) {
+    if (u.mirror_overflow) {
+      journalMiss(u, compare::divergence_kind::kQueueFull,
+                  fmt::format("not applied: the batch before its Sync is larger than mirror_queue_bytes ({})",
+                              worker_.context().config().mirror_queue_bytes));
+      u.secondary_done = true;
+      u.mirrored = false;
+      return advanceUnit();
+    }
+    return sendToSecondary();
+  }
   if (u.serve_done && !u.secondary_done) return armMirrorTimer();   // COPY: sent earlier, now only S is awaited
   if (!u.serve_done || !u.secondary_done) return;
   evtimer_del(mirror_timer_.get());

@@ -22,6 +22,8 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
   store_up 1 again, new sessions mirror.
 - divergence_detected: a row changed on new behind the proxy's back → tag_mismatch and
   error_one_side journal lines written before the client got its answer; counted in /metrics.
+- large_batches: a psycopg3 pipeline of 20,000 inserts before one Sync and a 3 MB message, in
+  sync and async: no stall, stores equal; with mirror_queue_bytes at 64 KiB the miss is journaled.
 - comparison_catches_difference: the table comparison itself reports an altered copy.
 
 `--direct`: the target is the old store and the "new" side of every comparison is old itself;
@@ -117,7 +119,7 @@ class DualWrite:
     """A proxy in front of old and new with the given flags (or, with --direct, old itself)."""
 
     def __init__(self, ctx, writes="dual", mirror="sync", reads_new_percent=0, sticky="session",
-                 mirror_timeout_ms=MIRROR_TIMEOUT_MS):
+                 mirror_timeout_ms=MIRROR_TIMEOUT_MS, **overrides):
         self.direct = ctx.direct
         self.admin_port = None
         self.journal_path = None
@@ -136,7 +138,7 @@ class DualWrite:
                                   "reads_new_percent": reads_new_percent, "sticky": sticky},
                            journal_dir=journal_dir,
                            admin={"listen": f"127.0.0.1:{self.admin_port}"},
-                           mirror_timeout_ms=mirror_timeout_ms)
+                           mirror_timeout_ms=mirror_timeout_ms, **overrides)
 
     def endpoint(self):
         return self.tgt.endpoint()
@@ -1438,9 +1440,50 @@ def check_comparison_catches_difference(ctx):
     ctx.old.psql(f'DROP DATABASE "{copy}"; DROP DATABASE "{db}"')
 
 
+def check_large_batches(ctx):
+    """Routed mode takes a client's messages a unit at a time: a psycopg3 pipeline far larger
+    than the proxy's input buffer before its Sync (executemany, 20,000 rows, about 5 MB), and a
+    single 3 MB message, must neither stall nor be gathered whole before the serve store starts.
+    With mirror_queue_bytes at its minimum (64 KiB) the secondary cannot have the big batch: the
+    miss is journaled as queue_full, and the client still succeeds."""
+    if psycopg is None:
+        raise h.CheckFailed("psycopg3 is not installed (python3-psycopg)")
+    for mirror, queue_bytes in (("sync", None), ("async", None), ("sync", 65536), ("async", 65536)):
+        db = f"big_{mirror}_{queue_bytes or 'default'}"
+        fresh_db(ctx, db)
+        extra = {} if queue_bytes is None else {"mirror_queue_bytes": queue_bytes}
+        dw = DualWrite(ctx, writes="dual", mirror=mirror, mirror_timeout_ms=WORKLOAD_MIRROR_TIMEOUT_MS, **extra)
+        ep = dw.endpoint()
+        with psycopg.connect(host=ep.host, port=ep.port, user=ep.fixed_user or "postgres", dbname=db, autocommit=True,
+                             connect_timeout=10) as conn:
+            conn.execute("CREATE TABLE big (id int PRIMARY KEY, v text, b bytea)")
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO big (id, v) VALUES (%s, %s)",
+                                [(i, f"row {i} " + "x" * 200) for i in range(20000)])
+            conn.execute("INSERT INTO big (id, b) VALUES (%s, %s)", (-1, bytes(range(256)) * 12288))
+            h.check_eq(conn.execute("SELECT count(*), sum(length(b)) FROM big").fetchone(), (20001, 3145728),
+                       f"{db}: rows and bytes the client reads back")
+        if dw.direct:
+            dw.stop()
+            continue
+        if mirror == "async":
+            wait_drained(dw, "the large batches")
+        kinds = collections.Counter(d.get("kind") for d in dw.journal())
+        if queue_bytes is None:
+            check_same_contents(ctx, db, dw=dw)
+            h.check_eq(dict(kinds), {}, f"{db}: divergences.jsonl")
+        else:
+            h.check(kinds.get("queue_full", 0) >= 1 and set(kinds) == {"queue_full"},
+                    f"{db}: the batches too large for mirror_queue_bytes are journaled as queue_full: {dict(kinds)}")
+            h.check(dw.metrics().get("cutover_mirror_writes_total", result="dropped") >= 1,
+                    f"{db}: mirror_writes_total{{dropped}}")
+        ctx.log(f"{db}: 20,000-row pipeline and a 3 MB message through mirror {mirror}; journal {dict(kinds)}")
+        dw.stop()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
-          check_read_ramp, check_new_store_killed, check_new_store_killed_async]
+          check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
