@@ -278,8 +278,12 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
   mirror_segments_ = 0;
   if (apply_timer_) evtimer_del(apply_timer_.get());
   if (mirror_txn_) {
-    mirror_txn_->overflow = true;   // journaled when it ends; never applied in part
-    mirror_txn_->body.clear();
+    // The transaction in progress cannot be applied whole any more: what it did so far is
+    // journaled now; its later statements are journaled one by one as they come (classifyUnit).
+    metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
+    metrics::global().divergences().Increment();
+    journalItem(*mirror_txn_, kind, mirror_txn_->serve.describe(), why + " (the transaction was still open)");
+    mirror_txn_.reset();
   }
 }
 
