@@ -291,7 +291,13 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool mirror_waiting_ = false;             // the head waits for lower tickets (sequencer)
   std::optional<MirrorItem> mirror_txn_;    // the explicit transaction in progress, queued at its end
   bool mirror_draining_ = false;            // the client left; the queue is applied, then the session ends
-  bool mirror_overflow_logged_ = false;     // queue_full logged once until the queue empties
+  bool mirror_overflow_logged_ = false;
+  // Temporary tables (views, sequences) this session created. When some exist only on the
+  // authoritative store's connection (created before the session was routed, or while the other
+  // store's connection was down), its reads stay on the authoritative store: a read ramped or
+  // shadowed to the other store would not find them.
+  bool temp_objects_ = false;
+  bool temp_on_authority_only_ = false;     // queue_full logged once until the queue empties
   Outcome mirror_outcome_;                  // the secondary's outcome of the head write
   EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.

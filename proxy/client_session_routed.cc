@@ -133,6 +133,8 @@ void ClientSession::openLane(Store store) {
   Lane& l = lane(store);
   const StoreAddress& address = store == Store::New ? ctx.new_store : ctx.old_store;
   const TlsClientContext* tls = store == Store::New ? ctx.new_store_tls.get() : ctx.old_store_tls.get();
+  // A connection opened after the session created temporary objects lacks them.
+  if (state_ == State::Relaying && temp_objects_) temp_on_authority_only_ = true;
   l.backend = std::make_unique<Backend>(worker_.base(), address, tls, *this);
   l.plan.clear();
   l.remaining = 0;
@@ -166,6 +168,8 @@ constexpr std::string_view kStateQuery =
     " UNION ALL SELECT 3, CASE WHEN from_sql THEN 'prepare' ELSE 'parse' END, name, statement,"
     "  pg_catalog.array_to_string(parameter_types::oid[], ',') FROM pg_catalog.pg_prepared_statements"
     " UNION ALL SELECT 4, 'listen', c, NULL, NULL FROM pg_catalog.pg_listening_channels() c"
+    " UNION ALL SELECT 5, 'temp', c.relname::text, '', NULL FROM pg_catalog.pg_class c"
+    "  WHERE c.relnamespace = pg_catalog.pg_my_temp_schema()"
     ") s ORDER BY o, name";
 
 constexpr size_t kMaxCapturedBytes = 8u << 20;
@@ -293,6 +297,9 @@ void ClientSession::capturedState() {
       session_log_.push_back(value);
     } else if (kind == "listen") {
       session_log_.push_back("LISTEN " + sqlIdentifier(name));
+    } else if (kind == "temp" && !temp_on_authority_only_) {
+      temp_objects_ = temp_on_authority_only_ = true;
+      log::info("session {}: it has temporary tables (\"{}\"…) on the old store only; its reads stay there", id_, name);
     }
   }
   captured_.clear();
@@ -528,7 +535,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   if (view.in_transaction) view.transaction_authority = authority_;
   view.new_store_available = lane(Store::New).up;
   view.session_hash = session_hash_;
-  view.mirror_pending = mirrorPending();
+  if (unit.info.creates_temporary) temp_objects_ = true;
+  view.mirror_pending = mirrorPending() || temp_on_authority_only_;
   unit.status_before = transaction_status_;
   unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
   if (named && !unit.route.mirror) unit.route.both = true;
@@ -546,6 +554,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   }
   const bool in_transaction = transaction_status_ != 'I';
   unit.async = unit.mirrored && flags_->mirror == config::MirrorMode::Async;
+  if (unit.info.creates_temporary && !unit.mirrored) temp_on_authority_only_ = true;
   unit.secondary_first = unit.mirrored && !unit.async && in_transaction && unit.info.transaction == router::TransactionCommand::Commit;
   unit.wrapped = unit.mirrored && unit.route.mirror && !in_transaction && !unit.open &&
                  (unit.info.kind == router::StatementKind::Write) && !unit.info.multi_statement &&

@@ -34,6 +34,9 @@ struct StatementInfo {
   // The text calls now(), random(), gen_random_uuid(), nextval/setval, clock_timestamp… or casts
   // 'now'/'today'. Defaults of an INSERT's target table are invisible here and are not flagged.
   bool nondeterministic = false;
+  // It creates a temporary table, view or sequence: session state that exists only on the
+  // connections that ran it.
+  bool creates_temporary = false;
   // For shadow comparison: the outermost SELECT has ORDER BY / LIMIT, FETCH FIRST or OFFSET.
   // Both false for multi-statement strings.
   bool top_level_order_by = false;

@@ -35,6 +35,7 @@ StatementInfo make(StatementKind kind, std::string reason, const TreeFindings& f
   info.reason = std::move(reason);
   info.tables = tablesOf(findings);
   info.nondeterministic = findings.nondeterministic;
+  info.creates_temporary = findings.temporary;
   return info;
 }
 
@@ -326,6 +327,7 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
       combined.all = part.all;
     }
     combined.nondeterministic = combined.nondeterministic || part.nondeterministic;
+    combined.creates_temporary = combined.creates_temporary || part.creates_temporary;
     if (combined.unrepeatable.empty()) combined.unrepeatable = part.unrepeatable;
     combined.tables.insert(combined.tables.end(), part.tables.begin(), part.tables.end());
   }

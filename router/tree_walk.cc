@@ -25,6 +25,9 @@ void visitRangeVar(const Json& range_var, TreeFindings& findings) {
       name.push_back('.');
     }
   }
+  // Only a relation being created carries "t" (CREATE TEMP TABLE/VIEW/SEQUENCE, SELECT INTO TEMP,
+  // CREATE TEMP TABLE AS); references to existing temporary tables say "p".
+  if (stringMember(range_var, "relpersistence") == "t") findings.temporary = true;
   std::string_view relname = stringMember(range_var, "relname");
   if (relname.empty()) return;
   name.append(relname);

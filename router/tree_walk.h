@@ -18,6 +18,7 @@ struct TreeFindings {
   std::string locking;          // first locking clause ("FOR UPDATE"), empty if none
   std::string function_write;   // why the first function not known to be read-only may write
   bool nondeterministic = false;
+  bool temporary = false;           // a RangeVar marked TEMP: the statement creates a temporary object
   std::set<std::string> relations;  // every RangeVar, as written
   std::set<std::string> ctes;       // every CTE name: unqualified relations by these names are not tables
 };

@@ -24,6 +24,9 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
   error_one_side journal lines written before the client got its answer; counted in /metrics.
 - large_batches: a psycopg3 pipeline of 20,000 inserts before one Sync and a 3 MB message, in
   sync and async: no stall, stores equal; with mirror_queue_bytes at 64 KiB the miss is journaled.
+- temp_tables_and_the_ramp: a temporary table created before the session was routed stays
+  readable after a flip to reads_new_percent: 100 (its reads stay on old); one created later is
+  mirrored and read from new.
 - comparison_catches_difference: the table comparison itself reports an altered copy.
 
 `--direct`: the target is the old store and the "new" side of every comparison is old itself;
@@ -133,11 +136,11 @@ class DualWrite:
             shutil.chown(tmp, "postgres", "postgres")
         self.journal_path = os.path.join(journal_dir, "divergences.jsonl")
         self.admin_port = h.free_port()
+        admin = {"listen": f"127.0.0.1:{self.admin_port}", **overrides.pop("admin", {})}
         self.tgt = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new,
                            flags={"writes": writes, "mirror": mirror,
                                   "reads_new_percent": reads_new_percent, "sticky": sticky},
-                           journal_dir=journal_dir,
-                           admin={"listen": f"127.0.0.1:{self.admin_port}"},
+                           journal_dir=journal_dir, admin=admin,
                            mirror_timeout_ms=mirror_timeout_ms, **overrides)
 
     def endpoint(self):
@@ -1481,9 +1484,50 @@ def check_large_batches(ctx):
         dw.stop()
 
 
+def check_temp_tables_and_the_ramp(ctx):
+    """A temporary table exists only on the connections that created it. One created before the
+    session was routed (pass-through, writes: old) lives on old alone: after a flip to
+    `reads_new_percent: 100` that session's reads of it must still work (they stay on old). One
+    created once the session mirrors to new exists on both: its reads may go to new."""
+    if ctx.direct:
+        return skip(ctx, "temporary tables across a flag flip (needs the proxy's admin API)")
+    db = "temp_ramp"
+    fresh_db(ctx, db)
+    token = "dual-write-test-token"
+    dw = DualWrite(ctx, writes="old", admin={"token_env": "DW_TOKEN"}, env={"DW_TOKEN": token})
+    early = dw.connect(db)
+    with early.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE early_tmp (a int)")
+        cur.execute("INSERT INTO early_tmp VALUES (1), (2)")
+    status, answer = h.admin_request(dw.admin_port, "PUT", "/flags",
+                                     {"writes": "dual", "reads_new_percent": 100, "reason": "temp table test"},
+                                     token=token)
+    h.check_eq(status, 200, f"PUT /flags: {answer}")
+    with early.cursor() as cur:
+        cur.execute("SELECT count(*) FROM early_tmp")
+        h.check_eq(cur.fetchone()[0], 2, "the early session reads its temporary table after the flip")
+        cur.execute("SELECT 1")   # and its other reads stay on old too
+    late = dw.connect(db)
+    m0 = dw.metrics()
+    with late.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE late_tmp (a int)")
+        cur.execute("INSERT INTO late_tmp VALUES (1)")
+        cur.execute("SELECT count(*) FROM late_tmp")
+        h.check_eq(cur.fetchone()[0], 1, "a session routed from the start reads its temporary table")
+    m1 = dw.metrics()
+    h.check_eq(m1.get("cutover_statements_total", kind="read", served_by="new")
+               - m0.get("cutover_statements_total", kind="read", served_by="new"), 1.0,
+               "its read went to new, where the mirrored CREATE TEMP TABLE made the table too")
+    early.close()
+    late.close()
+    h.check_eq([d for d in dw.journal()], [], "divergences.jsonl")
+    dw.stop()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
-          check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches]
+          check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
+          check_temp_tables_and_the_ramp]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

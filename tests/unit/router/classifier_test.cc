@@ -360,6 +360,19 @@ TEST(Classifier, MultiStatementFlag) {
   EXPECT_FALSE(classifySql("SELECT 1 ORDER BY 1; SELECT 2").top_level_order_by);
 }
 
+TEST(Classifier, CreatesTemporaryFlag) {
+  for (const char* sql : {"CREATE TEMP TABLE t (a int)", "CREATE TEMPORARY TABLE t AS SELECT 1",
+                          "CREATE LOCAL TEMP TABLE t (a int) ON COMMIT DROP", "SELECT 1 AS a INTO TEMP t",
+                          "CREATE TEMP VIEW v AS SELECT 1", "CREATE TEMP SEQUENCE s",
+                          "SELECT 1; CREATE TEMP TABLE t (a int)"}) {
+    EXPECT_TRUE(classifySql(sql).creates_temporary) << sql;
+  }
+  for (const char* sql : {"CREATE TABLE t (a int)", "SELECT * FROM pg_temp.t", "INSERT INTO t VALUES (1)",
+                          "SELECT 1 INTO t2", "CREATE UNLOGGED TABLE t (a int)", "DROP TABLE t"}) {
+    EXPECT_FALSE(classifySql(sql).creates_temporary) << sql;
+  }
+}
+
 TEST(Classifier, AllFlag) {
   EXPECT_TRUE(classifySql("DEALLOCATE ALL").all);
   EXPECT_TRUE(classifySql("DISCARD ALL").all);
