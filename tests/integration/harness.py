@@ -873,6 +873,17 @@ def run(checks, setup=None):
 # Client helpers shared by the tests
 
 
+def fetch_all(cluster, sql, db="postgres"):
+    """Every row of `sql` run on `cluster` directly (autocommit, its own connection)."""
+    conn = cluster.connect(db=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
 def run_psql(ep, script=None, command=None, user="postgres", db="postgres", extra=(),
              timeout=300):
     """Runs psql against an endpoint; returns (exit code, stdout+stderr merged).

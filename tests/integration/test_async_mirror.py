@@ -101,13 +101,7 @@ def direct(cluster, db):
 
 
 def rows(cluster, db, sql="SELECT id, v FROM t ORDER BY id"):
-    conn = direct(cluster, db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return h.fetch_all(cluster, sql, db=db)
 
 
 class NewLocked:
@@ -135,21 +129,26 @@ def skip_direct(ctx, name):
     return False
 
 
-def create_table(ap):
+def locked(ctx, name, db, **kw):
+    """A proxy (mirror: async) in front of fresh databases `db` holding table t on both stores,
+    and new's t locked (NewLocked); None with --direct."""
+    if skip_direct(ctx, name):
+        return None
+    ap = AsyncProxy(ctx, db, **kw)
     conn = ap.connect()
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)")
     conn.close()
     ap.wait_drained("CREATE TABLE")
+    return ap, NewLocked(ctx, db)
 
 
 def check_answers_without_waiting(ctx):
-    if skip_direct(ctx, "answers_without_waiting"):
-        return
     db = "am_wait"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=600000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "answers_without_waiting", db, mirror_timeout_ms=600000)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         conn = ap.connect()
         with conn.cursor() as cur:
@@ -175,12 +174,11 @@ def check_answers_without_waiting(ctx):
 
 
 def check_read_your_writes(ctx):
-    if skip_direct(ctx, "read_your_writes"):
-        return
     db = "am_ryw"
-    ap = AsyncProxy(ctx, db, flags={"reads_new_percent": 100}, mirror_timeout_ms=600000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "read_your_writes", db, flags={"reads_new_percent": 100}, mirror_timeout_ms=600000)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         writer, other = ap.connect(), ap.connect()
         m0 = ap.metrics()
@@ -210,12 +208,11 @@ def check_read_your_writes(ctx):
 
 
 def check_queue_full_is_journaled(ctx):
-    if skip_direct(ctx, "queue_full_is_journaled"):
-        return
     db = "am_full"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=600000, mirror_queue_units=5)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "queue_full_is_journaled", db, mirror_timeout_ms=600000, mirror_queue_units=5)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         conn = ap.connect()
         with conn.cursor() as cur:
@@ -244,12 +241,11 @@ def check_queue_full_is_journaled(ctx):
 
 
 def check_client_leaves_with_queue(ctx):
-    if skip_direct(ctx, "client_leaves_with_queue"):
-        return
     db = "am_leave"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=600000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "client_leaves_with_queue", db, mirror_timeout_ms=600000)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         conn = ap.connect()
         with conn.cursor() as cur:
@@ -267,12 +263,11 @@ def check_client_leaves_with_queue(ctx):
 
 
 def check_flag_change_waits_for_drain(ctx):
-    if skip_direct(ctx, "flag_change_waits_for_drain"):
-        return
     db = "am_flip"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=600000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "flag_change_waits_for_drain", db, mirror_timeout_ms=600000)
+    if setup is None:
+        return
+    ap, lock = setup
     result = {}
     try:
         conn = ap.connect()
@@ -313,12 +308,11 @@ def check_flag_change_waits_for_drain(ctx):
 def check_shutdown_with_queue(ctx):
     """SIGTERM while writes are queued and new cannot take them: the proxy still stops (after
     shutdown_timeout_ms) and every write it could not apply is in the journal."""
-    if skip_direct(ctx, "shutdown_with_queue"):
-        return
     db = "am_stop"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=600000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "shutdown_with_queue", db, mirror_timeout_ms=600000)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         conn = ap.connect()
         with conn.cursor() as cur:
@@ -338,12 +332,11 @@ def check_shutdown_with_queue(ctx):
 
 
 def check_secondary_timeout(ctx):
-    if skip_direct(ctx, "secondary_timeout"):
-        return
     db = "am_timeout"
-    ap = AsyncProxy(ctx, db, mirror_timeout_ms=1000)
-    create_table(ap)
-    lock = NewLocked(ctx, db)
+    setup = locked(ctx, "secondary_timeout", db, mirror_timeout_ms=1000)
+    if setup is None:
+        return
+    ap, lock = setup
     try:
         conn = ap.connect()
         with conn.cursor() as cur:

@@ -119,13 +119,7 @@ def served_by(ctx, cur):
 
 
 def rows(cluster, sql, db="cp"):
-    conn = cluster.connect(db=db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return h.fetch_all(cluster, sql, db=db)
 
 
 def reset_tables(ctx):

@@ -321,17 +321,22 @@ class Client:
         return (self.no + 1) * 1_000_000_000 + self.seq
 
     def connect(self):
+        """(Re)connects, dropping a previous connection whatever its state."""
         if self.conn is not None:
             try:
                 self.conn.close()
             except Exception:
                 pass
-        self.conn = self.dw.connect(self.db)
-        with self.conn.cursor() as cur:
+        self.conn = self.open()
+
+    def open(self):
+        conn = self.dw.connect(self.db)
+        with conn.cursor() as cur:
             cur.execute("PREPARE ins_item (bigint, int, int, text) AS "
                         "INSERT INTO items VALUES ($1, $2, $3, $4)")
             cur.execute("PREPARE bump (int, text) AS "
                         "UPDATE counters SET n = n + 1, h = md5(h || $2) WHERE id = $1")
+        return conn
 
     def run(self, deadline):
         try:
@@ -498,15 +503,11 @@ class Psycopg3Client(Client):
     as Client; a statement or batch that updates several hot rows takes them in id order, so
     the clients cannot deadlock each other on one store."""
 
-    def connect(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except Exception:
-                pass
-        self.conn = psycopg.connect(self.dw.endpoint().dsn(db=self.db), autocommit=True)
+    def open(self):
+        conn = psycopg.connect(self.dw.endpoint().dsn(db=self.db), autocommit=True)
         if self.no % 2 == 0:
-            self.conn.prepare_threshold = 0
+            conn.prepare_threshold = 0
+        return conn
 
     def ops(self):
         return [(self.insert, 15), (self.hot_update, 15), (self.delete, 8), (self.read, 6),
