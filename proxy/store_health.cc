@@ -22,8 +22,13 @@ StoreHealth::~StoreHealth() {
 
 bool StoreHealth::ping(const config::StoreConfig& store) {
   const std::string port = std::to_string(store.port);
-  const char* keys[] = {"host", "port", "dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {store.host.c_str(), port.c_str(), "postgres", "2", "cutover-health", nullptr};
+  // The store's configured user and database; without them "postgres", not libpq's default (the
+  // proxy's OS user, e.g. root), which would make the store log a FATAL unknown role every second.
+  // Any answer, even a refusal, counts as up.
+  const std::string user = store.user.value_or("postgres");
+  const std::string database = store.database.value_or("postgres");
+  const char* keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", nullptr};
+  const char* values[] = {store.host.c_str(), port.c_str(), user.c_str(), database.c_str(), "2", "cutover-health", nullptr};
   const PGPing result = PQpingParams(keys, values, 0);
   return result == PQPING_OK || result == PQPING_REJECT;
 }

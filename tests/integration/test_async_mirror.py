@@ -23,6 +23,8 @@ answered without waiting" means every statement returned while new's lock was st
 - secondary_timeout: new stalls beyond `mirror_timeout_ms`: the client never notices; the queued
   writes are journaled as `secondary_timeout`.
 
+- health_probe_is_quiet: the stores' logs show the health check logging in, never a FATAL for it.
+
 `--direct`: there is no proxy to test; every check prints SKIP.
 """
 
@@ -360,8 +362,34 @@ def check_secondary_timeout(ctx):
     ap.stop()
 
 
+def check_health_probe_is_quiet(ctx):
+    """The once-a-second store health check logs in as the store's user (here none is
+    configured: "postgres"), not as the proxy's OS user, which made every store log a FATAL
+    "role does not exist" each second."""
+    if skip_direct(ctx, "health_probe_is_quiet"):
+        return
+    ap = AsyncProxy(ctx, "am_health")
+    probes = {}
+    deadline = time.monotonic() + 30
+    while True:
+        for name, cluster in (("old", ctx.old), ("new", ctx.new)):
+            lines = [l for l in h.read_text(cluster.logfile).splitlines() if "cutover-health" in l]
+            probes[name] = lines
+        if all(any("connection authorized" in l for l in lines) for lines in probes.values()):
+            break
+        h.check(time.monotonic() < deadline, f"no health probe logged in within 30 s: {probes}")
+        time.sleep(0.2)
+    for name, cluster in (("old", ctx.old), ("new", ctx.new)):
+        # The probe's backends, by the "[pid]" of its log lines; then any FATAL of theirs.
+        pids = {l.split("[", 1)[1].split("]", 1)[0] for l in probes[name] if "[" in l}
+        fatal = [l for l in h.read_text(cluster.logfile).splitlines()
+                 if "FATAL" in l and any(f"[{pid}]" in l for pid in pids)]
+        h.check(not fatal, f"the health probe's logins fail on {name}: {fatal[:3]}")
+    ap.stop()
+
+
 if __name__ == "__main__":
     h.run([check_answers_without_waiting, check_read_your_writes, check_queue_full_is_journaled,
            check_client_leaves_with_queue, check_flag_change_waits_for_drain, check_shutdown_with_queue,
-           check_secondary_timeout],
+           check_secondary_timeout, check_health_probe_is_quiet],
           setup=setup)
