@@ -23,6 +23,7 @@
 
 #include "admin/bearer_auth.h"
 #include "common/log.h"
+#include "common/ssl_errors.h"
 
 namespace cutover::admin {
 
@@ -41,17 +42,6 @@ constexpr std::chrono::seconds kWriteTimeout{10};
 constexpr std::chrono::seconds kTlsShutdownTimeout{1};
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-// The OpenSSL error queue as one line (and cleared).
-std::string takeSslErrors() {
-  std::string out;
-  while (unsigned long code = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    out += (out.empty() ? "" : "; ") + std::string(text);
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
 
 // admin.tls: the server certificate (chain) and key, TLS 1.2 or newer.
 Result<std::unique_ptr<ssl::context>> loadTlsContext(const config::AdminTlsConfig& tls) {

@@ -17,6 +17,8 @@
 #include <exception>
 #include <optional>
 
+#include "common/ssl_errors.h"
+
 namespace cutover::admin {
 namespace {
 
@@ -61,16 +63,6 @@ struct Failed {
     return status;
   }
 };
-
-std::string takeSslErrors() {
-  std::string out;
-  while (unsigned long code = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    out += (out.empty() ? "" : "; ") + std::string(text);
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
 
 bool isIpAddress(const std::string& host) {
   unsigned char address[16];

@@ -11,18 +11,6 @@
 
 namespace cutover::proxy {
 
-std::string takeSslErrors() {
-  std::string out;
-  unsigned long code;
-  while ((code = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
-
 namespace {
 
 Result<std::string> certificateEndPointHash(X509* cert) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "common/ssl_errors.h"
 #include "common/status.h"
 #include "common/unique_handle.h"
 #include "config/config.h"
@@ -42,7 +43,6 @@ class TlsClientContext {
   bool verify_host_ = false;
 };
 
-// The OpenSSL error queue as one line (and cleared), for logs.
-std::string takeSslErrors();
+using cutover::takeSslErrors;   // common/ssl_errors.h
 
 }  // namespace cutover::proxy
