@@ -602,19 +602,22 @@ class Metrics:
 
 
 
-def admin_request(port, method, path, body=None, token=None, timeout=30.0):
-    """(status, parsed JSON body or raw text) of one admin API call; never raises on 4xx/5xx."""
+def admin_request(port, method, path, body=None, token=None, timeout=30.0, url=None, context=None):
+    """(status, parsed JSON body or raw text) of one admin API call; never raises on 4xx/5xx.
+    `url` (e.g. "https://127.0.0.1:PORT") replaces the plain-HTTP address of `port`; `context`
+    is the ssl.SSLContext for https."""
     data = None
     if body is not None:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
         data = data.encode() if isinstance(data, str) else data
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    base = url if url is not None else f"http://127.0.0.1:{port}"
+    req = urllib.request.Request(f"{base}{path}", data=data, method=method)
     if token is not None:
         req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             status, text = r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         status, text = e.code, e.read().decode()

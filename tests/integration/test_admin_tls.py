@@ -45,23 +45,9 @@ def ctl(ctx, *args, admin=None, token=True):
 
 def api(ctx, method, path, body=None, token=None, context=None):
     """(status, parsed JSON or text) of one HTTPS call verified against the test CA."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"{ctx.url}{path}", data=data, method=method)
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
     if context is None:
         context = ssl.create_default_context(cafile=ctx.ca)
-    try:
-        with urllib.request.urlopen(req, timeout=30, context=context) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
+    return h.admin_request(None, method, path, body=body, token=token, url=ctx.url, context=context)
 
 
 def get_flags(ctx):

@@ -21,7 +21,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,22 +64,7 @@ class Ctl:
 
 
 def api(port, method, path, body=None, token=None):
-    """(status, parsed JSON or raw text) of one admin API call; 4xx/5xx are returned."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            status, text = r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
+    return h.admin_request(port, method, path, body=body, token=token)
 
 
 def get_flags(ctx):
