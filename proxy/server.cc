@@ -3,7 +3,11 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstddef>
 
@@ -14,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/build_support.h"
+#include "proxy/socket_util.h"
 
 namespace cutover::proxy {
 
@@ -130,7 +135,7 @@ void Server::reload() {
 Server::~Server() {
   admin_.reset();
   if (fleet_) fleet_->stop();
-  listener_.reset();
+  closeListener();
   for (auto& w : workers_) w->stop();
 }
 
@@ -253,6 +258,12 @@ Status Server::run() {
   socklen_t listen_length = 0;
   Status listen_resolved = resolveAddress(config_.listen.host, config_.listen.port, listen_address, listen_length);
   if (!listen_resolved) return Status::error("listen: " + listen_resolved.message());
+  std::string unix_path;
+  if (listen_address.ss_family == AF_UNIX) {
+    unix_path = reinterpret_cast<const sockaddr_un*>(&listen_address)->sun_path;
+    Status claimed = claimUnixSocketPath(unix_path);
+    if (!claimed) return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(), claimed.message()));
+  }
   listener_.reset(evconnlistener_new_bind(base_.get(), &Server::onAccept, this,
                                           LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
                                           reinterpret_cast<sockaddr*>(&listen_address),
@@ -262,6 +273,14 @@ Status Server::run() {
                                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())));
   }
   evconnlistener_set_error_cb(listener_.get(), &Server::onAcceptError);
+  if (!unix_path.empty()) {
+    unix_socket_path_ = unix_path;
+    // As PostgreSQL's default unix_socket_permissions: anyone may connect, authentication decides
+    // who gets in. The directory's permissions restrict it further where that is wanted.
+    if (::chmod(unix_path.c_str(), 0777) != 0) {
+      return Status::error(fmt::format("cannot make '{}' accessible: {}", unix_path, std::strerror(errno)));
+    }
+  }
 
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     signal_events_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
@@ -269,12 +288,13 @@ Status Server::run() {
   }
 
   log::info("cutover {} listening on {} with {} workers; old store {}:{}{}; flags v{} writes {} reads_new_percent {}",
-            CUTOVER_VERSION_STRING, config_.listen.toString(), worker_count, config_.old_store.host,
+            CUTOVER_VERSION_STRING, unix_socket_path_.empty() ? config_.listen.toString() : unix_socket_path_, worker_count, config_.old_store.host,
             config_.old_store.port,
             config_.new_store ? fmt::format(", new store {}:{}", config_.new_store->host, config_.new_store->port) : "",
             context_.flags->version, config::toString(context_.flags->writes), context_.flags->reads_new_percent);
   event_base_dispatch(base_.get());
 
+  closeListener();
   admin_.reset();   // first: its handlers reach the workers
   if (fleet_) fleet_->stop();   // and so do the fleet store's callbacks
   for (auto& w : workers_) w->stop();
@@ -416,7 +436,7 @@ void Server::onSignal(evutil_socket_t signal, short, void* arg) {
 void Server::beginShutdown() {
   shutting_down_ = true;
   shutdown_started_ = std::chrono::steady_clock::now();
-  listener_.reset();   // closes the listening socket: new connections are refused
+  closeListener();   // new connections are refused
   for (auto& w : workers_) {
     Worker* worker = w.get();
     worker->post([worker] { worker->beginDrain(); });
@@ -424,6 +444,17 @@ void Server::beginShutdown() {
   shutdown_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Server::onShutdownTick, this));
   timeval tick{0, 20 * 1000};
   evtimer_add(shutdown_timer_.get(), &tick);
+}
+
+void Server::closeListener() {
+  listener_.reset();
+  if (unix_socket_path_.empty()) return;
+  // As PostgreSQL: a stopped server leaves no socket file behind (clients then read "No such
+  // file or directory", the usual sign that nothing listens there).
+  if (::unlink(unix_socket_path_.c_str()) != 0 && errno != ENOENT) {
+    log::warn("could not remove the socket file {}: {}", unix_socket_path_, std::strerror(errno));
+  }
+  unix_socket_path_.clear();
 }
 
 int Server::liveSessions() const {

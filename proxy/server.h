@@ -45,6 +45,8 @@ class Server {
   Status loadTlsAndUsers(const config::Config& config);
   Status openFleetFlagStore();
   int liveSessions() const;
+  // Closes the listening socket and removes its file when it is a Unix socket.
+  void closeListener();
 
   const config::Config& config_;   // as loaded at start-up; context_.config() is the running one
   const std::string config_path_;
@@ -66,6 +68,7 @@ class Server {
   SessionContext context_;
   EventBasePtr base_;
   ListenerPtr listener_;
+  std::string unix_socket_path_;   // the listening Unix socket's file, while it listens
   std::vector<EventPtr> signal_events_;
   EventPtr shutdown_timer_;
   std::unique_ptr<flags::AutoRollback> auto_rollback_;

@@ -189,18 +189,29 @@ class TmpDir:
         remove_tmpdir(self.path)
 
 
-def wait_port(port, timeout, proc=None, what="server"):
-    """Poll-connects 127.0.0.1:port until it accepts. Returns False on timeout or early exit."""
+def wait_port(port, timeout, proc=None, what="server", unix_dir=None):
+    """Poll-connects 127.0.0.1:port (or, with unix_dir, the Unix socket unix_dir/.s.PGSQL.port)
+    until it accepts. Returns False on timeout or early exit."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            if unix_dir is None:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect(unix_socket_path(unix_dir, port))
                 return True
         except OSError:
             time.sleep(0.05)
     return False
+
+
+def unix_socket_path(directory, port):
+    """The socket file libpq connects to for host=directory port=port."""
+    return os.path.join(directory, f".s.PGSQL.{port}")
 
 
 def rss_kib(pid):
@@ -441,17 +452,18 @@ class Proxy:
     `env` adds environment variables (for password_env).
     """
 
-    def __init__(self, binary, old, new=None, env=None, start_timeout=10.0, **overrides):
+    def __init__(self, binary, old, new=None, env=None, start_timeout=10.0, unix_dir=None, **overrides):
         self.binary = binary
         self.tmp = make_tmpdir("proxy")
         self.port = free_port()
+        self.unix_dir = unix_dir   # listen on unix_dir/.s.PGSQL.port instead of 127.0.0.1:port
         self.proc = None
         _register(self)
         stores = {"old": store_config(old)}
         if new is not None:
             stores["new"] = store_config(new)
         config = {
-            "listen": f"127.0.0.1:{self.port}",
+            "listen": f"{unix_dir or '127.0.0.1'}:{self.port}",
             "workers": 2,
             "max_client_connections": 1000,
             "stores": stores,
@@ -474,7 +486,7 @@ class Proxy:
         self.proc = subprocess.Popen([binary, "proxy", "--config", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self._stderr,
                                      stderr=self._stderr, env=full_env)
-        if not wait_port(self.port, start_timeout, self.proc):
+        if not wait_port(self.port, start_timeout, self.proc, unix_dir=unix_dir):
             rc = self.proc.poll()
             state = f"exited with {rc}" if rc is not None else f"not accepting after {start_timeout}s"
             text = self.stderr_text()
@@ -490,7 +502,7 @@ class Proxy:
         return self.proc.pid
 
     def endpoint(self):
-        return Endpoint("127.0.0.1", self.port)
+        return Endpoint(self.unix_dir or "127.0.0.1", self.port)
 
     def dsn(self, user="postgres", db="postgres", **kw):
         return self.endpoint().dsn(user, db, **kw)

@@ -7,8 +7,11 @@ behaviour (SQLSTATE, the connection closing) is PostgreSQL's own.
 """
 
 import os
+import signal
 import socket
+import stat
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -217,7 +220,79 @@ def check_store_over_unix_socket(ctx):
         tgt.cleanup()
 
 
-CHECKS = [check_function_call, check_store_over_unix_socket, check_ssl_and_gss_requests_answered_n, check_unknown_message_type,
+def _psql_as_unprivileged(directory, port, sql):
+    """psql over the Unix socket in `directory`, run as the postgres OS user when we are root, so
+    the socket file's permissions are what an ordinary application user meets."""
+    cmd = ["psql", "-X", "-h", directory, "-p", str(port), "-U", "postgres", "-d", "postgres", "-Atc", sql]
+    if h.IS_ROOT:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+
+def check_listen_on_unix_socket(ctx):
+    """listen: DIR:PORT serves libpq's host=DIR port=PORT: any OS user may connect (authentication
+    decides), a socket left by a killed proxy is taken over, a live one is not, and a clean stop
+    removes the file."""
+    if ctx.direct:
+        # PostgreSQL's own socket, reached the same way by an unprivileged user.
+        rc, out, err = _psql_as_unprivileged(ctx.old.tmp, ctx.old.port, "SELECT 7")
+        h.check_eq((rc, out), (0, "7"), f"psql over PostgreSQL's socket (stderr: {err})")
+        return
+    directory = h.make_tmpdir("unix-listen")
+    os.chmod(directory, 0o755)   # mkdtemp's 0700 would keep the postgres user out
+    tgt = ctx.target(ctx.old, unix_dir=directory)
+    path = h.unix_socket_path(directory, tgt.port)
+    relaunched = None
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        h.check_eq(oct(mode), oct(0o777), f"permissions of {path}")
+        rc, out, err = _psql_as_unprivileged(directory, tgt.port, "SELECT 7")
+        h.check_eq((rc, out), (0, "7"), f"psql as an unprivileged user over {path} (stderr: {err})")
+
+        # A second instance on the same path must refuse, and leave the first one serving.
+        second = subprocess.run([ctx.binary, "proxy", "--config", tgt.config_path], capture_output=True,
+                                text=True, timeout=30)
+        h.check(second.returncode != 0, "a second proxy started on a socket that is in use")
+        h.check("another server is already listening" in second.stderr,
+                f"the second proxy's error names the cause: {second.stderr.strip()[-500:]}")
+        ctx.log(f"second instance refused: {second.stderr.strip().splitlines()[-1]}")
+        rc, out, err = _psql_as_unprivileged(directory, tgt.port, "SELECT 8")
+        h.check_eq((rc, out), (0, "8"), f"the first proxy still serves (stderr: {err})")
+
+        # Killed without cleanup, the file stays; the next start takes it over.
+        tgt.proc.kill()
+        tgt.proc.wait()
+        h.check(os.path.exists(path), "SIGKILL left no socket file (the stale case was not exercised)")
+        log = open(os.path.join(directory, "relaunch.log"), "wb")
+        relaunched = subprocess.Popen([ctx.binary, "proxy", "--config", tgt.config_path],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        h.check(h.wait_port(tgt.port, 15, relaunched, unix_dir=directory),
+                f"restart over the stale socket failed: {h.read_text(log.name)[-1500:]}")
+        rc, out, err = _psql_as_unprivileged(directory, tgt.port, "SELECT 9")
+        h.check_eq((rc, out), (0, "9"), f"psql after the restart (stderr: {err})")
+
+        relaunched.send_signal(signal.SIGTERM)
+        h.check_eq(relaunched.wait(15), 0, "exit code after SIGTERM")
+        h.check(not os.path.exists(path), f"{path} still exists after a clean stop")
+
+        # A path that is not a socket is never removed.
+        with open(path, "w") as f:
+            f.write("not a socket\n")
+        blocked = subprocess.run([ctx.binary, "proxy", "--config", tgt.config_path], capture_output=True,
+                                 text=True, timeout=30)
+        h.check(blocked.returncode != 0 and "is not a socket" in blocked.stderr,
+                f"a regular file at the socket path: rc {blocked.returncode}, {blocked.stderr.strip()[-500:]}")
+        h.check_eq(open(path).read(), "not a socket\n", "the regular file is untouched")
+    finally:
+        if relaunched is not None and relaunched.poll() is None:
+            relaunched.kill()
+            relaunched.wait()
+        tgt.cleanup()
+        h.remove_tmpdir(directory)
+
+
+CHECKS = [check_function_call, check_store_over_unix_socket, check_listen_on_unix_socket, check_ssl_and_gss_requests_answered_n, check_unknown_message_type,
           check_oversized_message, check_oversized_startup_packet_never_reaches_store,
           check_store_connect_timeout]
 
