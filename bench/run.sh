@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
-                    [--targets LIST] [--drain-timeout S] [--save]
+                    [--targets LIST] [--drain-timeout S] [--transport tcp|unix] [--save]
 
   --cutover PATH   cutover binary (default: build/cutover, relative to the repo root)
   --duration S     seconds per measured pgbench run (default: 20)
@@ -20,6 +20,10 @@ Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
                    --clients and at 1 client; the report's "shadow cost" compares them.
   --drain-timeout S  after each run of the async target, how long to wait for its mirror
                    queue (cutover_mirror_queue_units) to reach 0 (default: 300)
+  --transport T    tcp (default): every connection (pgbench to its target, PgBouncer and cutover
+                   to PostgreSQL) goes over 127.0.0.1 TCP. unix: every one of them goes over a
+                   Unix socket instead, as for a pooler on the database host; direct PostgreSQL
+                   is then measured over its Unix socket too, so the ratios stay like for like.
   --save           also write the report to bench/results-<date>.txt
 
 Exit status: 0 all runs done and no divergence; 1 a pgbench run failed; 2 usage or setup
@@ -43,6 +47,7 @@ TARGETS="$ALL_TARGETS"
 SAVE=0
 WARMUP=3
 DRAIN_TIMEOUT=300
+TRANSPORT=tcp
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -52,12 +57,14 @@ while [[ $# -gt 0 ]]; do
     --scale)    SCALE="$2"; shift 2 ;;
     --targets)  TARGETS="$2"; shift 2 ;;
     --drain-timeout) DRAIN_TIMEOUT="$2"; shift 2 ;;
+    --transport) TRANSPORT="$2"; shift 2 ;;
     --save)     SAVE=1; shift ;;
     -h|--help)  usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
+[[ "$TRANSPORT" == tcp || "$TRANSPORT" == unix ]] || { echo "run.sh: --transport must be tcp or unix, got '$TRANSPORT'" >&2; exit 2; }
 for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
 done
@@ -116,6 +123,9 @@ unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGPASSFILE PGSERVICE
 # --- Processes we start, and their teardown ---------------------------------------------------
 
 WORK_DIR="$(mktemp -d /tmp/cutover-bench.XXXXXX)"
+# Where every client (pgbench, psql, PgBouncer, cutover) connects: 127.0.0.1, or with --transport
+# unix the directory holding every server's Unix socket (libpq's host=DIR convention).
+if [[ "$TRANSPORT" == unix ]]; then CONNECT_HOST="$WORK_DIR"; else CONNECT_HOST=127.0.0.1; fi
 PG_DATA="$WORK_DIR/pgdata"          # the old store (and the only one direct/PgBouncer use)
 PG_NEW_DATA="$WORK_DIR/pgdata-new"  # the new store, only for the dual, async, ramp and shadow targets
 PG_STARTED=0
@@ -198,13 +208,13 @@ free_port() {  # a TCP port nobody listens on now (and not handed out by this sc
   return 1
 }
 
-# wait_for_sql PORT NAME PID: until `SELECT 1` succeeds through 127.0.0.1:PORT, at most 30 s.
+# wait_for_sql PORT NAME PID: until `SELECT 1` succeeds through PORT on $CONNECT_HOST, at most 30 s.
 # Each probe is bounded, so a server that accepts but never answers cannot stall the script.
 wait_for_sql() {
   local port="$1" name="$2" pid="$3" deadline=$((SECONDS + 30))
   while ((SECONDS < deadline)); do
     kill -0 "$pid" 2>/dev/null || { echo "run.sh: $name exited at start" >&2; return 1; }
-    if PGCONNECT_TIMEOUT=3 timeout 5 "$PSQL_BIN" -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB" \
+    if PGCONNECT_TIMEOUT=3 timeout 5 "$PSQL_BIN" -h "$CONNECT_HOST" -p "$port" -U "$DB_USER" -d "$DB" \
          -XAtqc 'SELECT 1' >/dev/null 2>&1; then
       return 0
     fi
@@ -237,14 +247,14 @@ EOF
 PG_PORT=$(free_port)
 start_cluster "$PG_DATA" "$PG_PORT" "$WORK_DIR/postgres.log"
 PG_STARTED=1
-"$PSQL_BIN" -h 127.0.0.1 -p "$PG_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
+"$PSQL_BIN" -h "$CONNECT_HOST" -p "$PG_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
 
 PG_NEW_PORT=""
 if [[ $ANY_DUAL -eq 1 ]]; then
   PG_NEW_PORT=$(free_port)
   start_cluster "$PG_NEW_DATA" "$PG_NEW_PORT" "$WORK_DIR/postgres-new.log"
   PG_NEW_STARTED=1
-  "$PSQL_BIN" -h 127.0.0.1 -p "$PG_NEW_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
+  "$PSQL_BIN" -h "$CONNECT_HOST" -p "$PG_NEW_PORT" -U "$DB_USER" -d postgres -XAtqc "CREATE DATABASE $DB" >/dev/null
 fi
 STORE_PORTS=("$PG_PORT")
 [[ -n "$PG_NEW_PORT" ]] && STORE_PORTS+=("$PG_NEW_PORT")
@@ -259,12 +269,12 @@ if has_target pgbouncer; then
 EOF
   as_pg tee "$WORK_DIR/pgbouncer.ini" >/dev/null <<EOF
 [databases]
-* = host=127.0.0.1 port=$PG_PORT
+* = host=$CONNECT_HOST port=$PG_PORT
 
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $PGB_PORT
-unix_socket_dir =
+unix_socket_dir = $([[ "$TRANSPORT" == unix ]] && echo "$WORK_DIR")
 auth_type = trust
 auth_file = $WORK_DIR/userlist.txt
 pool_mode = session
@@ -295,11 +305,11 @@ start_cutover() {
   port=$(free_port)
   case "$t" in
     passthrough)
-      stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }"
+      stores="  old: { host: $CONNECT_HOST, port: $PG_PORT, sslmode: disable }"
       flags="writes: old" ;;
     dual|async|ramp|shadow0|shadow100)
-      stores="  old: { host: 127.0.0.1, port: $PG_PORT, sslmode: disable }
-  new: { host: 127.0.0.1, port: $PG_NEW_PORT, sslmode: disable }"
+      stores="  old: { host: $CONNECT_HOST, port: $PG_PORT, sslmode: disable }
+  new: { host: $CONNECT_HOST, port: $PG_NEW_PORT, sslmode: disable }"
       case "$t" in
         dual) flags="writes: dual, mirror: sync, reads_new_percent: 0" ;;
         # The client is answered once the old store finished; the new store applies each
@@ -316,7 +326,7 @@ start_cutover() {
 admin: { listen: 127.0.0.1:$admin }" ;;
   esac
   cat >"$WORK_DIR/cutover-$t.yaml" <<EOF
-listen: 127.0.0.1:$port
+listen: $CONNECT_HOST:$port
 workers: 2
 max_client_connections: 1000
 stores:
@@ -355,7 +365,7 @@ THREADS=$(( CLIENTS < 2 ? CLIENTS : 2 ))
 # starts with exactly the old store's data, as after a completed backfill.
 for port in "${STORE_PORTS[@]}"; do
   echo "run.sh: pgbench -i -s $SCALE (direct, port $port) ..." >&2
-  "$PGBENCH_BIN" -i -q -s "$SCALE" -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$WORK_DIR/pgbench-init.log" 2>&1 \
+  "$PGBENCH_BIN" -i -q -s "$SCALE" -h "$CONNECT_HOST" -p "$port" -U "$DB_USER" "$DB" >"$WORK_DIR/pgbench-init.log" 2>&1 \
     || { cat "$WORK_DIR/pgbench-init.log" >&2; exit 1; }
 done
 
@@ -375,7 +385,7 @@ store_sql() {  # store_sql PORT SQL...: psql -c for each SQL, directly on one st
   local port="$1"; shift
   local cmds=() c
   for c in "$@"; do cmds+=(-c "$c"); done
-  "$PSQL_BIN" -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB" -Xq -v ON_ERROR_STOP=1 "${cmds[@]}" >/dev/null
+  "$PSQL_BIN" -h "$CONNECT_HOST" -p "$port" -U "$DB_USER" -d "$DB" -Xq -v ON_ERROR_STOP=1 "${cmds[@]}" >/dev/null
 }
 
 # The maintenance pgbench would do before each run (vacuum, truncate history) is done here,
@@ -410,7 +420,7 @@ STORE_DIGEST_SQL="SELECT (SELECT count(*) || ':' || coalesce(sum(abalance::bigin
   || '/' || (SELECT md5(string_agg(bid || '=' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches)
   || '/' || (SELECT count(*) || ':' || coalesce(sum(delta::bigint), 0) || ':' || coalesce(sum(aid::bigint * delta), 0) FROM pgbench_history)"
 store_digest() {
-  "$PSQL_BIN" -h 127.0.0.1 -p "$1" -U "$DB_USER" -d "$DB" -XAtqc "$STORE_DIGEST_SQL"
+  "$PSQL_BIN" -h "$CONNECT_HOST" -p "$1" -U "$DB_USER" -d "$DB" -XAtqc "$STORE_DIGEST_SQL"
 }
 
 # cutover counters a dual target's runs are judged by, from its /metrics, as
@@ -542,7 +552,7 @@ run_pgbench() {
   # In the background so that a SIGTERM to this script is handled at once, not after the run.
   # timeout: a target that stops answering must not hang the whole benchmark.
   timeout -k 5 $((secs + 60)) "$PGBENCH_BIN" -n "${args[@]}" -c "$clients" -j "$threads" -T "$secs" \
-    -h 127.0.0.1 -p "$port" -U "$DB_USER" "$DB" >"$log" 2>&1 &
+    -h "$CONNECT_HOST" -p "$port" -U "$DB_USER" "$DB" >"$log" 2>&1 &
   PGBENCH_PID=$!
   local rc=0
   wait "$PGBENCH_PID" || rc=$?
@@ -896,7 +906,12 @@ report() {
     echo "            before every write run of every target (and a dual target's read run after one) the balances"
     echo "            are reset to 0 on both stores;"
   fi
-  echo "            all on 127.0.0.1 TCP, everything on this one machine (pgbench, proxies and PostgreSQL share the CPUs)."
+  if [[ "$TRANSPORT" == unix ]]; then
+    echo "            every connection over a Unix socket in $WORK_DIR (--transport unix), everything on this one machine"
+    echo "            (pgbench, proxies and PostgreSQL share the CPUs)."
+  else
+    echo "            all on 127.0.0.1 TCP, everything on this one machine (pgbench, proxies and PostgreSQL share the CPUs)."
+  fi
   echo
   printf '%-22s | %-12s | %12s | %16s\n' "workload" "target" "TPS" "avg latency ms"
   printf '%s\n' "-----------------------+--------------+--------------+-----------------"
