@@ -116,7 +116,8 @@ struct Trigger {
   X(flag_changes_total, flagChanges, "Flag snapshots published")                                \
   X(rollbacks_total, rollbacks, "Rollbacks to the old store, by trigger", Trigger)              \
   X(read_fallbacks_total, readFallbacks,                                                        \
-    "Reads meant for the new store served by the old one because the new store was down")       \
+    "Ramped reads served by the authoritative store instead: the store they were meant for was "  \
+    "down, or did not answer within ramp_read_timeout_ms")                                      \
   X(store_errors_total, storeErrors,                                                            \
     "Errors a store returned that the other did not (mirrored work), or on reads it served "    \
     "alone", Store)

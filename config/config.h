@@ -188,6 +188,10 @@ struct Config {
   // The longest the secondary may take over a mirrored write (sync: the client's extra wait; async:
   // one queued write) before the miss is journaled and the session goes on without it.
   int mirror_timeout_ms = 5000;
+  // A read served by the store that is not authoritative (the read ramp) that has sent the client
+  // nothing after this long is cancelled there and served by the authoritative store instead;
+  // 0 = wait as long as it takes.
+  int ramp_read_timeout_ms = 5000;
   // mirror: async, per session: writes acknowledged and not yet applied on the secondary. Beyond
   // either bound a write is not queued: it is journaled as a divergence (queue_full).
   int mirror_queue_units = 10000;

@@ -400,7 +400,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
                        "stores", "auth", "tls",
                        "flags", "compare", "auto_rollback", "journal_dir", "admin",
                        "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms", "mirror_timeout_ms",
-                       "mirror_queue_units", "mirror_queue_bytes",
+                       "ramp_read_timeout_ms", "mirror_queue_units", "mirror_queue_bytes",
                        "max_message_bytes", "log_level"})) {
     return;
   }
@@ -408,6 +408,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readInt(root, "workers", 0, kMaxWorkers, config.workers);
   readInt(root, "max_client_connections", 1, kIntMax, config.max_client_connections);
   readInt(root, "mirror_timeout_ms", 1, 3600000, config.mirror_timeout_ms);
+  readInt(root, "ramp_read_timeout_ms", 0, 3600000, config.ramp_read_timeout_ms);
   readInt(root, "mirror_queue_units", 1, 1000000, config.mirror_queue_units);
   readInt(root, "mirror_queue_bytes", 65536, 1 << 30, config.mirror_queue_bytes);
   readInt(root, "max_connections_per_user", 0, kIntMax, config.max_connections_per_user);

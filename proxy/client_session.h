@@ -48,6 +48,7 @@ struct ShadowRead {
   std::chrono::steady_clock::time_point started{};
   double old_ms = 0, new_ms = 0;
   bool serve_done = false, other_done = false;
+  bool abandoned = false;                             // the served read was given up: dropped
   std::string spoiled;                                // why it cannot be compared ("" = it can)
   size_t budget = 0;                                  // bytes charged to the worker's shadow budget
 };
@@ -130,6 +131,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     Shadow,    // the other store's answer to a shadowed read: digested into shadow_, dropped
     Apply,        // mirror: async: the secondary's answer to a queued write: recorded, compared
     ApplyCommit,  // mirror: async: the commit that ends a queued write (errors recorded, no tag)
+    Discard,      // a ramped read given up after ramp_read_timeout_ms: its late answer is dropped
   };
   struct Segment {
     Reply reply;
@@ -158,6 +160,12 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool connecting = false;           // a connection is being opened (login, then replay)
     uint64_t opened_for = 0;           // flags version of this session's last attempt to open it
     std::string error;                 // why the last attempt failed
+    // A ramped read given up here (ramp_read_timeout_ms) was cancelled; until its answer is in
+    // (abandoned) and the store confirmed the cancel (cancel_pending), nothing else is sent on
+    // this connection, so the cancel cannot hit a later statement.
+    int abandoned = 0;
+    bool cancel_pending = false;
+    bool fenced() const { return abandoned > 0 || cancel_pending; }
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.
@@ -178,7 +186,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool serve_sent = false, secondary_sent = false;
     bool forwarded = false;            // some of the serve store's answer already went to the client
     bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
-    bool streaming = false;            // a ramped read's answer outgrew the holding buffer                 // the serve store's ReadyForQuery is kept back until release
+    bool streaming = false;            // a ramped read's answer outgrew the holding buffer
+    bool started = false;              // startUnit sent it (or queued it, async)
+    bool waiting_fence = false;        // mirrored, waiting for the secondary's fence (Lane::fenced)
     char serve_status = 'I';
     std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
     // mirror: async (client_session_async.cc)
@@ -240,6 +250,16 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void finishComparison();
   void releaseUnit();
   void secondaryLost(const std::string& why);
+  // ramp_read_timeout_ms (client_session_routed.cc): a ramped read that sent the client nothing
+  // in time is cancelled on its store and served by the authoritative one; that store's lane is
+  // fenced until the late answer and the cancel's confirmation are in.
+  void armRampTimer();
+  static void onRampReadTimeout(evutil_socket_t, short, void* arg);
+  void abandonRampedRead();
+  bool anyLaneFenced() const { return lanes_[0].fenced() || lanes_[1].fenced(); }
+  void armFenceTimer();
+  static void onFenceTimeout(evutil_socket_t, short, void* arg);
+  void fenceMaybeLifted(router::Store store);
   void maybeReconnectSecondary();
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
@@ -269,6 +289,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void digestShadow(Shadow& shadow, router::Store store, char type, std::span<const uint8_t> body);
   void shadowSideDone(router::Store store, bool serve_side);
   void dropShadows(const char* why);
+  // The shadow of `unit`, whose served side will not be digested (its read was given up there):
+  // dropped once its other side is in.
+  void abandonShadow(uint64_t unit);
   void finishShadow(std::shared_ptr<Shadow> shadow);
   std::vector<std::string> recheckSetup() const;
   // The journal record of `unit`: served by `serve`, compared with the other store.
@@ -302,7 +325,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.
   std::deque<std::shared_ptr<Shadow>> shadows_;
-  static constexpr size_t kMaxShadowsPerSession = 8;             // units wait: a store connection is being opened for new flags
+  static constexpr size_t kMaxShadowsPerSession = 8;
   std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state query
   size_t captured_bytes_ = 0;
   flags::FlagSnapshotPtr flags_;
@@ -316,6 +339,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
   std::unordered_map<std::string, std::string> parsed_text_;
   EventPtr mirror_timer_;
+  EventPtr ramp_timer_;    // ramp_read_timeout_ms of the running ramped read
+  EventPtr fence_timer_;   // mirror_timeout_ms: the longest work waits for a fenced secondary
+  std::shared_ptr<char> life_ = std::make_shared<char>();   // expires with the session (callbacks)
   UniqueHandle<evbuffer, evbuffer_free> ramp_hold_;   // a ramped read's answer until complete
   // Reconnecting a lost secondary: what to replay so the new connection matches the session.
   Backend::Parameters routed_startup_;

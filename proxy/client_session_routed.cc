@@ -119,6 +119,8 @@ void ClientSession::initRouted() {
   RAND_bytes(reinterpret_cast<unsigned char*>(&raw), sizeof raw);
   session_hash_ = raw;   // sticky: session — a random per-session key, stable for its life
   mirror_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onMirrorTimeout, this));
+  ramp_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onRampReadTimeout, this));
+  fence_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onFenceTimeout, this));
   apply_timer_.reset(evtimer_new(worker_.base(), &ClientSession::onApplyTimeout, this));
 }
 
@@ -182,6 +184,12 @@ bool ClientSession::refreshFlags() {
   // mirror: async: new flags (another authority, another mirror mode) apply once everything this
   // session had acknowledged is applied on the secondary (finishMirrorItem resumes the input).
   if (current != flags_ && mirrorPending()) return false;
+  // Nor while a ramped read given up on a store is still being cancelled there: authority could
+  // move onto that connection (fenceMaybeLifted resumes the input; bounded by the fence timer).
+  if (current != flags_ && routed_ && anyLaneFenced()) {
+    armFenceTimer();
+    return false;
+  }
   if (current != flags_) {
     log::debug("session {}: flags v{} → v{}", id_, flags_->version, current->version);
     flags_ = current;
@@ -533,7 +541,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   router::SessionView view;
   view.in_transaction = transaction_status_ != 'I';
   if (view.in_transaction) view.transaction_authority = authority_;
-  view.new_store_available = lane(Store::New).up;
+  view.new_store_available = lane(Store::New).up && !lane(Store::New).fenced();
   view.session_hash = session_hash_;
   if (unit.info.creates_temporary) temp_objects_ = true;
   view.mirror_pending = mirrorPending() || temp_on_authority_only_;
@@ -541,9 +549,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
   if (named && !unit.route.mirror) unit.route.both = true;
   unit.serve = unit.route.serve;
-  if (!lane(unit.serve).up) {
+  if (!lane(unit.serve).up || (unit.serve != authority_ && lane(unit.serve).fenced())) {
     // A read ramped to new while new is down already fell back; the authoritative store being
-    // down ends the session (onBackendClosed), so this is only a lost secondary serving a read.
+    // down ends the session (onBackendClosed), so this is only a lost (or fenced) secondary
+    // serving a read.
     unit.serve = authority_;
   }
   const Store secondary = router::otherStore(unit.serve);
@@ -578,8 +587,16 @@ void ClientSession::sendToLane(Store store, const std::string& bytes, Segment se
 
 void ClientSession::startUnit() {
   Unit& u = *unit_;
-  u.serve_started = std::chrono::steady_clock::now();
   const Store secondary = router::otherStore(u.serve);
+  if (u.mirrored && lane(secondary).fenced()) {
+    // A ramped read given up there is still being cancelled: this unit's work for that store
+    // waits (onFenceTimeout bounds the wait; then the store is given up like a lost one).
+    u.waiting_fence = true;
+    armFenceTimer();
+    return;
+  }
+  u.started = true;
+  u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
   lane(secondary).outcome = Outcome{};
   if (u.async) return startAsyncUnit();
@@ -588,6 +605,7 @@ void ClientSession::startUnit() {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false, u.shadowed});
     // A read takes no locks: the shadow runs at the same time, on the other store.
     if (u.shadowed) sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Shadow});
+    if (u.serve != authority_) armRampTimer();
     return;
   }
   u.held = true;
@@ -747,12 +765,12 @@ void ClientSession::drainLane(Store store) {
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
       if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit &&
-          segment.reply != Reply::ApplyCommit) {
+          segment.reply != Reply::ApplyCommit && segment.reply != Reply::Discard) {
         outcome.tags.push_back(tag.value().tag);
       }
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
-      if (error.isOk() && !outcome.failed && segment.reply != Reply::Swallow) {
+      if (error.isOk() && !outcome.failed && segment.reply != Reply::Swallow && segment.reply != Reply::Discard) {
         outcome.failed = true;
         outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
       }
@@ -789,6 +807,10 @@ void ClientSession::drainLane(Store store) {
 
 void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
   if (segment.reply == Reply::Capture) return capturedState();
+  if (segment.reply == Reply::Discard) {
+    --lane(store).abandoned;
+    return fenceMaybeLifted(store);
+  }
   if (segment.reply == Reply::Shadow) return shadowSideDone(store, false);
   if (segment.digest) shadowSideDone(store, true);
   if (segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit) return mirrorSegmentDone(segment);
@@ -819,6 +841,7 @@ void ClientSession::advanceUnit() {
   if (u.released) {
     unit_.reset();   // `u` dangles from here on
     evtimer_del(mirror_timer_.get());
+    evtimer_del(ramp_timer_.get());
     client_->flush();
     if (draining_) return closeIfDrainedAndIdle();
     return routedClientInput();
@@ -989,6 +1012,9 @@ void ClientSession::secondaryLost(const std::string& why) {
   l.up = false;
   l.plan.clear();
   l.remaining = 0;
+  l.abandoned = 0;
+  l.cancel_pending = false;   // a confirmation still to come finds the lane unfenced
+  evtimer_del(fence_timer_.get());
   if (why.starts_with("no answer")) {
     // A statement stuck there (a lock wait) would not notice the closed connection and could
     // still apply later: cancel it first.
@@ -1000,6 +1026,22 @@ void ClientSession::secondaryLost(const std::string& why) {
                                                : compare::divergence_kind::kSecondaryUnavailable,
                   "not applied: " + why);
   if (mirror_draining_) return finish();
+  if (unit_ && unit_->waiting_fence) {
+    // It waited for this store's fence: it runs on the authoritative store alone, its miss
+    // journaled like any write the lost store did not get.
+    Unit& u = *unit_;
+    u.waiting_fence = false;
+    if (u.route.mirror) {
+      journalMiss(u, why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
+                                                  : compare::divergence_kind::kSecondaryUnavailable,
+                  "not sent: " + why);
+    }
+    u.mirrored = false;
+    u.async = false;
+    u.secondary_first = false;
+    u.wrapped = false;
+    return startUnit();
+  }
   if (unit_ && unit_->serve == secondary && !unit_->released) {
     // The lost store was serving this unit (a ramped read): the client must still get an answer.
     Unit& u = *unit_;
@@ -1063,6 +1105,93 @@ void ClientSession::replayOnto(Store store) {
   for (const auto& sql : session_log_) sendToLane(store, queryMessage(sql), Segment{Reply::Swallow});
   log::info("session {}: reconnected to the {}; replayed {} prepared statements and {} session commands", id_,
             lane(store).backend->describe(), parsed_bytes_.size(), session_log_.size());
+}
+
+}  // namespace cutover::proxy
+
+namespace cutover::proxy {
+
+// --- ramp_read_timeout_ms ------------------------------------------------------------------
+
+void ClientSession::armRampTimer() {
+  const int ms = worker_.context().config().ramp_read_timeout_ms;
+  if (ms <= 0) return;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(ramp_timer_.get(), &tv);
+}
+
+void ClientSession::onRampReadTimeout(evutil_socket_t, short, void* arg) {
+  static_cast<ClientSession*>(arg)->abandonRampedRead();
+}
+
+// The read is run again on the authoritative store, as when its store is lost, but the
+// connection stays: the store is usually slow rather than gone (a missing index on new), and
+// dropping the connection would leave the session's writes unmirrored until it is back. Its late
+// answer is dropped (Reply::Discard) and, until it is in and the cancel confirmed, nothing else
+// goes to that store (fenced), so the cancel cannot reach a statement sent after it.
+void ClientSession::abandonRampedRead() {
+  if (state_ != State::Relaying || !unit_) return;
+  Unit& u = *unit_;
+  // Done, already falling back, or some of the answer reached the client (a large result is
+  // streaming: the store is alive, and a half-sent answer cannot be replaced).
+  if (u.released || u.serve == authority_ || u.serve_done || u.forwarded || u.mirrored) return;
+  const Store slow = u.serve;
+  Lane& l = lane(slow);
+  if (!l.up) return;
+  auto it = std::find_if(l.plan.begin(), l.plan.end(), [](const Segment& s) { return s.reply == Reply::Forward; });
+  if (it == l.plan.end()) return;
+  if (it == l.plan.begin() && l.remaining > 0) l.remaining_forward = false;   // the rest of a message
+  it->reply = Reply::Discard;
+  it->digest = false;
+  ++l.abandoned;
+  if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
+  if (u.shadowed) abandonShadow(u.number);
+  const auto& config = worker_.context().config();
+  log::warn("session {}: the {} did not answer a ramped read within ramp_read_timeout_ms ({} ms); cancelled there "
+            "and served by the {} store",
+            id_, l.backend->describe(), config.ramp_read_timeout_ms, router::toString(authority_));
+  metrics::global().readFallbacks().Increment();
+  l.cancel_pending = true;
+  std::weak_ptr<char> alive = life_;
+  CancelForwarder::sendAndConfirm(worker_.base(), cancelTargetOf(*l.backend), config.connect_timeout_ms,
+                                  [this, alive, slow] {
+                                    if (alive.expired()) return;
+                                    lane(slow).cancel_pending = false;
+                                    fenceMaybeLifted(slow);
+                                  });
+  u.serve = authority_;
+  u.held = false;
+  u.serve_done = false;
+  u.secondary_done = true;
+  u.serve_started = std::chrono::steady_clock::now();
+  sendToLane(authority_, u.bytes, Segment{Reply::Forward, false});
+}
+
+void ClientSession::armFenceTimer() {
+  if (evtimer_pending(fence_timer_.get(), nullptr)) return;
+  const int ms = worker_.context().config().mirror_timeout_ms;
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(fence_timer_.get(), &tv);
+}
+
+// Work waited mirror_timeout_ms for a fenced store: its given-up read is still not answered, the
+// store is stalled. It is given up like a store that does not answer a mirrored write.
+void ClientSession::onFenceTimeout(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ClientSession*>(arg);
+  if (!self->anyLaneFenced() || self->state_ != State::Relaying) return;
+  self->secondaryLost(fmt::format("no answer within mirror_timeout_ms ({} ms) after a ramped read was cancelled there",
+                                  self->worker_.context().config().mirror_timeout_ms));
+  if (self->state_ == State::Relaying && !self->unit_) self->routedClientInput();
+}
+
+void ClientSession::fenceMaybeLifted(Store store) {
+  if (lane(store).fenced() || state_ != State::Relaying) return;
+  evtimer_del(fence_timer_.get());
+  if (unit_ && unit_->waiting_fence) {
+    unit_->waiting_fence = false;
+    return startUnit();
+  }
+  if (!unit_) routedClientInput();
 }
 
 }  // namespace cutover::proxy

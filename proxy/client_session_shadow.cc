@@ -174,8 +174,28 @@ void ClientSession::dropShadows(const char* why) {
   shadows_.clear();
 }
 
+void ClientSession::abandonShadow(uint64_t unit) {
+  for (const auto& s : shadows_) {
+    if (s->unit != unit) continue;
+    s->abandoned = true;
+    s->serve_done = true;   // nothing more comes for its served side; the other side finishes it
+    if (s->other_done) {
+      auto it = std::find(shadows_.begin(), shadows_.end(), s);
+      std::shared_ptr<Shadow> done = *it;
+      shadows_.erase(it);
+      finishShadow(std::move(done));
+    }
+    return;
+  }
+}
+
 void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {
   worker_.releaseShadow(s->budget);
+  if (s->abandoned) {
+    log::debug("session {}: shadow of unit {} dropped: its served read was given up", id_, s->unit);
+    count(ShadowResult::Dropped);
+    return;
+  }
   const compare::ResultDigester& a = *s->old_side;
   const compare::ResultDigester& b = *s->new_side;
   if (!s->spoiled.empty() || !a.malformed().empty() || !b.malformed().empty() || !a.finished() || !b.finished()) {

@@ -43,6 +43,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -123,7 +124,7 @@ class DualWrite:
     """A proxy in front of old and new with the given flags (or, with --direct, old itself)."""
 
     def __init__(self, ctx, writes="dual", mirror="sync", reads_new_percent=0, sticky="session",
-                 mirror_timeout_ms=MIRROR_TIMEOUT_MS, **overrides):
+                 mirror_timeout_ms=MIRROR_TIMEOUT_MS, shadow_percent=0, **overrides):
         self.direct = ctx.direct
         self.admin_port = None
         self.journal_path = None
@@ -140,7 +141,8 @@ class DualWrite:
         admin = {"listen": f"127.0.0.1:{self.admin_port}", **overrides.pop("admin", {})}
         self.tgt = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new,
                            flags={"writes": writes, "mirror": mirror,
-                                  "reads_new_percent": reads_new_percent, "sticky": sticky},
+                                  "reads_new_percent": reads_new_percent, "sticky": sticky,
+                                  "shadow_percent": shadow_percent},
                            journal_dir=journal_dir, admin=admin,
                            mirror_timeout_ms=mirror_timeout_ms, **overrides)
 
@@ -1526,10 +1528,123 @@ def check_temp_tables_and_the_ramp(ctx):
     dw.stop()
 
 
+def _wait_idle_on(cluster, db, pid, limit=10.0):
+    """Polls new's pg_stat_activity until backend `pid` is idle; its last state otherwise."""
+    deadline = time.monotonic() + limit
+    state = None
+    while time.monotonic() < deadline:
+        state = cluster.psql(f"SELECT state FROM pg_stat_activity WHERE pid = {pid}", db=db).strip()
+        if state.startswith("idle"):
+            return state
+        time.sleep(0.1)
+    return state
+
+
+def check_ramped_read_timeout(ctx):
+    """ramp_read_timeout_ms. A read ramped to new that sends nothing in time is cancelled on new
+    and served by old, with no client error. A slow new (a lock held there behind the proxy's
+    back) keeps its connection: once the cancel is through, writes mirror and reads ramp as
+    before, and nothing is journaled. A stalled new (its backend SIGSTOPped) answers nothing:
+    the session's next reads go to old at once, and a write waits at most mirror_timeout_ms before
+    it runs on old alone, its miss journaled. (Without the timeout both reads hang.)"""
+    if ctx.direct:
+        return skip(ctx, "reads ramped to a store that does not answer")
+    db = "ramp_timeout"
+    fresh_db(ctx, db)
+    old_port, new_port = ctx.old.port, ctx.new.port
+    probe = "SELECT v, inet_server_port(), pg_backend_pid() FROM t WHERE id = 1"
+
+    # A slow new: a lock held there. Every read is shadowed on old too.
+    dw = DualWrite(ctx, reads_new_percent=100, ramp_read_timeout_ms=1000, mirror_timeout_ms=20000,
+                   shadow_percent=100, log_level="debug")
+    conn = dw.connect(db)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)")
+    cur.execute("INSERT INTO t VALUES (1, 10)")
+    cur.execute(probe)
+    v, port, new_pid = cur.fetchone()
+    h.check_eq((v, port), (10, new_port), "the probe read is ramped to new")
+    m0 = dw.metrics()
+    locker = ctx.new.connect(db=db)
+    lcur = locker.cursor()
+    lcur.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")   # psycopg2 opened a transaction: held
+    try:
+        cur.execute(probe)
+        v, port, _ = cur.fetchone()
+        h.check_eq((v, port), (10, old_port), "the read stuck on new's lock is answered by old")
+        state = _wait_idle_on(ctx.new, db, new_pid)
+        h.check(state is not None and state.startswith("idle"),
+                f"the read given up on new is cancelled there (backend {new_pid}: {state!r})")
+    finally:
+        locker.rollback()
+        locker.close()
+    cur.execute("UPDATE t SET v = 11 WHERE id = 1")
+    h.check_eq(cur.statusmessage, "UPDATE 1", "a write after the given-up read")
+    h.check_eq(ctx.new.psql("SELECT v FROM t WHERE id = 1", db=db).strip(), "11",
+               "the write reached new (the cancel did not hit it)")
+    cur.execute(probe)
+    v, port, pid = cur.fetchone()
+    h.check_eq((v, port, pid), (11, new_port, new_pid), "reads ramp to new again, on the same connection")
+    for _ in range(10):
+        cur.execute("SELECT v FROM t WHERE id = 1")
+        h.check_eq(cur.fetchone(), (11,), "a plain read after the fallback")
+    # Every shadow started since m0 is counted once (the given-up read's, the probe's, the ten
+    # reads'), whether compared or shed by the session's bound; a shadow left waiting forever for
+    # its given-up side would be missing. A shadow may finish just after its client's answer.
+    results = ("match", "noisy", "dropped", "error", "mismatch")
+    deadline = time.monotonic() + 10
+    while True:
+        m1 = dw.metrics()
+        delta = {r: m1.get("cutover_shadow_comparisons_total", result=r)
+                 - m0.get("cutover_shadow_comparisons_total", result=r) for r in results}
+        if sum(delta.values()) >= 12 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    ctx.log(f"shadow results since the first probe: {delta}")
+    h.check_eq(m1.get("cutover_read_fallbacks_total") - m0.get("cutover_read_fallbacks_total"), 1.0,
+               "cutover_read_fallbacks_total increase")
+    h.check_eq(sum(delta.values()), 12.0, f"shadow results counted since the first probe ({delta})")
+    h.check(delta["dropped"] >= 1 and delta["error"] == 0 and delta["mismatch"] == 0, f"shadow results: {delta}")
+    h.check("dropped: its served read was given up" in dw.tgt.stderr_text(),
+            "the given-up read's shadow is dropped (debug log)")
+    log = dw.tgt.stderr_text()
+    h.check("did not answer a ramped read within ramp_read_timeout_ms (1000 ms)" in log,
+            f"the fallback is logged: {log[-1500:]}")
+    h.check("lost the new store" not in log, f"the slow store's connection was kept: {log[-1500:]}")
+    h.check_eq(dw.journal(), [], "divergences.jsonl")
+    conn.close()
+    dw.stop()
+
+    # A stalled new: the session's backend there is stopped.
+    dw = DualWrite(ctx, reads_new_percent=100, ramp_read_timeout_ms=1000, mirror_timeout_ms=2000)
+    conn = dw.connect(db)
+    cur = conn.cursor()
+    cur.execute(probe)
+    v, port, pid = cur.fetchone()
+    h.check_eq(port, new_port, "the probe read is ramped to new")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        cur.execute(probe)
+        h.check_eq(cur.fetchone()[:2], (11, old_port), "the read sent to the stalled new is answered by old")
+        cur.execute(probe)
+        h.check_eq(cur.fetchone()[:2], (11, old_port), "the next read goes to old (new is fenced)")
+        cur.execute("UPDATE t SET v = 12 WHERE id = 1")
+        h.check_eq(cur.statusmessage, "UPDATE 1", "a write while new is stalled: old's answer")
+        h.check_eq(ctx.old.psql("SELECT v FROM t WHERE id = 1", db=db).strip(), "12", "the write on old")
+        lines = [d for d in dw.journal() if "SET v = 12" in d.get("statement", "")]
+        h.check(len(lines) == 1 and lines[0].get("kind") == "secondary_timeout",
+                f"the write new did not get is journaled as secondary_timeout: {dw.journal()}")
+        h.check("lost the new store" in dw.tgt.stderr_text(), "the stalled store is given up for the session")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    conn.close()
+    dw.stop()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
-          check_temp_tables_and_the_ramp]
+          check_temp_tables_and_the_ramp, check_ramped_read_timeout]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

@@ -196,6 +196,8 @@ TEST(ConfigLoad, OmittedKeysTakeDefaults) {
   EXPECT_EQ(c.login_timeout_ms, 60000);
   EXPECT_EQ(c.connect_timeout_ms, 5000);
   EXPECT_EQ(c.shutdown_timeout_ms, 30000);
+  EXPECT_EQ(c.mirror_timeout_ms, 5000);
+  EXPECT_EQ(c.ramp_read_timeout_ms, 5000);
   EXPECT_EQ(c.max_message_bytes, 1u << 30);
   EXPECT_EQ(c.log_level, "info");
 }
@@ -321,7 +323,7 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
             "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
-            "mirror_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level)");
+            "mirror_timeout_ms, ramp_read_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level)");
 }
 
 TEST(ConfigErrors, UnknownNestedKeys) {
@@ -421,6 +423,11 @@ TEST(ConfigErrors, CountsAndTimeouts) {
   EXPECT_EQ(errorOf(minimalWith("shutdown_timeout_ms: 1.5\n")),
             "cutover.yaml:3: shutdown_timeout_ms: '1.5' is not an integer; expected a whole "
             "number (at least 1)");
+  EXPECT_EQ(errorOf(minimalWith("ramp_read_timeout_ms: -1\n")),
+            "cutover.yaml:3: ramp_read_timeout_ms: -1 is out of range (0-3600000)");
+  auto no_ramp_timeout = load(minimalWith("ramp_read_timeout_ms: 0\n"));
+  ASSERT_TRUE(no_ramp_timeout) << no_ramp_timeout.status().message();
+  EXPECT_EQ(no_ramp_timeout->ramp_read_timeout_ms, 0);
   EXPECT_EQ(errorOf(minimalWith("max_message_bytes: 2000000000\n")),
             "cutover.yaml:3: max_message_bytes: 2000000000 is out of range (1024-1073741824)");
   EXPECT_EQ(errorOf(minimalWith("workers: 99999999999999999999\n")),
