@@ -187,7 +187,6 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool forwarded = false;            // some of the serve store's answer already went to the client
     bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
     bool streaming = false;            // a ramped read's answer outgrew the holding buffer
-    bool started = false;              // startUnit sent it (or queued it, async)
     bool waiting_fence = false;        // mirrored, waiting for the secondary's fence (Lane::fenced)
     char serve_status = 'I';
     std::chrono::steady_clock::time_point serve_started{}, secondary_started{};

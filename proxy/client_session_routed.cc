@@ -595,7 +595,6 @@ void ClientSession::startUnit() {
     armFenceTimer();
     return;
   }
-  u.started = true;
   u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
   lane(secondary).outcome = Outcome{};
