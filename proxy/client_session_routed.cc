@@ -549,6 +549,12 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
   if (named && !unit.route.mirror) unit.route.both = true;
   unit.serve = unit.route.serve;
+  if (unit.route.both) {
+    // A read that makes or drops a named statement runs on both stores, one after the other. The
+    // authoritative store answers it, so the other one, slow or stalled, can hold the client up
+    // only as long as any mirrored work (mirror_timeout_ms).
+    unit.serve = authority_;
+  }
   if (!lane(unit.serve).up || (unit.serve != authority_ && lane(unit.serve).fenced())) {
     // A read ramped to new while new is down already fell back; the authoritative store being
     // down ends the session (onBackendClosed), so this is only a lost (or fenced) secondary
@@ -631,7 +637,7 @@ void ClientSession::sendToSecondary() {
 // once the serve store is done (a COPY running on both stores is not cut short by it).
 void ClientSession::armMirrorTimer() {
   Unit& u = *unit_;
-  if (!u.route.mirror || !u.secondary_sent || u.secondary_done) return;
+  if (!u.mirrored || !u.secondary_sent || u.secondary_done) return;
   if (!u.serve_done && !u.secondary_first) return;
   const int ms = worker_.context().config().mirror_timeout_ms;
   timeval tv{ms / 1000, (ms % 1000) * 1000};
@@ -1066,9 +1072,13 @@ void ClientSession::secondaryLost(const std::string& why) {
     return advanceUnit();
   }
   if (unit_ && unit_->mirrored && !unit_->secondary_done) {
-    journalMiss(*unit_, why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
-                                             : compare::divergence_kind::kSecondaryUnavailable,
-                "not applied: " + why);
+    // A write is a divergence; a read that only made or dropped a named statement is not (a
+    // reconnection replays the session's named statements).
+    if (unit_->route.mirror) {
+      journalMiss(*unit_, why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
+                                               : compare::divergence_kind::kSecondaryUnavailable,
+                  "not applied: " + why);
+    }
     unit_->secondary_done = true;
     unit_->mirrored = false;
     if (unit_->secondary_first && !unit_->serve_done) return advanceUnit();

@@ -1546,7 +1546,9 @@ def check_ramped_read_timeout(ctx):
     back) keeps its connection: once the cancel is through, writes mirror and reads ramp as
     before, and nothing is journaled. A stalled new (its backend SIGSTOPped) answers nothing:
     the session's next reads go to old at once, and a write waits at most mirror_timeout_ms before
-    it runs on old alone, its miss journaled. (Without the timeout both reads hang.)"""
+    it runs on old alone, its miss journaled. (Without the timeout both reads hang.) A driver's
+    first execution of a statement it prepares runs on both stores, answered by old: with new
+    stalled it returns once mirror_timeout_ms passed."""
     if ctx.direct:
         return skip(ctx, "reads ramped to a store that does not answer")
     db = "ramp_timeout"
@@ -1638,6 +1640,36 @@ def check_ramped_read_timeout(ctx):
     finally:
         os.kill(pid, signal.SIGCONT)
     conn.close()
+
+    # A driver's first execution of a statement it prepares (psycopg3 prepare=True: a named Parse,
+    # Bind, Execute, Sync) runs on both stores; with new stalled it is answered by old once
+    # mirror_timeout_ms passed, never left waiting for new.
+    if psycopg is None:
+        raise h.CheckFailed("python3-psycopg (psycopg3) is not installed: run scripts/setup.sh")
+    conn3 = psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True)
+    pid3 = None
+    try:
+        pid3, port3 = conn3.execute("SELECT pg_backend_pid(), inet_server_port()").fetchone()
+        h.check_eq(port3, new_port, "psycopg3's unnamed read is ramped to new")
+        os.kill(pid3, signal.SIGSTOP)
+        result = {}
+
+        def prepared_read():
+            try:
+                result["row"] = conn3.execute("SELECT v, inet_server_port() FROM t WHERE id = %s", (1,),
+                                              prepare=True).fetchone()
+            except Exception as e:  # noqa: BLE001 (reported below)
+                result["error"] = repr(e)
+
+        t = threading.Thread(target=prepared_read, daemon=True)
+        t.start()
+        t.join(30)
+        h.check(not t.is_alive(), "a named-statement read waited for the stalled new store (no answer in 30 s)")
+        h.check_eq(result.get("row"), (12, old_port), f"the named-statement read's answer ({result})")
+    finally:
+        if pid3 is not None:
+            os.kill(pid3, signal.SIGCONT)
+        conn3.close()
     dw.stop()
 
 
