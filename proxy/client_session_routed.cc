@@ -140,6 +140,8 @@ void ClientSession::openLane(Store store) {
   l.backend = std::make_unique<Backend>(worker_.base(), address, tls, *this);
   l.plan.clear();
   l.remaining = 0;
+  l.abandoned = 0;          // a fence belongs to the connection it was raised on
+  l.cancel_pending = false;
   l.up = false;
   l.connecting = true;
   l.opened_for = flags_->version;
