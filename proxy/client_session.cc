@@ -401,6 +401,7 @@ void ClientSession::onBackendReady(Backend& backend) {
       reconnecting_ = false;
       reconnect_backoff_ms_ = 500;
       replayOnto(store);
+      if (reconnectEnded(nullptr)) return;
       if (switching_ && !unit_ && settleFlags()) routedClientInput();
       return;
     }
@@ -482,6 +483,8 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
       reconnecting_ = false;
       if (state_ == State::Relaying) {
         // A reconnect attempt failed (retried with backoff), or a connection a flag flip needed.
+        const std::string why = fmt::format("reconnecting failed: {}", error.field('M'));
+        if (reconnectEnded(&why)) return;
         if (switching_ && !unit_ && settleFlags()) routedClientInput();
         return;
       }

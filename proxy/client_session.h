@@ -188,6 +188,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
     bool streaming = false;            // a ramped read's answer outgrew the holding buffer
     bool waiting_fence = false;        // mirrored, waiting for the secondary's fence (Lane::fenced)
+    bool waiting_reconnect = false;    // sync mirror: waiting for the secondary's reconnection
     char serve_status = 'I';
     std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
     // mirror: async (client_session_async.cc)
@@ -260,6 +261,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   static void onFenceTimeout(evutil_socket_t, short, void* arg);
   void fenceMaybeLifted(router::Store store);
   void maybeReconnectSecondary();
+  // The secondary's reconnection ended (logged in, or failed with `error`): a unit waiting for it
+  // runs, mirrored or (failed) journaled. True when there was one.
+  bool reconnectEnded(const std::string* error);
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
   // The divergence kind when `secondary` differs from `serve` ("" if they agree). Rows count only

@@ -565,7 +565,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   }
   const Store secondary = router::otherStore(unit.serve);
   unit.mirrored = unit.route.mirror || unit.route.both;
-  if (unit.mirrored && !lane(secondary).up) {
+  // sync: a secondary being reconnected (maybeReconnectSecondary) is waited for, bounded by
+  // connect_timeout_ms, rather than missing this unit. async never makes the client wait for it.
+  const bool reconnecting = reconnecting_ && lane(secondary).connecting && flags_->mirror != config::MirrorMode::Async;
+  if (unit.mirrored && !lane(secondary).up && !reconnecting) {
     if (unit.route.mirror) journalMiss(unit, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
     unit.mirrored = false;
   }
@@ -596,6 +599,10 @@ void ClientSession::sendToLane(Store store, const std::string& bytes, Segment se
 void ClientSession::startUnit() {
   Unit& u = *unit_;
   const Store secondary = router::otherStore(u.serve);
+  if (u.mirrored && !lane(secondary).up) {
+    u.waiting_reconnect = true;   // classifyUnit kept it mirrored: reconnectEnded resumes it
+    return;
+  }
   if (u.mirrored && lane(secondary).fenced()) {
     // A ramped read given up there is still being cancelled: this unit's work for that store
     // waits (onFenceTimeout bounds the wait; then the store is given up like a lost one).
@@ -1107,6 +1114,20 @@ void ClientSession::maybeReconnectSecondary() {
   next_reconnect_ = now + std::chrono::milliseconds(reconnect_backoff_ms_);
   reconnect_backoff_ms_ = std::min(reconnect_backoff_ms_ * 2, 30000);
   openLane(secondary);
+}
+
+bool ClientSession::reconnectEnded(const std::string* error) {
+  if (!unit_ || !unit_->waiting_reconnect) return false;
+  Unit& u = *unit_;
+  u.waiting_reconnect = false;
+  if (error != nullptr) {
+    if (u.route.mirror) journalMiss(u, compare::divergence_kind::kSecondaryUnavailable, "not sent: " + *error);
+    u.mirrored = false;
+    u.secondary_first = false;
+    u.wrapped = false;
+  }
+  startUnit();
+  return true;
 }
 
 void ClientSession::replayOnto(Store store) {

@@ -1546,7 +1546,8 @@ def check_ramped_read_timeout(ctx):
     back) keeps its connection: once the cancel is through, writes mirror and reads ramp as
     before, and nothing is journaled. A stalled new (its backend SIGSTOPped) answers nothing:
     the session's next reads go to old at once, and a write waits at most mirror_timeout_ms before
-    it runs on old alone, its miss journaled. (Without the timeout both reads hang.) A driver's
+    it runs on old alone, its miss journaled; the next write waits for the session's reconnection
+    and reaches new. (Without the timeout both reads hang.) A driver's
     first execution of a statement it prepares runs on both stores, answered by old: with new
     stalled it returns once mirror_timeout_ms passed."""
     if ctx.direct:
@@ -1563,10 +1564,10 @@ def check_ramped_read_timeout(ctx):
     cur = conn.cursor()
     cur.execute("CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)")
     cur.execute("INSERT INTO t VALUES (1, 10)")
+    m0 = dw.metrics()   # the writes above are not shadowed; every read from here on is
     cur.execute(probe)
     v, port, new_pid = cur.fetchone()
     h.check_eq((v, port), (10, new_port), "the probe read is ramped to new")
-    m0 = dw.metrics()
     locker = ctx.new.connect(db=db)
     lcur = locker.cursor()
     lcur.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")   # psycopg2 opened a transaction: held
@@ -1590,22 +1591,22 @@ def check_ramped_read_timeout(ctx):
     for _ in range(10):
         cur.execute("SELECT v FROM t WHERE id = 1")
         h.check_eq(cur.fetchone(), (11,), "a plain read after the fallback")
-    # Every shadow started since m0 is counted once (the given-up read's, the probe's, the ten
-    # reads'), whether compared or shed by the session's bound; a shadow left waiting forever for
-    # its given-up side would be missing. A shadow may finish just after its client's answer.
+    # Every shadow started since m0 is counted once (the two probes', the given-up read's, the
+    # ten reads'), whether compared or shed by the session's bound; a shadow left waiting forever
+    # for its given-up side would be missing. A shadow may finish just after its client's answer.
     results = ("match", "noisy", "dropped", "error", "mismatch")
     deadline = time.monotonic() + 10
     while True:
         m1 = dw.metrics()
         delta = {r: m1.get("cutover_shadow_comparisons_total", result=r)
                  - m0.get("cutover_shadow_comparisons_total", result=r) for r in results}
-        if sum(delta.values()) >= 12 or time.monotonic() > deadline:
+        if sum(delta.values()) >= 13 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    ctx.log(f"shadow results since the first probe: {delta}")
+    ctx.log(f"shadow results since before the first probe: {delta}")
     h.check_eq(m1.get("cutover_read_fallbacks_total") - m0.get("cutover_read_fallbacks_total"), 1.0,
                "cutover_read_fallbacks_total increase")
-    h.check_eq(sum(delta.values()), 12.0, f"shadow results counted since the first probe ({delta})")
+    h.check_eq(sum(delta.values()), 13.0, f"shadow results counted since before the first probe ({delta})")
     h.check(delta["dropped"] >= 1 and delta["error"] == 0 and delta["mismatch"] == 0, f"shadow results: {delta}")
     h.check("dropped: its served read was given up" in dw.tgt.stderr_text(),
             "the given-up read's shadow is dropped (debug log)")
@@ -1637,6 +1638,13 @@ def check_ramped_read_timeout(ctx):
         h.check(len(lines) == 1 and lines[0].get("kind") == "secondary_timeout",
                 f"the write new did not get is journaled as secondary_timeout: {dw.journal()}")
         h.check("lost the new store" in dw.tgt.stderr_text(), "the stalled store is given up for the session")
+        # New's postmaster still answers the health check: the session reconnects at its next
+        # statement, and (sync) that write waits for the login rather than missing new.
+        cur.execute("UPDATE t SET v = 13 WHERE id = 1")
+        h.check_eq(ctx.new.psql("SELECT v FROM t WHERE id = 1", db=db).strip(), "13",
+                   "the next write reached new over a new connection")
+        h.check_eq([d for d in dw.journal() if "SET v = 13" in d.get("statement", "")], [],
+                   "journal lines for the write after the reconnection")
     finally:
         os.kill(pid, signal.SIGCONT)
     conn.close()
@@ -1665,7 +1673,7 @@ def check_ramped_read_timeout(ctx):
         t.start()
         t.join(30)
         h.check(not t.is_alive(), "a named-statement read waited for the stalled new store (no answer in 30 s)")
-        h.check_eq(result.get("row"), (12, old_port), f"the named-statement read's answer ({result})")
+        h.check_eq(result.get("row"), (13, old_port), f"the named-statement read's answer ({result})")
     finally:
         if pid3 is not None:
             os.kill(pid3, signal.SIGCONT)
