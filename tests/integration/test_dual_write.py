@@ -28,6 +28,12 @@ Two real PostgreSQL 15 clusters, `old` and `new`, behind one proxy per check:
   readable after a flip to reads_new_percent: 100 (its reads stay on old); one created later is
   mirrored and read from new.
 - comparison_catches_difference: the table comparison itself reports an altered copy.
+- ramped_read_timeout: a read ramped to new that sends nothing within ramp_read_timeout_ms is
+  cancelled there and answered by old: with a lock held on new (the connection is kept, writes
+  mirror and reads ramp again afterwards, its shadow is dropped) and with new's backend
+  SIGSTOPped (later reads go to old, a write waits mirror_timeout_ms and is journaled, the next
+  one waits for the reconnection and reaches new); a psycopg3 prepare=True read is answered by
+  old once mirror_timeout_ms passed.
 
 `--direct`: the target is the old store and the "new" side of every comparison is old itself;
 proxy-only assertions are skipped with a printed reason. Workloads run 30 s, as issue 4 asks

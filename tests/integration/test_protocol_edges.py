@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Protocol edges of the pass-through: FunctionCall, SSL/GSS negotiation, malformed and oversized
-messages, and a store that accepts TCP but never answers.
+messages, a store that accepts TCP but never answers, and Unix sockets (a store reached over
+one; `listen` on one: permissions, a stale file, a second instance, removal at stop).
 
 Each check that has a PostgreSQL analogue runs it with --direct too, so the expected client-side
 behaviour (SQLSTATE, the connection closing) is PostgreSQL's own.
