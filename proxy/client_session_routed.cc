@@ -1183,6 +1183,11 @@ void ClientSession::abandonRampedRead() {
             "and served by the {} store",
             id_, l.backend->describe(), config.ramp_read_timeout_ms, router::toString(authority_));
   metrics::global().readFallbacks().Increment();
+  // For auto-rollback, a statement of that store that failed, and took at least this long: its
+  // error rate and its latency quantiles see a stalled store, whose statements never complete.
+  metrics::global().storeErrors(label(slow)).Increment();
+  metrics::global().statementDuration(label(slow)).observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - u.serve_started).count());
   l.cancel_pending = true;
   std::weak_ptr<char> alive = life_;
   CancelForwarder::sendAndConfirm(worker_.base(), cancelTargetOf(*l.backend), config.connect_timeout_ms,

@@ -33,6 +33,9 @@ Which store served a read is told by the store itself: `SELECT current_setting('
   rows changed on new behind the proxy's back: the confirmed-mismatch rate trips auto_rollback
   (log line naming the figure, rollbacks_total{trigger="auto"}).
 - auto_rollback_on_latency: a view that sleeps on new only: the new/old p99 ratio trips it.
+- auto_rollback_on_stalled_reads: a lock held on new stalls reads ramped there: the reads
+  ramp_read_timeout_ms gives up count as new's errors and trip the error rate; clients get old's
+  answers throughout.
 - sighup_reloads_config: SIGHUP applies a new max_client_connections to the next login without
   dropping sessions; a changed listen address is reported as needing a restart and not applied;
   a broken file is refused with the error and the running config kept.
@@ -72,7 +75,7 @@ def setup(ctx):
 class Cp:
     """A proxy with an admin API in front of old and new."""
 
-    def __init__(self, ctx, state_dir=None, auto_rollback=None, compare=None, **flags):
+    def __init__(self, ctx, state_dir=None, auto_rollback=None, compare=None, extra=None, **flags):
         tmp = state_dir or h.TmpDir("cp").path
         self.tmp = tmp
         self.journal_dir = os.path.join(tmp, "journal")
@@ -89,7 +92,7 @@ class Cp:
                              admin={"listen": f"127.0.0.1:{self.admin_port}", "token_env": "CP_TOKEN"},
                              env={"CP_TOKEN": TOKEN},
                              **({"auto_rollback": auto_rollback} if auto_rollback else {}),
-                             **({"compare": compare} if compare else {}))
+                             **({"compare": compare} if compare else {}), **(extra or {}))
 
     def api(self, method, path, body=None, token=TOKEN):
         return h.admin_request(self.admin_port, method, path, body=body, token=token)
@@ -735,9 +738,62 @@ def check_sighup_reloads_config(ctx):
         cp.proxy.cleanup()
 
 
+def check_auto_rollback_on_stalled_reads(ctx):
+    """A stalled new store never completes a statement, so only its given-up reads can show it:
+    each read ramped to new that ramp_read_timeout_ms gives up counts as an error of new (and as a
+    statement that took at least that long), and the error rate trips auto_rollback. Clients get
+    old's answers throughout."""
+    if proxy_only(ctx, "auto-rollback"):
+        return
+    ctx.old.psql("DELETE FROM public.t; INSERT INTO public.t VALUES (1, 'one')", db="cp")
+    ctx.new.psql("DELETE FROM public.t; INSERT INTO public.t VALUES (1, 'one')", db="cp")
+    cp = Cp(ctx, writes="dual", reads_new_percent=100,
+            auto_rollback={"window_s": 30, "max_new_error_rate": 0.02, "max_p99_ratio": 1000},
+            extra={"ramp_read_timeout_ms": 500})
+    locker = None
+    try:
+        m0 = cp.metrics()
+        conn = cp.connect()
+        cur = conn.cursor()
+        # The error rate needs 20 statements of new inside the window: let the window's first
+        # sample (once a second) come before these reads, or it would take 20 given-up reads.
+        time.sleep(1.5)
+        for _ in range(30):
+            cur.execute("SELECT v, inet_server_port() FROM public.t WHERE id = 1")
+            h.check_eq(cur.fetchone(), ("one", ctx.new.port), "a read ramped to new")
+        locker = ctx.new.connect(db="cp")
+        locker.cursor().execute("LOCK TABLE public.t IN ACCESS EXCLUSIVE MODE")   # held: new stalls on t
+
+        def work():
+            cur.execute("SELECT v, inet_server_port() FROM public.t WHERE id = 1")
+            h.check_eq(cur.fetchone(), ("one", ctx.old.port), "a read while new is stalled (old's answer)")
+            time.sleep(0.2)
+
+        flags = wait_auto_rollback(cp, 40, work)
+        h.check_eq(flags["changed_by"], "auto-rollback", "changed_by of the rolled-back flags")
+        cur.execute("SELECT v, inet_server_port() FROM public.t WHERE id = 1")
+        h.check_eq(cur.fetchone(), ("one", ctx.old.port), "the read after the auto-rollback (served by old)")
+        m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
+        ctx.log(f"given-up reads before the auto-rollback: "
+                f"{m1.get('cutover_read_fallbacks_total') - m0.get('cutover_read_fallbacks_total'):.0f}")
+        h.check(m1.get("cutover_store_errors_total", store="new") - m0.get("cutover_store_errors_total", store="new") >= 1,
+                "store_errors_total{store=new} counts the given-up read")
+        log = cp.proxy.stderr_text()
+        h.check(re.search(r"auto-rollback: new store error rate [0-9.]+ > 0\.02", log),
+                f"no auto-rollback log line naming the error rate:\n{log[-2000:]}")
+        conn.close()
+        cp.stop()
+    finally:
+        if locker is not None:
+            locker.rollback()
+            locker.close()
+        cp.proxy.cleanup()
+
+
 CHECKS = [check_endpoints_and_auth, check_pass_through_session_follows_flip, check_authority_moves_and_rollback,
           check_flip_latency, check_rollback_under_load, check_metrics_move, check_fleet,
-          check_auto_rollback_on_errors, check_auto_rollback_on_mismatches, check_auto_rollback_on_latency, check_sighup_reloads_config,
+          check_auto_rollback_on_errors, check_auto_rollback_on_mismatches, check_auto_rollback_on_latency,
+          check_auto_rollback_on_stalled_reads, check_sighup_reloads_config,
           check_flags_survive_restart]
 
 if __name__ == "__main__":
