@@ -8,9 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstddef>
-
 #include <cstring>
 
 #include <openssl/rand.h>
@@ -262,7 +260,9 @@ Status Server::run() {
   if (listen_address.ss_family == AF_UNIX) {
     unix_path = reinterpret_cast<const sockaddr_un*>(&listen_address)->sun_path;
     Status claimed = claimUnixSocketPath(unix_path);
-    if (!claimed) return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(), claimed.message()));
+    if (!claimed) {
+      return Status::error(fmt::format("cannot listen on {}: {}", config_.listen.toString(), claimed.message()));
+    }
   }
   listener_.reset(evconnlistener_new_bind(base_.get(), &Server::onAccept, this,
                                           LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
@@ -287,9 +287,9 @@ Status Server::run() {
     evsignal_add(signal_events_.back().get(), nullptr);
   }
 
+  const std::string listening = unix_socket_path_.empty() ? config_.listen.toString() : unix_socket_path_;
   log::info("cutover {} listening on {} with {} workers; old store {}:{}{}; flags v{} writes {} reads_new_percent {}",
-            CUTOVER_VERSION_STRING, unix_socket_path_.empty() ? config_.listen.toString() : unix_socket_path_, worker_count, config_.old_store.host,
-            config_.old_store.port,
+            CUTOVER_VERSION_STRING, listening, worker_count, config_.old_store.host, config_.old_store.port,
             config_.new_store ? fmt::format(", new store {}:{}", config_.new_store->host, config_.new_store->port) : "",
             context_.flags->version, config::toString(context_.flags->writes), context_.flags->reads_new_percent);
   event_base_dispatch(base_.get());
