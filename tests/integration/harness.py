@@ -612,6 +612,10 @@ class Metrics:
         check(series, f"metric {name} missing from /metrics")
         return sum(v for l, v in series if all(l.get(k) == w for k, w in labels.items()))
 
+    def since(self, earlier, name, **labels):
+        """How much `name` (summed as get() does) grew from the scrape `earlier` to this one."""
+        return self.get(name, **labels) - earlier.get(name, **labels)
+
 
 
 def admin_request(port, method, path, body=None, token=None, timeout=30.0, url=None, context=None):

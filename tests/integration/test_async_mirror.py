@@ -189,16 +189,14 @@ def check_read_your_writes(ctx):
             cur.execute("SELECT v FROM t WHERE id = 1")
             h.check_eq(cur.fetchall(), [("mine",)], "a session reads its own queued write")
         m1 = ap.metrics()
-        h.check_eq(m1.get("cutover_statements_total", kind="read", served_by="old")
-                   - m0.get("cutover_statements_total", kind="read", served_by="old"), 1.0,
+        h.check_eq(m1.since(m0, "cutover_statements_total", kind="read", served_by="old"), 1.0,
                    "reads served by old for the session with queued writes")
         with other.cursor() as cur:
             # Its own queue is empty: the ramp sends it to new, which has not applied the insert.
             cur.execute("SELECT count(*) FROM t")
             h.check_eq(cur.fetchall(), [(0,)], "a session with nothing queued reads new (not caught up yet)")
         m2 = ap.metrics()
-        h.check_eq(m2.get("cutover_statements_total", kind="read", served_by="new")
-                   - m1.get("cutover_statements_total", kind="read", served_by="new"), 1.0,
+        h.check_eq(m2.since(m1, "cutover_statements_total", kind="read", served_by="new"), 1.0,
                    "reads served by new for a session with nothing queued")
         writer.close()
         other.close()

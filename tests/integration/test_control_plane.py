@@ -192,7 +192,7 @@ def check_endpoints_and_auth(ctx):
         m1 = cp.metrics()
         h.check_eq(m1.get("cutover_flags_version"), float(answer["version"]), "cutover_flags_version")
         h.check_eq(m1.get("cutover_reads_new_percent"), 25.0, "cutover_reads_new_percent")
-        h.check_eq(m1.get("cutover_flag_changes_total") - m0.get("cutover_flag_changes_total"), 1.0,
+        h.check_eq(m1.since(m0, "cutover_flag_changes_total"), 1.0,
                    "cutover_flag_changes_total increase")
         state = h.read_text(cp.state_file)
         h.check(f'"version": {answer["version"]}' in state, f"state file has not v{answer['version']}:\n{state}")
@@ -284,7 +284,7 @@ def check_authority_moves_and_rollback(ctx):
             h.check_eq(served_by(ctx, cur), "old", "read after the transaction")
             cur.execute("INSERT INTO t VALUES (4, 'dual again')")
             m1 = cp.metrics()
-            h.check_eq(m1.get("cutover_rollbacks_total", trigger="manual") - m0.get("cutover_rollbacks_total", trigger="manual"),
+            h.check_eq(m1.since(m0, "cutover_rollbacks_total", trigger="manual"),
                        1.0, "rollbacks_total{trigger=manual} increase")
         conn.close()
         for c in (ctx.old, ctx.new):
@@ -554,7 +554,7 @@ def wait_metric_increase(cp, m0, name, by=1.0, timeout=15, **labels):
     deadline = time.monotonic() + timeout
     while True:
         m = cp.metrics()
-        if m.get(name, **labels) - m0.get(name, **labels) >= by or time.monotonic() > deadline:
+        if m.since(m0, name, **labels) >= by or time.monotonic() > deadline:
             return m
         time.sleep(0.1)
 
@@ -598,7 +598,7 @@ def check_auto_rollback_on_errors(ctx):
         cur.execute("SELECT id FROM only_old")
         h.check_eq(cur.fetchall(), [(1,)], "the read after the auto-rollback (served by old)")
         m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
-        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+        h.check_eq(m1.since(m0, "cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         h.check(m1.get("cutover_store_errors_total", store="new") >= 1, "store_errors_total{store=new}")
         log = cp.proxy.stderr_text()
@@ -639,7 +639,7 @@ def check_auto_rollback_on_mismatches(ctx):
 
         wait_auto_rollback(cp, 30, work)
         m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
-        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+        h.check_eq(m1.since(m0, "cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         h.check(m1.get("cutover_shadow_comparisons_total", result="mismatch") >= 1, "confirmed mismatches counted")
         log = cp.proxy.stderr_text()
@@ -673,7 +673,7 @@ def check_auto_rollback_on_latency(ctx):
 
         wait_auto_rollback(cp, 30, work)
         m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
-        h.check_eq(m1.get("cutover_rollbacks_total", trigger="auto") - m0.get("cutover_rollbacks_total", trigger="auto"),
+        h.check_eq(m1.since(m0, "cutover_rollbacks_total", trigger="auto"),
                    1.0, "rollbacks_total{trigger=auto} increase")
         log = cp.proxy.stderr_text()
         line = re.search(r"auto-rollback: p99 latency ratio new/old [0-9.e+]+ > 3 \(([^)]*)\)", log)
@@ -775,8 +775,8 @@ def check_auto_rollback_on_stalled_reads(ctx):
         h.check_eq(cur.fetchone(), ("one", ctx.old.port), "the read after the auto-rollback (served by old)")
         m1 = wait_metric_increase(cp, m0, "cutover_rollbacks_total", trigger="auto")
         ctx.log(f"given-up reads before the auto-rollback: "
-                f"{m1.get('cutover_read_fallbacks_total') - m0.get('cutover_read_fallbacks_total'):.0f}")
-        h.check(m1.get("cutover_store_errors_total", store="new") - m0.get("cutover_store_errors_total", store="new") >= 1,
+                f"{m1.since(m0, 'cutover_read_fallbacks_total'):.0f}")
+        h.check(m1.since(m0, "cutover_store_errors_total", store="new") >= 1,
                 "store_errors_total{store=new} counts the given-up read")
         log = cp.proxy.stderr_text()
         h.check(re.search(r"auto-rollback: new store error rate [0-9.]+ > 0\.02", log),

@@ -1108,8 +1108,7 @@ def check_read_ramp(ctx):
     after = dw.metrics()
 
     def delta(**labels):
-        return (after.get("cutover_statements_total", **labels)
-                - before.get("cutover_statements_total", **labels))
+        return after.since(before, "cutover_statements_total", **labels)
     got = {k: delta(kind=k.split("/")[0], served_by=k.split("/")[1])
            for k in ("read/new", "read/old", "write/new", "write/old")}
     ctx.log(f"/metrics statements_total deltas: {got}")
@@ -1525,8 +1524,7 @@ def check_temp_tables_and_the_ramp(ctx):
         cur.execute("SELECT count(*) FROM late_tmp")
         h.check_eq(cur.fetchone()[0], 1, "a session routed from the start reads its temporary table")
     m1 = dw.metrics()
-    h.check_eq(m1.get("cutover_statements_total", kind="read", served_by="new")
-               - m0.get("cutover_statements_total", kind="read", served_by="new"), 1.0,
+    h.check_eq(m1.since(m0, "cutover_statements_total", kind="read", served_by="new"), 1.0,
                "its read went to new, where the mirrored CREATE TEMP TABLE made the table too")
     early.close()
     late.close()
@@ -1604,13 +1602,12 @@ def check_ramped_read_timeout(ctx):
     deadline = time.monotonic() + 10
     while True:
         m1 = dw.metrics()
-        delta = {r: m1.get("cutover_shadow_comparisons_total", result=r)
-                 - m0.get("cutover_shadow_comparisons_total", result=r) for r in results}
+        delta = {r: m1.since(m0, "cutover_shadow_comparisons_total", result=r) for r in results}
         if sum(delta.values()) >= 13 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     ctx.log(f"shadow results since before the first probe: {delta}")
-    h.check_eq(m1.get("cutover_read_fallbacks_total") - m0.get("cutover_read_fallbacks_total"), 1.0,
+    h.check_eq(m1.since(m0, "cutover_read_fallbacks_total"), 1.0,
                "cutover_read_fallbacks_total increase")
     h.check_eq(sum(delta.values()), 13.0, f"shadow results counted since before the first probe ({delta})")
     h.check(delta["dropped"] >= 1 and delta["error"] == 0 and delta["mismatch"] == 0, f"shadow results: {delta}")
