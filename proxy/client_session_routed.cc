@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "compare/divergence.h"
+#include "router/unit_plan.h"
 #include "proxy/cancel_forwarder.h"
 #include "proxy/client_session.h"
 #include "proxy/message_io.h"
@@ -59,35 +60,6 @@ router::FlagView viewOf(const flags::FlagSnapshot& f) {
   v.sticky = f.sticky;
   v.tables = &f.tables;
   return v;
-}
-
-// Statements PostgreSQL refuses inside a transaction block (or that manage transactions
-// themselves) are never wrapped in BEGIN/COMMIT.
-bool wrappable(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {
-    if (std::isspace(static_cast<unsigned char>(sql[i]))) {
-      ++i;
-    } else if (sql.substr(i, 2) == "--") {
-      while (i < sql.size() && sql[i] != '\n') ++i;
-    } else if (sql.substr(i, 2) == "/*") {
-      size_t end = sql.find("*/", i + 2);
-      i = end == std::string_view::npos ? sql.size() : end + 2;
-    } else {
-      break;
-    }
-  }
-  std::string word;
-  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
-    word += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i++])));
-  }
-  static const char* const kNever[] = {"vacuum", "analyze", "analyse", "cluster", "reindex", "refresh", "create",
-                                       "drop",   "alter",   "checkpoint", "call", "do", "begin", "start",
-                                       "commit", "end", "rollback", "abort", "prepare", "savepoint", "release"};
-  for (const char* w : kNever) {
-    if (word == w) return false;
-  }
-  return !word.empty();
 }
 
 std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
@@ -460,7 +432,9 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   int rank = -1;
   bool named = false;          // a named statement is created or closed: every store needs it
   bool first = true;
+  bool all_wrappable = true;    // every statement of the unit may run inside BEGIN … COMMIT
   auto consider = [&](const router::StatementInfo& info) {
+    all_wrappable = all_wrappable && info.wrappable;
     if (first || router::writeRank(info.kind) > rank) {
       unit.info = info;
       rank = router::writeRank(info.kind);
@@ -549,40 +523,33 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   view.mirror_pending = mirrorPending() || temp_on_authority_only_;
   unit.status_before = transaction_status_;
   unit.route = router::decide(unit.info, unit.text, viewOf(*flags_), view);
-  if (named && !unit.route.mirror) unit.route.both = true;
-  unit.serve = unit.route.serve;
-  if (unit.route.both) {
-    // A read that makes or drops a named statement runs on both stores, one after the other. The
-    // authoritative store answers it, so the other one, slow or stalled, can hold the client up
-    // only as long as any mirrored work (mirror_timeout_ms).
-    unit.serve = authority_;
+  router::UnitFacts facts;
+  facts.route = unit.route;
+  facts.info = &unit.info;
+  facts.all_wrappable = all_wrappable;
+  facts.authority = authority_;
+  facts.mirror = flags_->mirror;
+  for (Store store : {Store::Old, Store::New}) {
+    const Lane& l = lane(store);
+    router::LaneState& state = store == Store::Old ? facts.old_lane : facts.new_lane;
+    state = {.up = l.up, .fenced = l.fenced(), .reconnecting = reconnecting_ && l.connecting};
   }
-  if (!lane(unit.serve).up || (unit.serve != authority_ && lane(unit.serve).fenced())) {
-    // A read ramped to new while new is down already fell back; the authoritative store being
-    // down ends the session (onBackendClosed), so this is only a lost (or fenced) secondary
-    // serving a read.
-    unit.serve = authority_;
+  facts.in_transaction = transaction_status_ != 'I';
+  facts.names_statement = named;
+  facts.open = unit.open;
+  facts.function_call = static_cast<char>(span[0]) == protocol::FunctionCall::kType;
+  const router::UnitPlan plan = router::planUnit(facts);
+  unit.route.both = plan.both;
+  unit.serve = plan.serve;
+  unit.mirrored = plan.mirrored;
+  if (plan.secondary_unavailable) {
+    journalMiss(unit, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
   }
-  const Store secondary = router::otherStore(unit.serve);
-  unit.mirrored = unit.route.mirror || unit.route.both;
-  // sync: a secondary being reconnected (maybeReconnectSecondary) is waited for, bounded by
-  // connect_timeout_ms, rather than missing this unit. async never makes the client wait for it.
-  const bool reconnecting = reconnecting_ && lane(secondary).connecting && flags_->mirror != config::MirrorMode::Async;
-  if (unit.mirrored && !lane(secondary).up && !reconnecting) {
-    if (unit.route.mirror) journalMiss(unit, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
-    unit.mirrored = false;
-  }
-  const bool in_transaction = transaction_status_ != 'I';
-  unit.async = unit.mirrored && flags_->mirror == config::MirrorMode::Async;
-  if (unit.info.creates_temporary && !unit.mirrored) temp_on_authority_only_ = true;
-  unit.secondary_first = unit.mirrored && !unit.async && in_transaction && unit.info.transaction == router::TransactionCommand::Commit;
-  unit.wrapped = unit.mirrored && unit.route.mirror && !in_transaction && !unit.open &&
-                 (unit.info.kind == router::StatementKind::Write) && !unit.info.multi_statement &&
-                 unit.info.transaction == router::TransactionCommand::None && wrappable(unit.text) &&
-                 static_cast<char>(span[0]) != protocol::FunctionCall::kType;
-  if (unit.route.shadow && !unit.mirrored && !in_transaction && unit.info.kind == router::StatementKind::Read) {
-    unit.shadowed = startShadow(unit);
-  }
+  unit.async = plan.async;
+  if (plan.temporary_on_serve_only) temp_on_authority_only_ = true;
+  unit.secondary_first = plan.secondary_first;
+  unit.wrapped = plan.wrapped;
+  if (plan.shadow) unit.shadowed = startShadow(unit);
   metrics::global().statements(kindLabel(unit.info.kind), label(unit.serve)).Increment();
   if (unit.route.read_fallback) metrics::global().readFallbacks().Increment();
 }

@@ -10,6 +10,7 @@ void PreparedStatements::apply(const StatementInfo& statement) {
       executed.session = SessionCommand::Execute;
       executed.transaction = TransactionCommand::None;
       executed.multi_statement = false;
+      executed.wrappable = statement.prepared_wrappable;
       executed.reason = "EXECUTE " + statement.prepared_name + ": " + statement.reason;
       statements_[statement.prepared_name] = std::move(executed);
       break;

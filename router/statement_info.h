@@ -37,6 +37,13 @@ struct StatementInfo {
   // It creates a temporary table, view or sequence: session state that exists only on the
   // connections that ran it.
   bool creates_temporary = false;
+  // The statement does exactly the same inside BEGIN … COMMIT as on its own, so the proxy may
+  // wrap it to hold its row locks until the secondary applied it: INSERT, UPDATE, DELETE, MERGE,
+  // TRUNCATE, COPY FROM, NOTIFY, a writing SELECT, EXPLAIN ANALYZE of one of those. Not LOCK or
+  // DECLARE (outside a block PostgreSQL refuses them: 25P01), VACUUM and the other commands it
+  // refuses inside one (25001), CALL/DO (a COMMIT inside them fails in a block), DDL, session
+  // and transaction commands, anything unclassified. False for multi-statement strings.
+  bool wrappable = false;
   // For shadow comparison: the outermost SELECT has ORDER BY / LIMIT, FETCH FIRST or OFFSET.
   // Both false for multi-statement strings.
   bool top_level_order_by = false;
@@ -55,6 +62,8 @@ struct StatementInfo {
   // be read-only). The classifier cannot know what an EXECUTE runs, so an EXECUTE comes back as
   // kind Write; PreparedStatements::resolve() gives it the kind recorded at PREPARE.
   StatementKind prepared_kind = StatementKind::Write;
+  // PREPARE: whether the prepared query is wrappable (what its EXECUTE will be).
+  bool prepared_wrappable = false;
   // Relations touched: [catalog.][schema.]name as written (unquoted names lower-cased by the
   // parser, quoted ones kept), CTE names excluded, deduplicated, sorted.
   std::vector<std::string> tables;

@@ -39,17 +39,24 @@ StatementInfo make(StatementKind kind, std::string reason, const TreeFindings& f
   return info;
 }
 
+// A row-level write that behaves alike inside BEGIN … COMMIT (StatementInfo::wrappable).
+StatementInfo wrappableWrite(std::string reason, const TreeFindings& findings) {
+  StatementInfo info = make(StatementKind::Write, std::move(reason), findings);
+  info.wrappable = true;
+  return info;
+}
+
 // A SELECT / VALUES is a pure read unless something in its tree can write or lock.
 StatementInfo classifySelect(const Json& body, const TreeFindings& findings) {
   StatementInfo info;
   if (member(body, "intoClause") != nullptr) {
     info = make(StatementKind::Ddl, "SELECT INTO creates a table", findings);
   } else if (!findings.modifying.empty()) {
-    info = make(StatementKind::Write, "data-modifying CTE (" + findings.modifying + ")", findings);
+    info = wrappableWrite("data-modifying CTE (" + findings.modifying + ")", findings);
   } else if (!findings.locking.empty()) {
-    info = make(StatementKind::Write, "SELECT … " + findings.locking + " locks rows", findings);
+    info = wrappableWrite("SELECT … " + findings.locking + " locks rows", findings);
   } else if (!findings.function_write.empty()) {
-    info = make(StatementKind::Write, findings.function_write, findings);
+    info = wrappableWrite(findings.function_write, findings);
   } else {
     info = make(StatementKind::Read, "pure read", findings);
   }
@@ -113,7 +120,7 @@ StatementInfo classifyExplain(const Json& body, const TreeFindings& findings) {
 }
 
 StatementInfo classifyCopy(const Json& body, const TreeFindings& findings) {
-  if (member(body, "is_from") != nullptr) return make(StatementKind::Write, "COPY FROM loads rows", findings);
+  if (member(body, "is_from") != nullptr) return wrappableWrite("COPY FROM loads rows", findings);
   if (member(body, "is_program") != nullptr || !stringMember(body, "filename").empty()) {
     return make(StatementKind::Write, "COPY TO a server file or program acts outside the database",
                 findings);
@@ -173,6 +180,7 @@ StatementInfo classifyPrepare(const Json& body, const TreeFindings& findings) {
   if (const Json* query = member(body, "query")) {
     StatementInfo inner = classifyStatement(*query);
     info.prepared_kind = inner.kind;
+    info.prepared_wrappable = inner.wrappable;
     info.top_level_order_by = inner.top_level_order_by;
     info.has_limit = inner.has_limit;
     info.unrepeatable = inner.unrepeatable;
@@ -198,6 +206,7 @@ StatementInfo classifyDeclareCursor(const Json& body, const TreeFindings& findin
   StatementInfo inner = classifyStatement(*query);
   if (inner.kind != StatementKind::Read) {
     inner.reason = "DECLARE of a cursor that " + inner.reason;
+    inner.wrappable = false;   // outside a transaction block PostgreSQL refuses it (25P01)
     return inner;
   }
   StatementInfo info = sessionStatement(SessionCommand::Other, "DECLARE opens a cursor on every backend", findings);
@@ -257,15 +266,15 @@ StatementInfo classifyStatement(const Json& statement) {
   }
   if (type == "ExplainStmt") return classifyExplain(body, findings);
   if (type == "CopyStmt") return classifyCopy(body, findings);
-  if (type == "InsertStmt") return make(StatementKind::Write, "INSERT writes rows", findings);
-  if (type == "UpdateStmt") return make(StatementKind::Write, "UPDATE writes rows", findings);
-  if (type == "DeleteStmt") return make(StatementKind::Write, "DELETE removes rows", findings);
-  if (type == "MergeStmt") return make(StatementKind::Write, "MERGE writes rows", findings);
-  if (type == "TruncateStmt") return make(StatementKind::Write, "TRUNCATE removes rows", findings);
+  if (type == "InsertStmt") return wrappableWrite("INSERT writes rows", findings);
+  if (type == "UpdateStmt") return wrappableWrite("UPDATE writes rows", findings);
+  if (type == "DeleteStmt") return wrappableWrite("DELETE removes rows", findings);
+  if (type == "MergeStmt") return wrappableWrite("MERGE writes rows", findings);
+  if (type == "TruncateStmt") return wrappableWrite("TRUNCATE removes rows", findings);
   if (type == "CallStmt") return make(StatementKind::Write, "CALL runs a procedure", findings);
   if (type == "DoStmt") return make(StatementKind::Write, "DO block runs arbitrary code", findings);
   if (type == "LockStmt") return make(StatementKind::Write, "LOCK TABLE takes table locks", findings);
-  if (type == "NotifyStmt") return make(StatementKind::Write, "NOTIFY sends a notification", findings);
+  if (type == "NotifyStmt") return wrappableWrite("NOTIFY sends a notification", findings);
   // Maintenance is routed like a write: authoritative store, mirrored when the mode mirrors.
   if (type == "VacuumStmt") return make(StatementKind::Write, "VACUUM/ANALYZE maintains a table", findings);
   if (type == "ClusterStmt") return make(StatementKind::Write, "CLUSTER rewrites a table", findings);
@@ -312,6 +321,7 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
   StatementInfo combined = parts.front();
   combined.multi_statement = true;
   combined.top_level_order_by = combined.has_limit = false;
+  combined.wrappable = false;
   size_t deciding = 0;
   for (size_t i = 1; i < parts.size(); ++i) {
     StatementInfo& part = parts[i];
