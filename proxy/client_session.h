@@ -14,6 +14,7 @@
 #include "compare/divergence.h"
 #include "compare/result_compare.h"
 #include "compare/result_digest.h"
+#include "compare/write_outcome.h"
 #include "flags/flag_snapshot.h"
 #include "protocol/messages.h"
 #include "router/classifier.h"
@@ -140,15 +141,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool rows = false;         // Apply: RETURNING rows of a write, digested for the comparison
   };
   using Shadow = ShadowRead;
-  struct Outcome {
-    std::vector<std::string> tags;     // CommandComplete tags in order
-    std::string error;                 // "SQLSTATE message" of the first ErrorResponse
-    bool failed = false;
-    uint64_t rows = 0;                 // DataRows of a write (RETURNING)
-    uint64_t digest = 0;               // order-sensitive hash of those rows
-    std::string describe() const;
-    void add(const Outcome& later);    // an explicit transaction's next unit: tags, first error
-  };
+  using Outcome = compare::WriteOutcome;
   struct Lane {
     std::unique_ptr<Backend> backend;
     bool up = false;                   // logged in and in step with this session
@@ -266,10 +259,6 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool reconnectEnded(const std::string* error);
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
-  // The divergence kind when `secondary` differs from `serve` ("" if they agree). Rows count only
-  // with `rows` and a deterministic write; tags of failed work only with `tags_when_failed`.
-  static std::string_view divergenceKind(const Outcome& serve, const Outcome& secondary, bool nondeterministic,
-                                         bool rows, bool tags_when_failed);
   static void countMirrorWrite(bool diverged, bool failed, bool nondeterministic);
   // mirror: async (client_session_async.cc).
   bool mirrorPending() const { return !mirror_queue_.empty(); }

@@ -40,14 +40,6 @@ metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::S
 
 }  // namespace
 
-void ClientSession::Outcome::add(const Outcome& later) {
-  tags.insert(tags.end(), later.tags.begin(), later.tags.end());
-  if (!failed && later.failed) {
-    failed = true;
-    error = later.error;
-  }
-}
-
 void ClientSession::startAsyncUnit() {
   Unit& u = *unit_;
   u.secondary_done = true;   // the secondary gets it from mirror_queue_, after the client's answer
@@ -235,7 +227,8 @@ void ClientSession::finishMirrorItem() {
   mirror_busy_ = false;
   item.ticket.release();   // lower tickets done, this one too: the next write in the order may start
   if (item.compare) {
-    const std::string_view kind = divergenceKind(item.serve, mirror_outcome_, item.nondeterministic, item.rows, true);
+    const std::string_view kind = compare::judgeWrite(item.serve, mirror_outcome_,
+                              {.nondeterministic = item.nondeterministic, .compare_rows = item.rows, .tags_when_failed = true});
     countMirrorWrite(!kind.empty(), item.serve.failed, item.nondeterministic);
     if (item.serve.failed != mirror_outcome_.failed) {
       metrics::global().storeErrors(label(item.serve.failed ? authority_ : router::otherStore(authority_))).Increment();

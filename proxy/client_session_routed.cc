@@ -66,20 +66,6 @@ std::string queryMessage(std::string_view sql) { return protocol::encode(protoco
 
 }  // namespace
 
-std::string ClientSession::Outcome::describe() const {
-  std::string out;
-  for (const auto& t : tags) {
-    if (!out.empty()) out += "; ";
-    out += t;
-  }
-  if (failed) {
-    if (!out.empty()) out += "; ";
-    out += "ERROR " + error;
-  }
-  if (rows > 0) out += fmt::format("; {} rows returned, digest {:016x}", rows, digest);
-  return out.empty() ? "(no result)" : out;
-}
-
 Store ClientSession::storeOf(const Backend& backend) const {
   return lanes_[1].backend.get() == &backend ? Store::New : Store::Old;
 }
@@ -702,13 +688,9 @@ void ClientSession::drainLane(Store store) {
                              (segment.reply == Reply::Apply && segment.rows));
     if (digest_row && frame.totalSize() <= kMaxDigestedRow) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
-      std::span<const uint8_t> row = pullBody(in, frame);
-      const uint64_t h = router::stableHash(std::string_view(reinterpret_cast<const char*>(row.data()), row.size()));
-      outcome.digest = (outcome.digest * 1099511628211ULL) ^ h;
-      ++outcome.rows;
+      outcome.addRow(pullBody(in, frame));
     } else if (digest_row) {
-      outcome.digest = (outcome.digest * 1099511628211ULL) ^ frame.totalSize();
-      ++outcome.rows;
+      outcome.addRowOfLength(frame.totalSize());
     }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
@@ -747,13 +729,12 @@ void ClientSession::drainLane(Store store) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
       if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit &&
           segment.reply != Reply::ApplyCommit && segment.reply != Reply::Discard) {
-        outcome.tags.push_back(tag.value().tag);
+        outcome.addTag(tag.value().tag);
       }
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
-      if (error.isOk() && !outcome.failed && segment.reply != Reply::Swallow && segment.reply != Reply::Discard) {
-        outcome.failed = true;
-        outcome.error = fmt::format("{} {}", error.value().field('C'), error.value().field('M'));
+      if (error.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Discard) {
+        outcome.addError(error.value().field('C'), error.value().field('M'));
       }
       if (segment.reply == Reply::Commit) forward = true;
       if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture) && error.isOk()) {
@@ -859,18 +840,6 @@ void ClientSession::advanceUnit() {
   finishComparison();
 }
 
-std::string_view ClientSession::divergenceKind(const Outcome& a, const Outcome& b, bool nondeterministic, bool rows,
-                                               bool tags_when_failed) {
-  if (a.failed != b.failed) return compare::divergence_kind::kErrorOneSide;
-  if ((!a.failed || tags_when_failed) && a.tags != b.tags) return compare::divergence_kind::kTagMismatch;
-  // Same tags, different RETURNING rows. Expected for nondeterministic writes (serials, now(),
-  // random()): counted as such, not as a divergence.
-  if (rows && !a.failed && !nondeterministic && (a.rows != b.rows || a.digest != b.digest)) {
-    return compare::divergence_kind::kReturningMismatch;
-  }
-  return {};
-}
-
 void ClientSession::countMirrorWrite(bool diverged, bool failed, bool nondeterministic) {
   auto& registry = metrics::global();
   if (diverged) {
@@ -898,7 +867,7 @@ void ClientSession::finishComparison() {
     metrics::global().storeErrors(label(a.failed ? u.serve : secondary)).Increment();
   }
   if (u.mirrored && u.route.mirror && lane(secondary).up) {
-    kind = divergenceKind(a, b, u.info.nondeterministic, true, false);
+    kind = compare::judgeWrite(a, b, {.nondeterministic = u.info.nondeterministic});
     countMirrorWrite(!kind.empty(), a.failed, u.info.nondeterministic);
   }
   const bool diverged = !kind.empty();
