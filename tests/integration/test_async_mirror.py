@@ -91,6 +91,17 @@ class AsyncProxy:
             return []
         return [json.loads(line) for line in h.read_text(path).splitlines() if line.strip()]
 
+    def journal_lines(self, kind, want, timeout=30):
+        """The journal's `kind` lines once there are `want` of them (or the timeout passed): a
+        line is appended by the journal's own thread, after the write it is about was dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            journal = self.journal()
+            lines = [d for d in journal if d.get("kind") == kind]
+            if len(lines) >= want or time.monotonic() > deadline:
+                return lines, journal
+            time.sleep(0.1)
+
     def stop(self):
         rc = self.proxy.stop()
         h.check_eq(rc, 0, "proxy exit status")
@@ -223,8 +234,7 @@ def check_queue_full_is_journaled(ctx):
     finally:
         lock.release()
     ap.wait_drained("after the lock on new was released")
-    journal = ap.journal()
-    full = [d for d in journal if d.get("kind") == "queue_full"]
+    full, journal = ap.journal_lines("queue_full", 7)
     h.check_eq(len(full), 7, f"queue_full lines in divergences.jsonl: {journal}")
     for d in full:
         h.check("mirror_queue_units" in d.get("secondary_outcome", ""), f"queue_full line names the limit: {d}")
