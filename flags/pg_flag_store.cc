@@ -14,7 +14,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
-#include "flags/pg_flag_store_connection.h"
+#include "pgclient/connection.h"
 
 namespace cutover::flags {
 
@@ -29,6 +29,33 @@ constexpr auto kResyncInterval = 5s;     // safety net for a notification missed
 constexpr auto kBackoffMin = 500ms;
 constexpr auto kBackoffMax = 10s;
 constexpr const char* kApplicationName = "cutover-flag-store";
+
+using ControlConnection = pgclient::Connection;
+using PgReply = pgclient::Reply;
+using pgclient::Deadline;
+
+std::string describe(const config::ControlConfig& control) {
+  return fmt::format("{}:{}/{}", control.host, control.port, control.database);
+}
+
+// Every session of the flag store: server-side bounds (a statement or a row lock that takes
+// longer fails on the server too — the client's deadline alone would leave a lock waiter behind —
+// and a transaction left open by a vanished client is ended), and TCP keepalives so a vanished
+// control database is noticed by the listening connection.
+pgclient::ConnectParams controlParams(const config::ControlConfig& control) {
+  pgclient::ConnectParams params = pgclient::paramsFor(control, kApplicationName);
+  params.setting("statement_timeout", "5000")
+      .setting("lock_timeout", "5000")
+      .setting("idle_in_transaction_session_timeout", "10000");
+  params.set("keepalives", "1").set("keepalives_idle", "5").set("keepalives_interval", "2");
+  params.set("keepalives_count", "3").set("tcp_user_timeout", "10000");
+  return params;
+}
+
+Result<ControlConnection> connectTo(const config::ControlConfig& control, Deadline deadline,
+                                    int interrupt_fd = -1) {
+  return ControlConnection::connect(controlParams(control), deadline, interrupt_fd);
+}
 
 // PostgreSQL error codes the store reacts to.
 constexpr std::string_view kUndefinedTable = "42P01";
@@ -165,8 +192,7 @@ PgFlagStoreHealth PgFlagStore::health() const {
 
 Result<FlagSnapshot> PgFlagStore::load() {
   const std::string where = describe(control_);
-  auto conn = ControlConnection::connect(control_, kApplicationName,
-                                         steady_clock::now() + kConnectTimeout);
+  auto conn = connectTo(control_, steady_clock::now() + kConnectTimeout);
   if (!conn) {
     return Status::error(fmt::format("fleet flag store unreachable: {}", conn.status().message()));
   }
@@ -203,8 +229,7 @@ Result<FlagSnapshot> PgFlagStore::publish(const FlagSnapshot& next, uint64_t exp
   const std::string text =
       toJson(stored).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  auto conn = ControlConnection::connect(control_, kApplicationName,
-                                         steady_clock::now() + kConnectTimeout);
+  auto conn = connectTo(control_, steady_clock::now() + kConnectTimeout);
   if (!conn) return refused(conn.status().message());
   const Deadline deadline = steady_clock::now() + kStatementsTimeout;
   if (Status table = ensureTable(*conn, control_.table, deadline); !table) {
@@ -317,8 +342,7 @@ void PgFlagStore::run() {
 }
 
 Status PgFlagStore::connectAndListen(ControlConnection& conn) {
-  auto connected = ControlConnection::connect(control_, kApplicationName,
-                                              steady_clock::now() + kConnectTimeout, wake_fd_);
+  auto connected = connectTo(control_, steady_clock::now() + kConnectTimeout, wake_fd_);
   if (!connected) return connected.status();
   conn = std::move(*connected);
   const Deadline deadline = steady_clock::now() + kStatementsTimeout;

@@ -31,9 +31,13 @@
 #include "config/config.h"
 #include "flags/flag_snapshot.h"
 
+namespace cutover::pgclient {
+class Connection;
+}
+
 namespace cutover::flags {
 
-class ControlConnection;
+using ControlConnection = pgclient::Connection;
 
 // What GET /status shows about the fleet store.
 struct PgFlagStoreHealth {

@@ -9,13 +9,10 @@
 namespace cutover::proxy {
 namespace {
 
-using PgResultPtr = UniqueHandle<PGresult, PQclear>;
-
-std::string firstLine(const char* text) {
-  std::string s = text != nullptr ? text : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+// A lookup is one short statement: a store slower than this fails the login (28P01 to the
+// client, the reason in the log) rather than holding it.
+constexpr int64_t kConnectTimeoutMs = 5000;
+constexpr int64_t kQueryTimeoutMs = 5000;
 
 }  // namespace
 
@@ -87,34 +84,15 @@ void AuthQuery::run() {
 }
 
 Status AuthQuery::ensureConnected() {
-  if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) return Status::ok();
-  const std::string port = std::to_string(store_.port);
-  const std::string user = config_.user.value_or(store_.user.value_or(""));
-  const std::optional<std::string>& password = config_.password ? config_.password : store_.password;
-  std::vector<const char*> keys = {"host", "port", "dbname", "application_name", "connect_timeout", "sslmode"};
-  const std::string sslmode(config::toString(store_.sslmode));
-  std::vector<const char*> values = {store_.host.c_str(), port.c_str(), config_.database.c_str(), "cutover-auth-query",
-                                     "5", sslmode.c_str()};
-  if (!user.empty()) {
-    keys.push_back("user");
-    values.push_back(user.c_str());
+  if (conn_.isOpen()) return Status::ok();
+  pgclient::ConnectParams params = pgclient::paramsFor(store_, "cutover-auth-query", config_.database);
+  if (const std::optional<std::string>& user = config_.user ? config_.user : store_.user) params.set("user", *user);
+  if (const std::optional<std::string>& password = config_.password ? config_.password : store_.password) {
+    params.set("password", *password);
   }
-  if (password) {
-    keys.push_back("password");
-    values.push_back(password->c_str());
-  }
-  if (!store_.sslrootcert.empty()) {
-    keys.push_back("sslrootcert");
-    values.push_back(store_.sslrootcert.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  conn_.reset(PQconnectdbParams(keys.data(), values.data(), 0));
-  if (PQstatus(conn_.get()) != CONNECTION_OK) {
-    std::string error = firstLine(PQerrorMessage(conn_.get()));
-    conn_.reset();
-    return Status::error(fmt::format("auth.query cannot connect to the old store {}:{}: {}", store_.host, store_.port, error));
-  }
+  auto connected = pgclient::Connection::connect(params, pgclient::deadlineIn(kConnectTimeoutMs));
+  if (!connected.isOk()) return Status::error(fmt::format("auth.query on the old store: {}", connected.status().message()));
+  conn_ = std::move(connected.value());
   return Status::ok();
 }
 
@@ -123,19 +101,15 @@ AuthQuery::Answer AuthQuery::query(const std::string& user) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     Status connected = ensureConnected();
     if (!connected.isOk()) return connected;
-    const char* params[] = {user.c_str()};
-    PgResultPtr result(PQexecParams(conn_.get(), config_.query.c_str(), 1, nullptr, params, nullptr, nullptr, 0));
-    const ExecStatusType status = PQresultStatus(result.get());
-    if (status == PGRES_TUPLES_OK) {
-      if (PQntuples(result.get()) == 0 || PQnfields(result.get()) == 0) return std::optional<std::string>();
-      const int column = PQnfields(result.get()) - 1;
-      if (PQgetisnull(result.get(), 0, column)) return std::optional<std::string>();
-      return std::optional<std::string>(PQgetvalue(result.get(), 0, column));
+    pgclient::Reply reply = conn_.exec(config_.query, {user}, pgclient::deadlineIn(kQueryTimeoutMs));
+    if (reply.ok()) {
+      if (reply.rows() == 0 || reply.columns() == 0) return std::optional<std::string>();
+      const int column = reply.columns() - 1;
+      if (reply.isNull(0, column)) return std::optional<std::string>();
+      return std::optional<std::string>(std::string(reply.value(0, column)));
     }
-    if (PQstatus(conn_.get()) == CONNECTION_OK) {
-      return Status::error(fmt::format("auth.query failed on the old store: {}", firstLine(PQresultErrorMessage(result.get()))));
-    }
-    conn_.reset();
+    if (conn_.isOpen()) return Status::error(fmt::format("auth.query failed on the old store: {}", reply.error));
+    if (attempt == 1) return Status::error(fmt::format("auth.query on the old store: {}", reply.error));
   }
   return Status::error("auth.query lost its connection to the old store twice");
 }

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -14,12 +12,11 @@
 #include <unordered_map>
 
 #include "common/status.h"
-#include "common/unique_handle.h"
 #include "config/config.h"
+#include "pgclient/connection.h"
 
 namespace cutover::proxy {
 
-using PgConnPtr = UniqueHandle<PGconn, PQfinish>;
 
 // auth.query: finds a client's secret (SCRAM verifier or md5 hash) in the old store, on a thread
 // of its own with one libpq connection, so no worker ever waits on it. Answers, found or not, are
@@ -61,7 +58,7 @@ class AuthQuery {
   std::deque<Request> queue_;
   std::unordered_map<std::string, Cached> cache_;
   bool stopping_ = false;
-  PgConnPtr conn_;   // lookup thread only
+  pgclient::Connection conn_;   // lookup thread only
   std::thread thread_;
 };
 

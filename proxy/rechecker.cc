@@ -25,27 +25,21 @@
 #include "protocol/backend_messages.h"
 #include "protocol/messages.h"
 #include "protocol/writer.h"
+#include "pgclient/connection.h"
 
 namespace cutover::proxy {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using PgConnPtr = UniqueHandle<PGconn, PQfinish>;
-using PgResultPtr = UniqueHandle<PGresult, PQclear>;
+using pgclient::firstLine;
+using pgclient::PgConnPtr;
+using pgclient::PgResultPtr;
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 // statement_timeout on the server, plus room for the network before the client side gives up.
 constexpr auto kCommandTimeout = std::chrono::seconds(35);
 constexpr auto kPollSlice = std::chrono::milliseconds(500);
 constexpr auto kLogEvery = std::chrono::seconds(60);
-constexpr const char* kConnectionOptions = "-c statement_timeout=30000 -c default_transaction_read_only=on";
-
-std::string firstLine(const char* text) {
-  std::string s = text != nullptr ? text : "";
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
 
 double msSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -473,27 +467,12 @@ class Rechecker::Impl {
 
   void startConnect(Lane& lane) {
     const config::StoreConfig& store = *lane.store;
-    const std::string port = std::to_string(store.port);
-    const std::string sslmode(config::toString(store.sslmode));
-    std::vector<std::pair<const char*, const char*>> settings = {
-        {"host", store.host.c_str()},
-        {"port", port.c_str()},
-        {"user", lane.user.c_str()},
-        {"dbname", lane.database.c_str()},
-        {"application_name", "cutover-recheck"},
-        {"connect_timeout", "5"},  // PQconnectPoll ignores it: connect() keeps its own deadline
-        {"sslmode", sslmode.c_str()},
-        {"options", kConnectionOptions},
-    };
-    if (store.password) settings.emplace_back("password", store.password->c_str());
-    if (!store.sslrootcert.empty()) settings.emplace_back("sslrootcert", store.sslrootcert.c_str());
-    std::vector<const char*> keys, values;
-    for (const auto& [key, value] : settings) {
-      keys.push_back(key);
-      values.push_back(value);
-    }
-    keys.push_back(nullptr);
-    values.push_back(nullptr);
+    pgclient::ConnectParams params = pgclient::paramsFor(store, "cutover-recheck", lane.database);
+    params.set("user", lane.user);
+    params.set("connect_timeout", "5");  // PQconnectPoll ignores it: connect() keeps its own deadline
+    params.setting("statement_timeout", "30000").setting("default_transaction_read_only", "on");
+    const std::vector<const char*> keys = params.keywords();
+    const std::vector<const char*> values = params.values();
     lane.conn.reset(PQconnectStartParams(keys.data(), values.data(), 0));
     if (!lane.conn) {
       lane.fail("cannot connect: out of memory", Lane::Connection::Lost);

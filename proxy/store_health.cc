@@ -3,9 +3,11 @@
 #include <libpq-fe.h>
 
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "pgclient/conninfo.h"
 
 namespace cutover::proxy {
 
@@ -21,15 +23,15 @@ StoreHealth::~StoreHealth() {
 }
 
 bool StoreHealth::ping(const config::StoreConfig& store) {
-  const std::string port = std::to_string(store.port);
   // The store's configured user and database; without them "postgres", not libpq's default (the
   // proxy's OS user, e.g. root), which would make the store log a FATAL unknown role every second.
   // Any answer, even a refusal, counts as up.
-  const std::string user = store.user.value_or("postgres");
-  const std::string database = store.database.value_or("postgres");
-  const char* keys[] = {"host", "port", "user", "dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {store.host.c_str(), port.c_str(), user.c_str(), database.c_str(), "2", "cutover-health", nullptr};
-  const PGPing result = PQpingParams(keys, values, 0);
+  pgclient::ConnectParams params = pgclient::paramsFor(store, "cutover-health");
+  if (!store.user) params.set("user", "postgres");
+  params.set("connect_timeout", "2");
+  const std::vector<const char*> keywords = params.keywords();
+  const std::vector<const char*> values = params.values();
+  const PGPing result = PQpingParams(keywords.data(), values.data(), 0);
   return result == PQPING_OK || result == PQPING_REJECT;
 }
 

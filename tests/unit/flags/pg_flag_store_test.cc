@@ -24,14 +24,15 @@
 
 #include "common/metrics.h"
 #include "common/unique_handle.h"
+#include "pgclient/handles.h"
 
 namespace cutover::flags {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using PgConnPtr = UniqueHandle<PGconn, PQfinish>;
-using PgResultPtr = UniqueHandle<PGresult, PQclear>;
+using pgclient::PgConnPtr;
+using pgclient::PgResultPtr;
 
 const char* env(const char* name) {
   const char* value = std::getenv(name);

@@ -26,14 +26,15 @@
 #include <vector>
 
 #include "common/unique_handle.h"
+#include "pgclient/handles.h"
 
 namespace cutover::proxy {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-using PgConnPtr = UniqueHandle<PGconn, PQfinish>;
-using PgResultPtr = UniqueHandle<PGresult, PQclear>;
+using pgclient::PgConnPtr;
+using pgclient::PgResultPtr;
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
