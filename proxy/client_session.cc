@@ -45,6 +45,12 @@ ClientSession::~ClientSession() {
   if (user_counted_) worker_.context().user_connections->release(user_);
   if (key_minted_) worker_.context().cancel_registry->release(key_.process_id);
   if (counted_) worker_.context().client_connections->fetch_sub(1, std::memory_order_relaxed);
+  releaseSlot();
+}
+
+void ClientSession::releaseSlot() {
+  if (admitted_) worker_.context().admitted_connections->fetch_sub(1, std::memory_order_relaxed);
+  admitted_ = false;
 }
 
 void ClientSession::start() {
@@ -169,19 +175,26 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
     return fatal("57P03", "cutover is shutting down and accepts no new connections",
                  "reconnect to another cutover instance or retry shortly");
   }
-  const int limit = ctx.config().max_client_connections;
-  if (ctx.client_connections->load(std::memory_order_relaxed) > limit) {
-    log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
-              user_, limit);
-    return fatal("53300", fmt::format("sorry, too many clients already: cutover allows {} client connections", limit),
-                 "raise max_client_connections, or use fewer connections in the application's pool");
-  }
   if (ctx.config().tls.mode == config::TlsMode::Require && !client_->tls()) {
     log::info("session {}: refused user \"{}\": plaintext connection but tls.mode is require", id_, user_);
     return fatal("28000", "cutover accepts only TLS-encrypted connections (tls.mode: require)",
                  "connect with sslmode=require (or verify-ca/verify-full)");
   }
+  // Taking the slot and checking the limit is one atomic step, so a burst of startups admits
+  // exactly up to the limit; a refused connection gives its increment back at once.
+  const int limit = ctx.config().max_client_connections;
+  if (ctx.admitted_connections->fetch_add(1, std::memory_order_relaxed) >= limit) {
+    ctx.admitted_connections->fetch_sub(1, std::memory_order_relaxed);
+    log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
+              user_, limit);
+    return fatal(protocol::ErrorResponse::make(
+        "FATAL", "53300", "sorry, too many clients already",
+        fmt::format("cutover allows {} client connections (max_client_connections)", limit),
+        "raise max_client_connections, or use fewer connections in the application's pool"));
+  }
+  admitted_ = true;
   if (!ctx.user_connections->tryAcquire(user_, ctx.config().max_connections_per_user)) {
+    releaseSlot();
     return fatal("53300", fmt::format("too many connections for role \"{}\"", user_),
                  fmt::format("cutover allows {} connections per user (max_connections_per_user)",
                              ctx.config().max_connections_per_user));
@@ -659,6 +672,7 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
   if (state_ == State::Closing) return;
   log::debug("session {}: closing: {}", id_, reason);
   state_ = State::Closing;
+  releaseSlot();   // told FATAL or done: the client's last bytes need no slot
   if (backend_) backend_->terminate();
   for (auto& l : lanes_) {
     // mirror: async: the secondary keeps applying what the session had acknowledged (finish()).
@@ -673,6 +687,7 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 
 void ClientSession::finish() {
   if (!client_) return;
+  releaseSlot();   // the client is gone (a session applying its async queue lives on without it)
   const router::Store secondary = router::otherStore(authority_);
   if (routed_ && mirrorPending() && !mirror_draining_ && lane(secondary).up) {
     // The client is gone, but writes it was told are done still wait for the secondary: the

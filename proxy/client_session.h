@@ -118,6 +118,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // Stops reading, closes the backend, and closes the client once its output is flushed.
   void closeAfterFlush(const std::string& reason);
   void finish();
+  // Gives back this session's slot of max_client_connections (at most once).
+  void releaseSlot();
 
   // --- routed mode (client_session_routed.cc): dual-write and the read ramp ------------------
   // What one store's replies to a piece of work are for. Replies are consumed strictly in order,
@@ -376,6 +378,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::optional<config::UserCredential> looked_up_;
   std::shared_ptr<const TlsServerContext> tls_server_;   // the context this client's TLS uses
   bool counted_ = false;
+  bool admitted_ = false;          // holds a slot of max_client_connections (admitted_connections)
   bool backend_counted_ = false;   // pass-through: backend_ counts in backend_connections{store=old}
   bool key_minted_ = false;
   CancelRegistry::MintedKey key_{};
