@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -26,6 +28,19 @@ constexpr size_t kHighWatermark = 512 * 1024;
 constexpr int kFlushLimitMs = 5000;
 
 timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+// PostgreSQL's parse_bool(): a case-insensitive prefix of true/false/yes/no (at least "on"/"of"
+// for on/off), or 1/0. Empty when `text` is none of them.
+std::optional<bool> parseReplicationBool(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto prefixOf = [&lower](std::string_view word, size_t min) {
+    return lower.size() >= min && lower.size() <= word.size() && word.starts_with(lower);
+  };
+  if (prefixOf("true", 1) || prefixOf("yes", 1) || prefixOf("on", 2) || lower == "1") return true;
+  if (prefixOf("false", 1) || prefixOf("no", 1) || prefixOf("off", 2) || lower == "0") return false;
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -171,6 +186,30 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
   user_ = startup.get("user").value_or("");
   database_ = startup.get("database").value_or(user_);
   if (user_.empty()) return fatal("28000", "no PostgreSQL user name specified in startup packet");
+  if (auto replication = startup.get("replication")) {
+    // PostgreSQL's values (ProcessStartupPacket): "database" is a logical walsender, a true
+    // boolean a physical one, a false boolean a normal backend.
+    std::optional<bool> physical = parseReplicationBool(*replication);
+    if (*replication != "database" && !physical) {
+      return fatal(protocol::ErrorResponse::make(
+          "FATAL", "22023", fmt::format("invalid value for parameter \"replication\": \"{}\"", *replication), {},
+          "Valid values are: \"false\", \"0\", \"true\", \"1\", \"database\"."));
+    }
+    replication_ = *replication == "database" || *physical;
+    if (replication_ && !ctx.config().allow_replication_connections) {
+      // 0A000: cutover does not offer the feature, whatever the role's privileges (42501 would
+      // tell the user to get a privilege that would not help).
+      log::warn("session {}: refused user \"{}\": replication={} connection (allow_replication_connections is off)",
+                id_, user_, *replication);
+      return fatal(protocol::ErrorResponse::make(
+          "FATAL", "0A000",
+          fmt::format("cutover does not accept replication connections (replication={})", *replication),
+          "replication commands (CREATE_REPLICATION_SLOT, START_REPLICATION, BASE_BACKUP) through the proxy "
+          "would run on both stores of the migration",
+          "connect the replication client to the store directly, or set allow_replication_connections: true to "
+          "pass replication connections through to the authoritative store only"));
+    }
+  }
   if (worker_.draining()) {
     return fatal("57P03", "cutover is shutting down and accepts no new connections",
                  "reconnect to another cutover instance or retry shortly");
@@ -370,7 +409,7 @@ void ClientSession::connectBackend() {
   // The worker's flags now; refreshFlags() takes newer ones at each boundary outside a transaction.
   flags_ = worker_.flags();
   authority_ = router::authoritative(flags_->writes);
-  routed_ = needsRouting(*flags_) && ctx.new_store.store != nullptr;
+  routed_ = !replication_ && needsRouting(*flags_) && ctx.new_store.store != nullptr;
   // Kept for the session's life: a later flag flip or a reconnect opens store connections with it.
   routed_startup_ = startup_parameters_;
   if (routed_) {
@@ -514,7 +553,8 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
 void ClientSession::relayClientToBackend() {
   if (state_ != State::Relaying || client_paused_) return;
   evbuffer* in = clientInput();
-  if (worker_.flags() != flags_ && pending_ready_ == 0 && !extended_open_ && transaction_status_ == 'I' &&
+  if (!replication_ && worker_.flags() != flags_ && pending_ready_ == 0 && !extended_open_ &&
+      transaction_status_ == 'I' &&
       !backend_paused_ && client_scanner_.atBoundary() && backend_scanner_.atBoundary() &&
       evbuffer_get_length(backend_->output()) == 0) {
     // Between requests, outside a transaction, nothing in flight: flags flipped since this

@@ -369,6 +369,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::string user_;
   std::string database_;
   Backend::Parameters startup_parameters_;   // kept only until the store login starts
+  // A replication connection (allow_replication_connections): passed through to the store that
+  // was authoritative at login for its whole life; never routed, mirrored or moved by flags.
+  bool replication_ = false;
   AuthStep auth_step_ = AuthStep::Md5Password;
   std::unique_ptr<protocol::ScramServer> scram_;
   std::array<uint8_t, 4> md5_salt_{};
