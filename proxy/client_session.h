@@ -27,6 +27,7 @@
 #include "proxy/connection.h"
 #include "proxy/frame_scanner.h"
 #include "proxy/libevent_handles.h"
+#include "proxy/shared_bytes.h"
 
 namespace cutover::proxy {
 
@@ -173,8 +174,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // its Sync. Units run one at a time per session.
   struct Unit {
     uint64_t number = 0;
-    std::string bytes;                 // the client's messages
-    std::string text;                  // statement text(s), for the journal
+    SharedBytes bytes;                 // the client's messages, shared by the stores that run them
+    std::string text;                  // statement text(s), for the journal (journalText: a huge one
+                                       // cut short with a note of its size)
+    bool text_cut = false;             // text is not the whole statement (so not for a recheck)
     std::vector<std::optional<std::string>> parameters;
     router::StatementInfo info;
     router::Route route;
@@ -244,6 +247,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void sendToSecondary();
   void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
+  void sendToLane(router::Store store, const SharedBytes& bytes, Segment segment);
   void drainLane(router::Store store);
   evbuffer* forwardTarget(router::Store store);
   void releaseHeldRead(bool complete);
