@@ -170,6 +170,9 @@ struct Config {
   int workers = 2;  // the YAML value 0 = one per core, resolved at load (never 0 here)
   int max_client_connections = 1000;
   int max_connections_per_user = 0;        // 0 = no per-user limit (extension)
+  // A client asking for a replication connection (startup parameter replication=database/true)
+  // is refused unless this is set; then it is passed through to the authoritative store only.
+  bool allow_replication_connections = false;
   StoreConfig old_store;                 // stores.old — required
   std::optional<StoreConfig> new_store;  // stores.new — optional for pass-through
   AuthConfig auth;

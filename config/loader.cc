@@ -401,7 +401,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
                        "flags", "compare", "auto_rollback", "journal_dir", "admin",
                        "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms", "mirror_timeout_ms",
                        "ramp_read_timeout_ms", "mirror_queue_units", "mirror_queue_bytes",
-                       "max_message_bytes", "log_level"})) {
+                       "max_message_bytes", "log_level", "allow_replication_connections"})) {
     return;
   }
   readHostPort(root, "listen", config.listen);
@@ -426,6 +426,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readInt(root, "max_message_bytes", kMinMessageBytes, kMaxMessageBytes,
           config.max_message_bytes);
   readLogLevel(root, config);
+  readBool(root, "allow_replication_connections", config.allow_replication_connections);
 }
 
 // Settings that depend on each other; run after checkSupportedByThisBuild so nobody is asked

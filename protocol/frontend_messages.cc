@@ -17,6 +17,13 @@ bool readTarget(Reader& reader, char& target) {
 
 }  // namespace
 
+std::optional<std::string_view> queryTextOf(std::span<const uint8_t> body) {
+  if (body.empty() || body.back() != 0) return std::nullopt;
+  std::string_view text(reinterpret_cast<const char*>(body.data()), body.size() - 1);
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
+  return text;
+}
+
 bool Parse::decodeBody(Reader& reader) {
   return reader.readString(name, "statement name") && reader.readString(query, "query") &&
          readOidList(reader, "parameter types", param_types);

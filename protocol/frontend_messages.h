@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,10 @@ struct Query {
   void encodeBody(Writer& writer) const { writer.putString(sql); }
   bool operator==(const Query&) const = default;
 };
+
+// The text of a Query body, viewed in place (decode<Query> copies it): what precedes the one
+// NUL, which must be the body's last byte. Empty when decode<Query> would fail.
+std::optional<std::string_view> queryTextOf(std::span<const uint8_t> body);
 
 struct Parse {
   static constexpr char kType = 'P';

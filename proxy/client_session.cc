@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -27,6 +29,19 @@ constexpr int kFlushLimitMs = 5000;
 
 timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
+// PostgreSQL's parse_bool(): a case-insensitive prefix of true/false/yes/no (at least "on"/"of"
+// for on/off), or 1/0. Empty when `text` is none of them.
+std::optional<bool> parseReplicationBool(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto prefixOf = [&lower](std::string_view word, size_t min) {
+    return lower.size() >= min && lower.size() <= word.size() && word.starts_with(lower);
+  };
+  if (prefixOf("true", 1) || prefixOf("yes", 1) || prefixOf("on", 2) || lower == "1") return true;
+  if (prefixOf("false", 1) || prefixOf("no", 1) || prefixOf("off", 2) || lower == "0") return false;
+  return std::nullopt;
+}
+
 }  // namespace
 
 ClientSession::ClientSession(Worker& worker, uint64_t id, int fd)
@@ -45,6 +60,12 @@ ClientSession::~ClientSession() {
   if (user_counted_) worker_.context().user_connections->release(user_);
   if (key_minted_) worker_.context().cancel_registry->release(key_.process_id);
   if (counted_) worker_.context().client_connections->fetch_sub(1, std::memory_order_relaxed);
+  releaseSlot();
+}
+
+void ClientSession::releaseSlot() {
+  if (admitted_) worker_.context().admitted_connections->fetch_sub(1, std::memory_order_relaxed);
+  admitted_ = false;
 }
 
 void ClientSession::start() {
@@ -165,23 +186,54 @@ void ClientSession::handleStartupMessage(const protocol::StartupMessage& startup
   user_ = startup.get("user").value_or("");
   database_ = startup.get("database").value_or(user_);
   if (user_.empty()) return fatal("28000", "no PostgreSQL user name specified in startup packet");
+  if (auto replication = startup.get("replication")) {
+    // PostgreSQL's values (ProcessStartupPacket): "database" is a logical walsender, a true
+    // boolean a physical one, a false boolean a normal backend.
+    std::optional<bool> physical = parseReplicationBool(*replication);
+    if (*replication != "database" && !physical) {
+      return fatal(protocol::ErrorResponse::make(
+          "FATAL", "22023", fmt::format("invalid value for parameter \"replication\": \"{}\"", *replication), {},
+          "Valid values are: \"false\", \"0\", \"true\", \"1\", \"database\"."));
+    }
+    replication_ = *replication == "database" || *physical;
+    if (replication_ && !ctx.config().allow_replication_connections) {
+      // 0A000: cutover does not offer the feature, whatever the role's privileges (42501 would
+      // tell the user to get a privilege that would not help).
+      log::warn("session {}: refused user \"{}\": replication={} connection (allow_replication_connections is off)",
+                id_, user_, *replication);
+      return fatal(protocol::ErrorResponse::make(
+          "FATAL", "0A000",
+          fmt::format("cutover does not accept replication connections (replication={})", *replication),
+          "replication commands (CREATE_REPLICATION_SLOT, START_REPLICATION, BASE_BACKUP) through the proxy "
+          "would run on both stores of the migration",
+          "connect the replication client to the store directly, or set allow_replication_connections: true to "
+          "pass replication connections through to the authoritative store only"));
+    }
+  }
   if (worker_.draining()) {
     return fatal("57P03", "cutover is shutting down and accepts no new connections",
                  "reconnect to another cutover instance or retry shortly");
-  }
-  const int limit = ctx.config().max_client_connections;
-  if (ctx.client_connections->load(std::memory_order_relaxed) > limit) {
-    log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
-              user_, limit);
-    return fatal("53300", fmt::format("sorry, too many clients already: cutover allows {} client connections", limit),
-                 "raise max_client_connections, or use fewer connections in the application's pool");
   }
   if (ctx.config().tls.mode == config::TlsMode::Require && !client_->tls()) {
     log::info("session {}: refused user \"{}\": plaintext connection but tls.mode is require", id_, user_);
     return fatal("28000", "cutover accepts only TLS-encrypted connections (tls.mode: require)",
                  "connect with sslmode=require (or verify-ca/verify-full)");
   }
+  // Taking the slot and checking the limit is one atomic step, so a burst of startups admits
+  // exactly up to the limit; a refused connection gives its increment back at once.
+  const int limit = ctx.config().max_client_connections;
+  if (ctx.admitted_connections->fetch_add(1, std::memory_order_relaxed) >= limit) {
+    ctx.admitted_connections->fetch_sub(1, std::memory_order_relaxed);
+    log::warn("session {}: refused user \"{}\": {} client connections is the limit (max_client_connections)", id_,
+              user_, limit);
+    return fatal(protocol::ErrorResponse::make(
+        "FATAL", "53300", "sorry, too many clients already",
+        fmt::format("cutover allows {} client connections (max_client_connections)", limit),
+        "raise max_client_connections, or use fewer connections in the application's pool"));
+  }
+  admitted_ = true;
   if (!ctx.user_connections->tryAcquire(user_, ctx.config().max_connections_per_user)) {
+    releaseSlot();
     return fatal("53300", fmt::format("too many connections for role \"{}\"", user_),
                  fmt::format("cutover allows {} connections per user (max_connections_per_user)",
                              ctx.config().max_connections_per_user));
@@ -357,7 +409,7 @@ void ClientSession::connectBackend() {
   // The worker's flags now; refreshFlags() takes newer ones at each boundary outside a transaction.
   flags_ = worker_.flags();
   authority_ = router::authoritative(flags_->writes);
-  routed_ = needsRouting(*flags_) && ctx.new_store.store != nullptr;
+  routed_ = !replication_ && needsRouting(*flags_) && ctx.new_store.store != nullptr;
   // Kept for the session's life: a later flag flip or a reconnect opens store connections with it.
   routed_startup_ = startup_parameters_;
   if (routed_) {
@@ -501,7 +553,8 @@ void ClientSession::onBackendLoginFailed(Backend& backend, protocol::ErrorRespon
 void ClientSession::relayClientToBackend() {
   if (state_ != State::Relaying || client_paused_) return;
   evbuffer* in = clientInput();
-  if (worker_.flags() != flags_ && pending_ready_ == 0 && !extended_open_ && transaction_status_ == 'I' &&
+  if (!replication_ && worker_.flags() != flags_ && pending_ready_ == 0 && !extended_open_ &&
+      transaction_status_ == 'I' &&
       !backend_paused_ && client_scanner_.atBoundary() && backend_scanner_.atBoundary() &&
       evbuffer_get_length(backend_->output()) == 0) {
     // Between requests, outside a transaction, nothing in flight: flags flipped since this
@@ -659,6 +712,7 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
   if (state_ == State::Closing) return;
   log::debug("session {}: closing: {}", id_, reason);
   state_ = State::Closing;
+  releaseSlot();   // told FATAL or done: the client's last bytes need no slot
   if (backend_) backend_->terminate();
   for (auto& l : lanes_) {
     // mirror: async: the secondary keeps applying what the session had acknowledged (finish()).
@@ -673,6 +727,7 @@ void ClientSession::closeAfterFlush(const std::string& reason) {
 
 void ClientSession::finish() {
   if (!client_) return;
+  releaseSlot();   // the client is gone (a session applying its async queue lives on without it)
   const router::Store secondary = router::otherStore(authority_);
   if (routed_ && mirrorPending() && !mirror_draining_ && lane(secondary).up) {
     // The client is gone, but writes it was told are done still wait for the secondary: the

@@ -28,6 +28,7 @@
 #include "proxy/connection.h"
 #include "proxy/frame_scanner.h"
 #include "proxy/libevent_handles.h"
+#include "proxy/shared_bytes.h"
 
 namespace cutover::proxy {
 
@@ -119,6 +120,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // Stops reading, closes the backend, and closes the client once its output is flushed.
   void closeAfterFlush(const std::string& reason);
   void finish();
+  // Gives back this session's slot of max_client_connections (at most once).
+  void releaseSlot();
 
   // --- routed mode (client_session_routed.cc): dual-write and the read ramp ------------------
   // What one store's replies to a piece of work are for. Replies are consumed strictly in order,
@@ -164,8 +167,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // its Sync. Units run one at a time per session.
   struct Unit {
     uint64_t number = 0;
-    std::string bytes;                 // the client's messages
-    std::string text;                  // statement text(s), for the journal
+    SharedBytes bytes;                 // the client's messages, shared by the stores that run them
+    std::string text;                  // statement text(s), for the journal (journalText: a huge one
+                                       // cut short with a note of its size)
+    bool text_cut = false;             // text is not the whole statement (so not for a recheck)
     std::vector<std::optional<std::string>> parameters;
     router::StatementInfo info;
     router::Route route;
@@ -235,6 +240,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void sendToSecondary();
   void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
+  void sendToLane(router::Store store, const SharedBytes& bytes, Segment segment);
   void drainLane(router::Store store);
   evbuffer* forwardTarget(router::Store store);
   void releaseHeldRead(bool complete);
@@ -356,6 +362,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::string user_;
   std::string database_;
   Backend::Parameters startup_parameters_;   // kept only until the store login starts
+  // A replication connection (allow_replication_connections): passed through to the store that
+  // was authoritative at login for its whole life; never routed, mirrored or moved by flags.
+  bool replication_ = false;
   AuthStep auth_step_ = AuthStep::Md5Password;
   std::unique_ptr<protocol::ScramServer> scram_;
   std::array<uint8_t, 4> md5_salt_{};
@@ -365,6 +374,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::optional<config::UserCredential> looked_up_;
   std::shared_ptr<const TlsServerContext> tls_server_;   // the context this client's TLS uses
   bool counted_ = false;
+  bool admitted_ = false;          // holds a slot of max_client_connections (admitted_connections)
   bool backend_counted_ = false;   // pass-through: backend_ counts in backend_connections{store=old}
   bool key_minted_ = false;
   CancelRegistry::MintedKey key_{};

@@ -61,7 +61,7 @@ void ClientSession::startAsyncUnit() {
 void ClientSession::queueMirror(Unit& u) {
   const Outcome& served = lane(u.serve).outcome;
   u.failed_before_commit = served.failed;
-  std::string bytes = std::move(u.bytes);
+  std::string bytes = u.bytes.release();
   bytes += u.copy_data;
   u.copy_data.clear();
   if (u.mirror_overflow) {

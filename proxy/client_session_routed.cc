@@ -10,6 +10,7 @@
 // secondary applied it, and an explicit COMMIT reaches the secondary first: conflicting writes
 // of different sessions therefore reach the secondary in the order the authoritative store
 // serialised them.
+#include <malloc.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -37,6 +38,25 @@ constexpr size_t kMaxDigestedRow = 64 * 1024;
 constexpr size_t kRampHoldBytes = 256 * 1024;
 constexpr size_t kMaxReplayed = 1000;
 constexpr size_t kMaxShadowMessage = 1 << 20;   // named statements / session commands kept for a reconnect
+// A session command longer than this is not kept for replay (the replay is then incomplete).
+constexpr size_t kMaxReplayedBytes = 64 * 1024;
+// Statement text kept for the journal; beyond it cut short, with a note of its size.
+constexpr size_t kJournalTextBytes = 64 * 1024;
+// After a request this large, the worker gives freed memory back (malloc_trim).
+constexpr size_t kTrimAfterBytes = 16 << 20;
+
+// Sets `out` to `sql`, or for a huge statement to its first kJournalTextBytes (at a character
+// boundary) and a note of its size: a unit keeps its text only for the journal. True if cut.
+bool journalText(std::string_view sql, std::string& out) {
+  if (sql.size() <= kJournalTextBytes) {
+    out.assign(sql);
+    return false;
+  }
+  size_t keep = kJournalTextBytes;
+  while (keep > 0 && (static_cast<unsigned char>(sql[keep]) & 0xC0) == 0x80) --keep;   // UTF-8 continuation
+  out = fmt::format("{}… [statement of {} bytes, cut at {} in the journal]", sql.substr(0, keep), sql.size(), keep);
+  return true;
+}
 
 metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
 
@@ -328,9 +348,8 @@ void ClientSession::routedClientInput() {
                                          static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
         unit_->mirror_overflow = true;
         unit_->bytes.clear();
-        unit_->bytes.shrink_to_fit();
       }
-      if (!unit_->mirror_overflow) unit_->bytes += bytes;
+      if (!unit_->mirror_overflow) unit_->bytes.append(bytes);
       if (type == protocol::Sync::kType) unit_->open = false;
       continue;
     }
@@ -404,8 +423,7 @@ bool ClientSession::takeUnit(Unit& unit) {
         break;
     }
   }
-  unit.bytes.resize(offset);
-  evbuffer_remove(in, unit.bytes.data(), offset);
+  unit.bytes.takeFrom(in, offset);
   unit.number = next_unit_++;
   unit.cut = cut;
   classifyUnit(unit, has_sync);
@@ -414,7 +432,7 @@ bool ClientSession::takeUnit(Unit& unit) {
 
 void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   router::Classifier& classifier = worker_.classifier();
-  auto span = protocol::asBytes(unit.bytes);
+  auto span = unit.bytes.span();
   int rank = -1;
   bool named = false;          // a named statement is created or closed: every store needs it
   bool first = true;
@@ -429,16 +447,17 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   };
   forEachMessage(span, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t> whole) {
     if (type == protocol::Query::kType) {
-      auto q = protocol::decode<protocol::Query>(body);
-      if (!q.isOk()) return;
-      router::StatementInfo info = sql_prepared_.resolve(classifier.classify(q.value().sql));
+      // Viewed in the unit's bytes: a huge statement is never copied to be classified.
+      std::optional<std::string_view> sql = protocol::queryTextOf(body);
+      if (!sql) return;
+      router::StatementInfo info = sql_prepared_.resolve(classifier.classify(*sql));
       sql_prepared_.apply(info);
-      unit.text = q.value().sql;
+      unit.text_cut = journalText(*sql, unit.text);
       if (info.kind == router::StatementKind::Session && !info.multi_statement) {
         if (info.all && (info.session == router::SessionCommand::Discard || info.session == router::SessionCommand::Reset)) {
           session_log_.clear();
-        } else if (session_log_.size() < kMaxReplayed) {
-          session_log_.push_back(q.value().sql);
+        } else if (session_log_.size() < kMaxReplayed && sql->size() <= kMaxReplayedBytes) {
+          session_log_.emplace_back(*sql);
         } else {
           replay_complete_ = false;
         }
@@ -449,7 +468,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       if (!p.isOk()) return;
       router::StatementInfo info = classifier.classify(p.value().query);
       parsed_[p.value().name] = info;
-      parsed_text_[p.value().name] = p.value().query;
+      std::string& text = parsed_text_[p.value().name];
+      const bool cut = journalText(p.value().query, text);
       if (!p.value().name.empty()) {
         named = true;
         if (parsed_bytes_.size() < kMaxReplayed || parsed_bytes_.contains(p.value().name)) {
@@ -458,7 +478,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
           replay_complete_ = false;
         }
       }
-      if (unit.text.empty()) unit.text = p.value().query;
+      if (unit.text.empty()) {
+        unit.text = text;
+        unit.text_cut = cut;
+      }
       consider(info);
     } else if (type == protocol::Bind::kType) {
       auto b = protocol::decode<protocol::Bind>(body);
@@ -468,7 +491,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       if (it != parsed_.end()) info = it->second;
       if (unit.text.empty()) {
         auto text = parsed_text_.find(b.value().statement);
-        if (text != parsed_text_.end()) unit.text = text->second;
+        if (text != parsed_text_.end()) {
+          unit.text = text->second;
+          unit.text_cut = text->second.size() > kJournalTextBytes;
+        }
       }
       if (unit.parameters.empty()) unit.parameters = b.value().params;
       consider(info);
@@ -546,6 +572,13 @@ void ClientSession::sendToLane(Store store, const std::string& bytes, Segment se
   Lane& l = lane(store);
   l.plan.push_back(segment);
   append(l.backend->output(), bytes);
+  l.backend->flush();
+}
+
+void ClientSession::sendToLane(Store store, const SharedBytes& bytes, Segment segment) {
+  Lane& l = lane(store);
+  l.plan.push_back(segment);
+  bytes.appendTo(l.backend->output());   // the stores share the client's bytes: no copy each
   l.backend->flush();
 }
 
@@ -801,7 +834,11 @@ void ClientSession::advanceUnit() {
   if (!unit_) return;
   Unit& u = *unit_;
   if (u.released) {
+    const bool large = u.bytes.size() >= kTrimAfterBytes;
     unit_.reset();   // `u` dangles from here on
+    // glibc keeps the freed heap pages of this thread's arena (the client input's chains, the
+    // parser's memory) for reuse: after a huge request they go back to the system.
+    if (large) malloc_trim(0);
     evtimer_del(mirror_timer_.get());
     evtimer_del(ramp_timer_.get());
     client_->flush();

@@ -76,7 +76,8 @@ bool ClientSession::startShadow(const Unit& u) {
   const auto& ctx = worker_.context();
   const Store other = router::otherStore(u.serve);
   // Nothing to compare with, or this session's other connection is busy enough.
-  if (shadows_.size() >= kMaxShadowsPerSession || !lane(other).up || u.open || u.info.multi_statement || ctx.config().compare.sample_bytes == 0) {
+  if (shadows_.size() >= kMaxShadowsPerSession || !lane(other).up || u.open || u.info.multi_statement ||
+      u.text_cut || ctx.config().compare.sample_bytes == 0) {
     count(ShadowResult::Dropped);
     return false;
   }
@@ -94,7 +95,7 @@ bool ClientSession::startShadow(const Unit& u) {
   s->parameters = u.parameters;
   // The Bind's parameter and result formats and the Parse's parameter types, for the recheck and
   // for digesting results described by a statement Describe.
-  forEachMessage(protocol::asBytes(u.bytes), [&s](char type, std::span<const uint8_t> body, std::span<const uint8_t>) {
+  forEachMessage(u.bytes.span(), [&s](char type, std::span<const uint8_t> body, std::span<const uint8_t>) {
     if (type == protocol::Bind::kType) {
       if (auto b = protocol::decode<protocol::Bind>(body); b.isOk()) {
         s->param_formats = b.value().param_formats;

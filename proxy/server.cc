@@ -55,6 +55,7 @@ Server::Server(const config::Config& config, std::string config_path)
   context_.running_config.store(&config_);
   context_.cancel_registry = &cancel_registry_;
   context_.client_connections = &client_connections_;
+  context_.admitted_connections = &admitted_connections_;
   context_.user_connections = &user_connections_;
   unsigned char secret[32];
   if (RAND_bytes(secret, sizeof secret) != 1) std::memset(secret, 0x5a, sizeof secret);

@@ -53,6 +53,7 @@ class Server {
   std::vector<std::unique_ptr<const config::Config>> reloaded_;   // kept: sessions may be reading one
   CancelRegistry cancel_registry_;
   std::atomic<int> client_connections_{0};
+  std::atomic<int> admitted_connections_{0};
   UserConnectionCounter user_connections_;
   std::unique_ptr<AuthQuery> auth_query_;
   MirrorSequencer sequencer_;                     // mirror: async, shared by every worker

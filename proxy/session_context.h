@@ -52,6 +52,10 @@ struct SessionContext {
   StoreAddress new_store;                                   // store null when stores.new is absent
   CancelRegistry* cancel_registry = nullptr;
   std::atomic<int>* client_connections = nullptr;   // all accepted client sockets, all workers
+  // Slots of max_client_connections: taken by a session whose startup packet was admitted, held
+  // through authentication, store login and relaying until it closes (as PostgreSQL counts a
+  // backend from fork). A connection refused, or still before its startup packet, holds none.
+  std::atomic<int>* admitted_connections = nullptr;
   int worker_count = 1;
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
   std::shared_ptr<const TlsClientContext> new_store_tls;

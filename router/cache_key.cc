@@ -52,22 +52,28 @@ size_t quotedEnd(std::string_view s, size_t i, char quote, bool backslash) {
   return std::string_view::npos;
 }
 
-}  // namespace
+enum class Token { Number, String, DollarString, Comment, Other };
 
-void cacheKey(std::string_view s, std::string& out) {
-  out.clear();
+// Calls fn(token, begin, end) for each lexical piece of `s`, in order and covering all of it
+// (whitespace and punctuation come one byte at a time as Other). False when something is not
+// followed to its end (an unterminated string or comment): then the caller gives up on `s`.
+template <typename Fn>
+bool scan(std::string_view s, Fn&& fn) {
   size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
     size_t end = i + 1;
+    Token token = Token::Other;
     if (c == '\'') {
       const bool escapes = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !identChar(s[i - 2]));
       end = quotedEnd(s, i, '\'', escapes);
+      token = Token::String;
     } else if (c == '"') {
       end = quotedEnd(s, i, '"', false);
     } else if (c == '-' && i + 1 < s.size() && s[i + 1] == '-') {
       end = s.find('\n', i);
       end = end == std::string_view::npos ? s.size() : end + 1;
+      token = Token::Comment;
     } else if (c == '/' && i + 1 < s.size() && s[i + 1] == '*') {
       int depth = 1;
       size_t j = i + 2;
@@ -83,6 +89,7 @@ void cacheKey(std::string_view s, std::string& out) {
         }
       }
       end = depth == 0 ? j : std::string_view::npos;
+      token = Token::Comment;
     } else if (c == '$' && (i == 0 || !identChar(s[i - 1])) && i + 1 < s.size() && !digit(s[i + 1])) {
       // $tag$ … $tag$ (tag empty or an identifier); "$1" is a parameter, copied below.
       size_t j = i + 1;
@@ -93,21 +100,58 @@ void cacheKey(std::string_view s, std::string& out) {
         const std::string_view tag = s.substr(i, j - i + 1);
         const size_t close = s.find(tag, j + 1);
         end = close == std::string_view::npos ? std::string_view::npos : close + tag.size();
+        token = Token::DollarString;
       }
     } else if ((digit(c) || (c == '.' && i + 1 < s.size() && digit(s[i + 1]))) && (i == 0 || !identChar(s[i - 1]))) {
-      out += kNumber;
-      i = numberEnd(s, i);
-      continue;
+      end = numberEnd(s, i);
+      token = Token::Number;
     } else if (identChar(c)) {
       while (end < s.size() && identChar(s[end])) ++end;
     }
-    if (end == std::string_view::npos) {   // unterminated: not something to be clever about
-      out.assign(s);
-      return;
-    }
-    out.append(s.substr(i, end - i));
+    if (end == std::string_view::npos) return false;
+    fn(token, i, end);
     i = end;
   }
+  return true;
+}
+
+}  // namespace
+
+void cacheKey(std::string_view s, std::string& out) {
+  out.clear();
+  const bool whole = scan(s, [&](Token token, size_t begin, size_t end) {
+    if (token == Token::Number) {
+      out += kNumber;
+    } else {
+      out.append(s.substr(begin, end - begin));
+    }
+  });
+  if (!whole) out.assign(s);   // unterminated: not something to be clever about
+}
+
+bool withoutLongLiterals(std::string_view s, size_t long_literal, std::string& out) {
+  out.clear();
+  bool elided = false;
+  const bool whole = scan(s, [&](Token token, size_t begin, size_t end) {
+    if (end - begin <= long_literal || !(token == Token::String || token == Token::DollarString ||
+                                         token == Token::Comment)) {
+      out.append(s.substr(begin, end - begin));
+      return;
+    }
+    elided = true;
+    if (token == Token::String) {
+      out += "''";
+    } else if (token == Token::DollarString) {
+      out += "$$$$";
+    } else {
+      out += ' ';
+    }
+  });
+  if (!whole || !elided) {
+    out.clear();
+    return false;
+  }
+  return true;
 }
 
 }  // namespace cutover::router

@@ -18,4 +18,12 @@ namespace cutover::router {
 // Writes the key of `sql` into `out` (cleared first; its capacity is reused).
 void cacheKey(std::string_view sql, std::string& out);
 
+// `sql` with every string constant ('…', E'…', $tag$…$tag$) and comment longer than
+// `long_literal` bytes replaced by an empty one ('', $$$$, a space), lexed as cacheKey lexes.
+// What a statement is (its kind, tables, functions, locks) does not depend on a long constant's
+// contents, so a 100 MB bytea literal is classified from a few bytes, never copied into the
+// parser. False (and `out` empty) when nothing is that long or the text has an unterminated
+// string or comment.
+bool withoutLongLiterals(std::string_view sql, size_t long_literal, std::string& out);
+
 }  // namespace cutover::router

@@ -13,6 +13,14 @@ Classifier::Classifier(size_t cache_entries, size_t max_bytes)
 }
 
 const StatementInfo& Classifier::classify(std::string_view sql) {
+  if (sql.size() > max_bytes_ / 16) {
+    // Never cached, so no key is made (a copy of the text). A long string constant does not
+    // change what the statement is: it is classified without it (withoutLongLiterals).
+    ++misses_;
+    std::string shape;
+    uncached_ = withoutLongLiterals(sql, kLongLiteral, shape) ? classifySql(shape) : classifySql(sql);
+    return uncached_;
+  }
   cacheKey(sql, key_);
   if (auto found = index_.find(key_); found != index_.end()) {
     ++hits_;
@@ -20,10 +28,6 @@ const StatementInfo& Classifier::classify(std::string_view sql) {
     return found->second->info;
   }
   ++misses_;
-  if (sql.size() > max_bytes_ / 16) {
-    uncached_ = classifySql(sql);
-    return uncached_;
-  }
   lru_.push_front(Entry{key_, classifySql(sql)});
   bytes_ += key_.size();
   index_.emplace(lru_.front().text, lru_.begin());

@@ -25,8 +25,10 @@ class Classifier {
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
 
-  // The reference stays valid until the next classify() on this Classifier.
+  // The reference stays valid until the next classify() on this Classifier. A text longer than
+  // max_bytes / 16 is parsed without its string constants and comments over kLongLiteral bytes.
   const StatementInfo& classify(std::string_view sql);
+  static constexpr size_t kLongLiteral = 1024;
 
   size_t cacheSize() const { return index_.size(); }
   size_t cacheBytes() const { return bytes_; }

@@ -753,13 +753,14 @@ def _recv_exact(sock, n):
     return buf
 
 
-def raw_login(port, user="postgres", database="postgres", timeout=10.0):
+def raw_login(port, user="postgres", database="postgres", timeout=10.0, **params):
     """Opens a socket and completes a trust startup; returns (sock, backend_key, params).
+    Keyword `params` are added to the startup packet (e.g. replication="database").
 
     Raises HarnessError on ErrorResponse or EOF. The socket stays open and idle.
     """
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    sock.sendall(startup_packet(user, database))
+    sock.sendall(startup_packet(user, database, **params))
     params, key = {}, None
     while True:
         msg = read_message(sock)

@@ -21,6 +21,8 @@ psycopg2 = h.import_psycopg2()
 MAX_CLIENTS = 5
 LOGIN_TIMEOUT_MS = 500
 SHUTDOWN_TIMEOUT_MS = 2000
+BURST_LIMIT = 150
+BURST_CLIENTS = 300
 
 
 def setup(ctx):
@@ -64,6 +66,79 @@ def check_max_client_connections(ctx):
         for c in conns:
             c.close()
         tgt.cleanup()
+
+
+def _burst_outcome(sock):
+    """'admitted' once ReadyForQuery arrives, the SQLSTATE of an ErrorResponse, or why not."""
+    try:
+        while True:
+            msg = h.read_message(sock)
+            if msg is None:
+                return "closed without an answer"
+            kind, body = msg
+            if kind == b"E":
+                fields = h.error_fields(body)
+                return f"{fields.get('S')} {fields.get('C')} {fields.get('M')}"
+            if kind == b"Z":
+                return "admitted"
+    except OSError as e:
+        return f"socket error: {e}"
+
+
+def check_connection_burst(ctx):
+    # PostgreSQL itself, with max_connections as the limit, is the reference: under a burst every
+    # slot is taken and every other startup gets 53300. Through the proxy the store has room for
+    # more than the limit, so only max_client_connections can refuse.
+    store = ctx.cluster("burst", max_connections=BURST_LIMIT + 50 if not ctx.direct else BURST_LIMIT,
+                        superuser_reserved_connections=0)
+    # 150 store logins at once on a loaded machine: the postmaster forks them one by one.
+    tgt = ctx.target(store, max_client_connections=BURST_LIMIT, login_timeout_ms=60000, connect_timeout_ms=60000)
+    socks = []
+    try:
+        # Every socket connects and sends its startup packet before any answer is read: all
+        # startups are in flight together.
+        for _ in range(BURST_CLIENTS):
+            s = socket.create_connection(("127.0.0.1", tgt.port), timeout=60)
+            socks.append(s)
+        packet = h.startup_packet("postgres", "postgres")
+        for s in socks:
+            s.sendall(packet)
+        outcomes = [_burst_outcome(s) for s in socks]   # the admitted ones stay open meanwhile
+        admitted = outcomes.count("admitted")
+        refused = outcomes.count("FATAL 53300 sorry, too many clients already")
+        others = sorted({o for o in outcomes if o not in ("admitted", "FATAL 53300 sorry, too many clients already")})
+        ctx.log(f"burst of {BURST_CLIENTS} startups, limit {BURST_LIMIT}: {admitted} admitted, {refused} refused "
+                f"with 53300; other answers: {others}")
+        h.check_eq(admitted, BURST_LIMIT, "connections admitted while all are held open")
+        h.check_eq(refused, BURST_CLIENTS - BURST_LIMIT, "connections refused with FATAL 53300 "
+                   "'sorry, too many clients already'")
+        # The admitted sessions work; a refused one held no slot: closing one admits the next.
+        first = outcomes.index("admitted")
+        rows, _, err = h.raw_query(socks[first], "SELECT 'still here'")
+        h.check_eq((rows, err), ([("still here",)], None), "query on an admitted session")
+        socks[first].close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                again, _, _ = h.raw_login(tgt.port)
+                socks.append(again)
+                break
+            except h.StartupError as e:
+                if time.monotonic() > deadline:
+                    raise h.CheckFailed(f"no slot freed 5 s after an admitted session closed: {e.fields}")
+                time.sleep(0.1)
+        try:
+            extra, _, _ = h.raw_login(tgt.port)
+            socks.append(extra)
+            raise h.CheckFailed(f"connection {BURST_LIMIT + 1} admitted after the freed slot was retaken")
+        except h.StartupError as e:
+            h.check_eq((e.fields.get("C"), e.fields.get("M")), ("53300", "sorry, too many clients already"),
+                       "the next connection past the limit")
+    finally:
+        for s in socks:
+            s.close()
+        tgt.cleanup()
+        store.cleanup()
 
 
 def check_old_store_down(ctx):
@@ -251,7 +326,7 @@ def check_sigterm_running_query(ctx):
         subject.cleanup()
 
 
-CHECKS = [check_max_client_connections, check_old_store_down, check_login_timeout,
+CHECKS = [check_max_client_connections, check_connection_burst, check_old_store_down, check_login_timeout,
           check_sigterm_idle_session, check_sigterm_running_query]
 
 if __name__ == "__main__":

@@ -323,7 +323,8 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
             "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
-            "mirror_timeout_ms, ramp_read_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level)");
+            "mirror_timeout_ms, ramp_read_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level, "
+            "allow_replication_connections)");
 }
 
 TEST(ConfigErrors, UnknownNestedKeys) {
@@ -733,6 +734,16 @@ TEST(ConfigFrontDoor, MaxConnectionsPerUser) {
   EXPECT_EQ(load(kMinimal)->max_connections_per_user, 0);
   EXPECT_EQ(errorOf(minimalWith("max_connections_per_user: -1\n")).substr(0, 45),
             "cutover.yaml:3: max_connections_per_user: -1 ");
+}
+
+TEST(ConfigFrontDoor, AllowReplicationConnections) {
+  EXPECT_FALSE(load(kMinimal)->allow_replication_connections);
+  auto c = load(minimalWith("allow_replication_connections: true\n"));
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_TRUE(c->allow_replication_connections);
+  EXPECT_EQ(errorOf(minimalWith("allow_replication_connections: database\n")),
+            "cutover.yaml:3: allow_replication_connections: 'database' is not valid (expected one of: true, "
+            "false)");
 }
 
 // --- flags.store / flags.control (the fleet flag store) --------------------------------------

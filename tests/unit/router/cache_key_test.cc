@@ -45,6 +45,22 @@ TEST(CacheKey, UnterminatedTextIsItsOwnKey) {
   EXPECT_EQ(key("SELECT $x$ 1"), "SELECT $x$ 1");
 }
 
+TEST(WithoutLongLiterals, ElidesOnlyLongConstantsAndComments) {
+  std::string out;
+  const std::string long_text(20, 'x');
+  EXPECT_TRUE(withoutLongLiterals("INSERT INTO t VALUES (1, E'" + long_text + "', 'short', $q$" + long_text +
+                                      "$q$) -- " + long_text + "\n",
+                                  10, out));
+  EXPECT_EQ(out, "INSERT INTO t VALUES (1, E'', 'short', $$$$)  ");
+  EXPECT_TRUE(withoutLongLiterals("SELECT /* " + long_text + " */ 'it''s " + long_text + "', \"" + long_text + "\"",
+                                  10, out));
+  EXPECT_EQ(out, "SELECT   '', \"" + long_text + "\"");   // identifiers are kept
+  EXPECT_FALSE(withoutLongLiterals("SELECT 'short'", 10, out));
+  EXPECT_EQ(out, "");
+  EXPECT_FALSE(withoutLongLiterals("SELECT '" + long_text, 10, out));   // unterminated
+  EXPECT_EQ(out, "");
+}
+
 TEST(CacheKey, ClassifierHitsAcrossNumbersWithTheSameAnswer) {
   Classifier classifier;
   const StatementInfo first = classifier.classify("SELECT * FROM accounts WHERE id = 1 FOR UPDATE");

@@ -509,6 +509,21 @@ TEST(ClassifierCache, LongTextIsClassifiedButNotCached) {
   EXPECT_EQ(classifier.classify("DELETE FROM t" + std::string(200, ' ')).kind, K::Write);
 }
 
+TEST(ClassifierCache, LongLiteralsDoNotChangeTheAnswer) {
+  Classifier classifier(10, 1600);
+  const std::string hex = "'\\x" + std::string(4 << 20, 'a') + "'";
+  const StatementInfo& insert = classifier.classify("INSERT INTO blobs VALUES (1, " + hex + "::bytea)");
+  EXPECT_EQ(insert.kind, K::Write);
+  EXPECT_EQ(insert.tables, Tables{"blobs"});
+  EXPECT_FALSE(insert.parse_error);
+  const StatementInfo& read = classifier.classify("SELECT length($x$" + std::string(1 << 20, '+') + "$x$) FROM t");
+  EXPECT_EQ(read.kind, K::Read) << read.reason;   // the constant's '+' signs are not operators
+  EXPECT_EQ(read.tables, Tables{"t"});
+  EXPECT_EQ(classifier.classify("SELECT nextval('s') /* " + std::string(5000, 'x') + " */").kind, K::Write);
+  EXPECT_TRUE(classifier.classify("SELECT '" + std::string(5000, 'x')).parse_error);   // unterminated
+  EXPECT_EQ(classifier.cacheSize(), 0u);
+}
+
 TEST(ClassifierCache, ReferenceSurvivesUntilNextClassify) {
   Classifier classifier(1);
   const StatementInfo& info = classifier.classify("DELETE FROM users");
