@@ -35,6 +35,9 @@ fi
 
 # Cache hits across clones (CI builds a fresh clone): ccache rewrites paths under this folder.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+# -g puts the build directory into the object files, so by default ccache hashes it too and a
+# clone elsewhere (CI's, a worktree) never hits; the paths are relative to CCACHE_BASEDIR anyway.
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-} >/dev/null
