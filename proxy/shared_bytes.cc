@@ -1,5 +1,7 @@
 #include "proxy/shared_bytes.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 namespace cutover::proxy {
@@ -7,8 +9,11 @@ namespace {
 
 // Below this a reference (a chain and a holder allocated per evbuffer) costs more than a copy.
 constexpr size_t kReferenceMin = 64 * 1024;
-// takeFrom copies this much per step, so at most this much is held twice.
-constexpr size_t kTakePiece = 1 << 20;
+// A buffer's chains are small heap blocks that glibc keeps in the thread's arena once freed: while
+// taking a message this large, every kTrimEvery bytes the freed ones go back to the system, so
+// the copy does not double the process's memory.
+constexpr size_t kTrimFrom = 16 << 20;
+constexpr size_t kTrimEvery = 8 << 20;
 
 void releaseHolder(const void*, size_t, void* holder) { delete static_cast<std::shared_ptr<std::string>*>(holder); }
 
@@ -16,11 +21,26 @@ void releaseHolder(const void*, size_t, void* holder) { delete static_cast<std::
 
 void SharedBytes::takeFrom(evbuffer* buffer, size_t count) {
   auto bytes = std::make_shared<std::string>();
-  bytes->resize(count);
-  for (size_t at = 0; at < count;) {
-    const size_t piece = std::min(kTakePiece, count - at);
-    evbuffer_remove(buffer, bytes->data() + at, piece);
-    at += piece;
+  // reserve, not resize: pages of the string become resident only as they are filled, while the
+  // buffer's chains are drained (and freed) behind them.
+  bytes->reserve(count);
+  size_t since_trim = 0;
+  while (bytes->size() < count) {
+    evbuffer_iovec extents[16];
+    const int n = evbuffer_peek(buffer, static_cast<ev_ssize_t>(count - bytes->size()), nullptr, extents, 16);
+    if (n <= 0) break;
+    size_t taken = 0;
+    for (int i = 0; i < std::min(n, 16); ++i) {
+      const size_t length = std::min(extents[i].iov_len, count - bytes->size());
+      bytes->append(static_cast<const char*>(extents[i].iov_base), length);
+      taken += length;
+    }
+    evbuffer_drain(buffer, taken);
+    since_trim += taken;
+    if (count >= kTrimFrom && since_trim >= kTrimEvery) {
+      malloc_trim(0);
+      since_trim = 0;
+    }
   }
   bytes_ = std::move(bytes);
 }

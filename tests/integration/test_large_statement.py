@@ -55,8 +55,10 @@ def run_huge(ctx, table, sql, column, want_length, want_sha256, stores=None):
     os.makedirs(journal_dir)
     if h.IS_ROOT:
         shutil.chown(os.path.dirname(journal_dir), "postgres", "postgres")
+    # Each store takes many seconds to parse such a statement on a loaded machine: the secondary
+    # is waited for (mirror_timeout_ms), so that it does store the value.
     tgt = ctx.target(ctx.old, new=ctx.new, flags={"writes": "dual", "mirror": "sync", "shadow_percent": 0},
-                     journal_dir=journal_dir)
+                     journal_dir=journal_dir, mirror_timeout_ms=600000)
     stores = [ctx.old] if ctx.direct else (stores or [ctx.old, ctx.new])
     for c in stores:
         c.psql(f"TRUNCATE {table}", db=DB)

@@ -174,6 +174,20 @@ TEST(MessagesTest, BackendMessagesRoundTrip) {
   expectRoundTrip(CopyDone{}, be);
 }
 
+TEST(MessagesTest, QueryTextOfViewsWhatDecodeWouldCopy) {
+  auto body = [](std::string_view bytes) { return asBytes(bytes); };
+  const std::string ok("SELECT 1\0", 9);
+  ASSERT_TRUE(queryTextOf(body(ok)));
+  EXPECT_EQ(*queryTextOf(body(ok)), "SELECT 1");
+  EXPECT_EQ(static_cast<const void*>(queryTextOf(body(ok))->data()), static_cast<const void*>(ok.data()));
+  EXPECT_EQ(*queryTextOf(body(std::string("\0", 1))), "");
+  for (const std::string& bad : {std::string("SELECT 1"), std::string("SELECT\0 1\0", 10), std::string()}) {
+    EXPECT_FALSE(queryTextOf(body(bad))) << bad;
+    EXPECT_FALSE(decode<Query>(body(bad)).isOk()) << bad;
+  }
+  EXPECT_EQ(decode<Query>(body(ok)).value().sql, "SELECT 1");
+}
+
 TEST(MessagesTest, ErrorResponseHelper) {
   ErrorResponse error = ErrorResponse::make("FATAL", "28P01", "password authentication failed");
   EXPECT_EQ(error.field('S'), "FATAL");
