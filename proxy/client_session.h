@@ -199,6 +199,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     int copy_streams = 0;              // COPY FROM STDIN streams ended (by the client, or by a
                                        // CopyFail of cutover's when the serve store failed first)
     int secondary_copies = 0;          // sync: CopyInResponses of the secondary for this unit
+    bool copy_sync_owed = false;       // extended-protocol COPY: its batch's Sync was taken by the
+                                       // COPY, the store answers the client's next Sync
     bool mirror_overflow = false;      // its COPY data or batch outgrew mirror_queue_bytes: the
                                        // secondary cannot get it, the miss is journaled
     bool cut = false;                  // an extended batch taken before its Sync (input full)

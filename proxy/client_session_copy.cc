@@ -31,20 +31,30 @@ std::string copyFail(std::string message) { return protocol::encode(protocol::Co
 }  // namespace
 
 ClientSession::CopyStep ClientSession::takeCopyMessage(evbuffer* in, const protocol::Frame& frame) {
-  // Behind a running unit whose COPY has not started: sent early for it, or stray; which one is
-  // known once the serve store answers (CopyInResponse, or the unit ends and they are dropped).
-  if (copy_in_ == CopyIn::Idle && unit_) return CopyStep::NotCopy;
-  if (evbuffer_get_length(in) < frame.totalSize()) return CopyStep::Wait;
-  if (copy_in_ != CopyIn::Streaming) {
-    evbuffer_drain(in, frame.totalSize());   // no COPY takes it: dropped, as PostgreSQL does
-    return CopyStep::Taken;
+  if (frame.type == protocol::Sync::kType) {
+    // An extended-protocol COPY: during copy-in the store ignores Sync, so the batch's own was
+    // taken by the COPY; after the client's CopyDone/CopyFail (or an error, after which the
+    // store discards messages until a Sync) the client's next Sync ends the unit on every store.
+    if (copy_in_ == CopyIn::Streaming) return CopyStep::NotCopy;
+    if (evbuffer_get_length(in) < frame.totalSize()) return CopyStep::Wait;
+    unit_->copy_sync_owed = false;
+  } else if (copy_in_ == CopyIn::Idle && unit_) {
+    // Behind a running unit whose COPY has not started: sent early for it, or stray; which one
+    // is known once the serve store answers (CopyInResponse, or the unit ends and they are dropped).
+    return CopyStep::NotCopy;
+  } else {
+    if (evbuffer_get_length(in) < frame.totalSize()) return CopyStep::Wait;
+    if (copy_in_ != CopyIn::Streaming) {
+      evbuffer_drain(in, frame.totalSize());   // no COPY takes it: dropped, as PostgreSQL does
+      return CopyStep::Taken;
+    }
+    if (copyBackedUp()) return CopyStep::Wait;
   }
-  if (copyBackedUp()) return CopyStep::Wait;
   Unit& u = *unit_;
   std::string bytes(frame.totalSize(), '\0');
   evbuffer_remove(in, bytes.data(), bytes.size());
-  if (frame.type != protocol::CopyData::kType) {
-    copy_in_ = CopyIn::Idle;   // CopyDone or CopyFail: the client ended this COPY
+  if (frame.type == protocol::CopyDone::kType || frame.type == protocol::CopyFail::kType) {
+    copy_in_ = CopyIn::Idle;   // the client ended this COPY
     ++u.copy_streams;
   }
   Lane& serve = lane(u.serve);
@@ -101,6 +111,7 @@ void ClientSession::copyStarted(Store store, const Segment& segment) {
     case Reply::Forward:
       if (!unit_ || store != unit_->serve) return;
       copy_in_ = CopyIn::Streaming;
+      if (!unit_->bytes.empty() && unit_->bytes[0] != protocol::Query::kType) unit_->copy_sync_owed = true;
       if (unit_->mirrored && !unit_->async && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
       return;
     case Reply::Record:

@@ -328,7 +328,8 @@ void ClientSession::routedClientInput() {
     if (frame.status == DecodeStatus::NeedMoreData) break;
     if (frame.status == DecodeStatus::Invalid) return fatal("08P01", "invalid frontend message: " + frame.reason);
     const char type = frame.type;
-    if (type == protocol::CopyData::kType || type == protocol::CopyDone::kType || type == protocol::CopyFail::kType) {
+    if (type == protocol::CopyData::kType || type == protocol::CopyDone::kType || type == protocol::CopyFail::kType ||
+        (type == protocol::Sync::kType && unit_ && unit_->copy_sync_owed)) {
       const CopyStep step = takeCopyMessage(in, frame);   // client_session_copy.cc
       if (step == CopyStep::Wait) break;
       if (step == CopyStep::Taken) continue;

@@ -14,6 +14,9 @@ One proxy per mode and check, in front of two real PostgreSQL 15 clusters, old a
   23505 error, then `SELECT 1` answered on the same connection (PostgreSQL drops copy messages
   that come after the COPY ended, protocol 55.2.6); both stores hold only their row 100 and
   nothing is journaled (both failed the same COPY).
+- copy_extended_protocol: COPY FROM STDIN as Parse/Bind/Execute/Sync (the way libpq's
+  PQexecParams sends it), then the rows, CopyDone and Sync: answered as PostgreSQL answers it, a
+  good one and one failing with 23505; both stores hold the same rows.
 - copy_backpressure_sync: a COPY of CUTOVER_COPY_MB (600) MB while another session holds
   ACCESS EXCLUSIVE on new's table (released after a while): proxy VmHWM stays under
   COPY_HWM_LIMIT_MIB (the client is not read while a store's output is full), and both stores
@@ -301,6 +304,46 @@ def copy_raw(t):
         sock.close()
 
 
+def copy_extended(t, rows):
+    """Parse/Bind/Execute/Sync of COPY t FROM STDIN (as libpq's PQexecParams sends it), the rows,
+    CopyDone and a Sync (the store takes the batch's own Sync during copy-in and answers this
+    one), then SELECT 1. Returns the message types seen and the error's SQLSTATE (or None)."""
+    sock, _, _ = h.raw_login(t.port, database=t.db, timeout=ANSWER_S)
+    try:
+        sock.sendall(message(b"P", b"\0COPY t FROM STDIN\0\0\0") + message(b"B", b"\0\0" + b"\0\0" * 3) +
+                     message(b"E", b"\0\0\0\0\0") + message(b"S"))
+        kinds = []
+        while not kinds or kinds[-1] not in ("G", "Z"):
+            kinds.append(h.read_message(sock)[0].decode())
+        sock.sendall(message(b"d", rows.encode()) + message(b"c") + message(b"S"))
+        more, error, _ = read_until_ready(sock)
+        sock.sendall(message(b"Q", b"SELECT 1\0"))
+        after = read_until_ready(sock)
+        return kinds + more, (error or {}).get("C"), after[0]
+    finally:
+        sock.close()
+
+
+def check_copy_extended_protocol(ctx):
+    for mode in modes(ctx, "sync", "async"):
+        t = Target(ctx, f"ce_{mode}", mode,
+                   "CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL); INSERT INTO t VALUES (100, 'existing');")
+        try:
+            ok = answered(f"{mode}: extended-protocol COPY", lambda: copy_extended(t, "1\tone\n2\ttwo\n"))
+            h.check_eq(ok, (["1", "2", "G", "C", "Z"], None, ["T", "D", "C", "Z"]),
+                       f"{mode}: extended-protocol COPY of 2 rows, then SELECT 1")
+            bad = answered(f"{mode}: failing extended-protocol COPY",
+                           lambda: copy_extended(t, "".join(f"{i}\trow {i}\n" for i in range(3, 2001))))
+            h.check_eq(bad, (["1", "2", "G", "E", "Z"], "23505", ["T", "D", "C", "Z"]),
+                       f"{mode}: extended-protocol COPY failing at row 100, then SELECT 1")
+            t.wait_drained()
+            for store, rows in each_store(t, "SELECT id, v FROM t ORDER BY id").items():
+                h.check_eq(rows, [(1, "one"), (2, "two"), (100, "existing")], f"{mode}: t on {store}")
+            h.check_eq(t.journal(), [], f"{mode}: divergences.jsonl")
+        finally:
+            t.stop()
+
+
 class _Chunks:
     """A file-like source for copy_expert, read in the sizes it asks for."""
 
@@ -519,7 +562,8 @@ def check_copy_secondary_stalled(ctx):
         t.stop()
 
 
-CHECKS = [check_copy_freeze_refused, check_copy_error_mid_stream, check_copy_backpressure_sync,
+CHECKS = [check_copy_freeze_refused, check_copy_error_mid_stream, check_copy_extended_protocol,
+          check_copy_backpressure_sync,
           check_copy_backpressure_async, check_copy_secondary_stalled]
 
 if __name__ == "__main__":
