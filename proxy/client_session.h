@@ -194,6 +194,11 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     char status_before = 'I';          // the session's transaction status when it arrived
     MirrorTicket ticket;               // an explicit COMMIT's place in the cross-session order
     std::string copy_data;             // COPY FROM STDIN data, for the queued copy
+    int copy_streams = 0;              // COPY FROM STDIN streams ended (by the client, or by a
+                                       // CopyFail of cutover's when the serve store failed first)
+    int secondary_copies = 0;          // sync: CopyInResponses of the secondary for this unit
+    bool copy_sync_owed = false;       // extended-protocol COPY: its batch's Sync was taken by the
+                                       // COPY, the store answers the client's next Sync
     bool mirror_overflow = false;      // its COPY data or batch outgrew mirror_queue_bytes: the
                                        // secondary cannot get it, the miss is journaled
     bool cut = false;                  // an extended batch taken before its Sync (input full)
@@ -213,11 +218,24 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool rows = false;                 // one write: its RETURNING rows compared too
     bool nondeterministic = false;
     bool overflow = false;             // an explicit transaction outgrew the queue's bytes
+    int copy_streams = 0;              // COPY FROM STDIN streams the body carries, each ended
     std::string text;
     std::vector<std::optional<std::string>> parameters;
     Outcome serve;                     // the authoritative store's outcome of the same messages
     size_t bytes() const { return body.size() + commit.size() + text.size() + 256; }
   };
+
+  // COPY FROM STDIN of the running unit, as its serve store sees it (protocol 55.2.6 "COPY
+  // Operations"; client_session_copy.cc).
+  enum class CopyIn {
+    Idle,        // no COPY taking data: copy messages wait behind a running unit (sent early), and
+                 // are dropped when no unit runs, as PostgreSQL drops them
+    Streaming,   // the serve store sent CopyInResponse: the client's copy messages go to the stores
+    Aborted,     // the serve store ended it with an error: the client's remaining copy messages
+                 // are dropped, as PostgreSQL drops them after an error
+  };
+  // What routedClientInput does with a copy message at the front of the client's input.
+  enum class CopyStep { NotCopy, Taken, Wait };
 
   bool routed() const { return routed_; }
   // True when flags need the router (anything but writes: old with no ramp, shadow or override).
@@ -241,6 +259,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
   void sendToLane(router::Store store, const SharedBytes& bytes, Segment segment);
+  // COPY FROM STDIN in routed mode (client_session_copy.cc).
+  CopyStep takeCopyMessage(evbuffer* in, const protocol::Frame& frame);
+  bool copyBackedUp();
+  bool feedsSecondary() const;
+  void copyStarted(router::Store store, const Segment& segment);
+  void serveCopyFailed(const std::string& why);
+  void endUnfedCopies();
+  void resumeCopyInput();
   void drainLane(router::Store store);
   evbuffer* forwardTarget(router::Store store);
   void releaseHeldRead(bool complete);
@@ -332,7 +358,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   std::optional<Unit> unit_;
   uint64_t next_unit_ = 1;
   uint64_t session_hash_ = 0;
-  bool copy_in_ = false;               // the current unit's COPY FROM STDIN is taking data
+  CopyIn copy_in_ = CopyIn::Idle;      // the running unit's COPY FROM STDIN
+  int mirror_copies_ = 0;              // async: CopyInResponses of the secondary for the head item
   router::PreparedStatements sql_prepared_;
   std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
   std::unordered_map<std::string, std::string> parsed_text_;

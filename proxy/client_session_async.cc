@@ -64,6 +64,7 @@ void ClientSession::queueMirror(Unit& u) {
   std::string bytes = u.bytes.release();
   bytes += u.copy_data;
   u.copy_data.clear();
+  u.copy_data.shrink_to_fit();
   if (u.mirror_overflow) {
     // Its COPY data or its batch outgrew mirror_queue_bytes: the secondary cannot have it.
     if (mirror_txn_) {
@@ -91,6 +92,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.compare = u.route.mirror;
     item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write;
     item.nondeterministic = u.info.nondeterministic;
+    item.copy_streams = u.copy_streams;
     item.text = u.text.substr(0, kMaxItemText);
     item.parameters = u.parameters;
     item.serve = served;
@@ -104,6 +106,7 @@ void ClientSession::queueMirror(Unit& u) {
     mirror_txn_->body_units = 1;
     mirror_txn_->compare = u.route.mirror;
     mirror_txn_->nondeterministic = u.info.nondeterministic;
+    mirror_txn_->copy_streams = u.copy_streams;
     addText(mirror_txn_->text, u.text);
     mirror_txn_->serve.add(served);
     return;
@@ -117,6 +120,7 @@ void ClientSession::queueMirror(Unit& u) {
   txn.compare = txn.compare || u.route.mirror;
   txn.nondeterministic = txn.nondeterministic || u.info.nondeterministic;
   if (!txn.ticket && u.ticket) txn.ticket = std::move(u.ticket);
+  txn.copy_streams += u.copy_streams;
   if (u.serve_status != 'I') {
     if (!txn.overflow) {
       txn.body += bytes;
@@ -201,6 +205,7 @@ void ClientSession::pumpMirror() {
   }
   mirror_busy_ = true;
   mirror_outcome_ = Outcome{};
+  mirror_copies_ = 0;
   for (int i = 0; i < item.body_units; ++i) l.plan.push_back(Segment{Reply::Apply, false, false, item.rows});
   append(l.backend->output(), item.body);
   if (!item.commit.empty()) {

@@ -306,32 +306,11 @@ void ClientSession::routedClientInput() {
     if (frame.status == DecodeStatus::NeedMoreData) break;
     if (frame.status == DecodeStatus::Invalid) return fatal("08P01", "invalid frontend message: " + frame.reason);
     const char type = frame.type;
-    if (copy_in_ && (type == 'd' || type == 'c' || type == 'f')) {
-      // COPY FROM STDIN data goes wherever the COPY runs, as it arrives.
-      if (evbuffer_get_length(in) < frame.totalSize()) break;
-      std::string bytes(frame.totalSize(), '\0');
-      evbuffer_remove(in, bytes.data(), bytes.size());
-      if (type != 'd') copy_in_ = false;
-      append(lane(unit_->serve).backend->output(), bytes);
-      lane(unit_->serve).backend->flush();
-      // COPY FROM only inserts, so there is no lock order to protect: the data streams to both
-      // stores as it arrives (never gathered whole in the proxy).
-      const Store other = router::otherStore(unit_->serve);
-      if (unit_->async && !unit_->mirror_overflow) {
-        // mirror: async: kept with the write, applied from the queue later (bounded).
-        if (unit_->copy_data.size() + bytes.size() > static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
-          unit_->mirror_overflow = true;
-          unit_->copy_data.clear();
-          unit_->copy_data.shrink_to_fit();
-        } else {
-          unit_->copy_data += bytes;
-        }
-      }
-      if (unit_->mirrored && unit_->secondary_sent && lane(other).up) {
-        append(lane(other).backend->output(), bytes);
-        lane(other).backend->flush();
-      }
-      continue;
+    if (type == protocol::CopyData::kType || type == protocol::CopyDone::kType || type == protocol::CopyFail::kType ||
+        (type == protocol::Sync::kType && unit_ && unit_->copy_sync_owed)) {
+      const CopyStep step = takeCopyMessage(in, frame);   // client_session_copy.cc
+      if (step == CopyStep::Wait) break;
+      if (step == CopyStep::Taken) continue;
     }
     if (unit_ && !unit_->open) break;   // one unit at a time: the rest waits in the buffer
     if (evbuffer_get_length(in) < frame.totalSize()) break;
@@ -362,11 +341,15 @@ void ClientSession::routedClientInput() {
     unit_ = std::move(unit);
     startUnit();
   }
-  // Backpressure: stop reading while a unit runs and enough input waits behind it. An incomplete
-  // unit is always read on: a single message up to max_message_bytes, or a long batch, which
-  // takeUnit takes in pieces (an open unit).
+  // Backpressure: stop reading while a unit runs and enough input waits behind it, or while a
+  // COPY streams to a store that has too much of it unsent (onBackendDrained resumes). An
+  // incomplete unit is always read on: a single message up to max_message_bytes, or a long
+  // batch, which takeUnit takes in pieces (an open unit).
   if (state_ == State::Relaying) {
-    client_->setReading(!(unit_ && !unit_->open && !copy_in_ && evbuffer_get_length(in) > kHighWatermark));
+    const bool copy_backed_up = copy_in_ == CopyIn::Streaming && unit_ && copyBackedUp();
+    if (copy_backed_up) client_paused_ = true;
+    client_->setReading(!copy_backed_up && !(unit_ && !unit_->open && copy_in_ == CopyIn::Idle &&
+                                             evbuffer_get_length(in) > kHighWatermark));
   }
 }
 
@@ -740,12 +723,7 @@ void ClientSession::drainLane(Store store) {
       continue;
     }
     if (!control) {
-      if (type == protocol::CopyInResponse::kType && segment.reply == Reply::Forward) {
-        copy_in_ = true;
-        if (unit_ && unit_->mirrored && !unit_->async && !unit_->secondary_sent && !unit_->secondary_first) {
-          sendToSecondary();
-        }
-      }
+      if (type == protocol::CopyInResponse::kType) copyStarted(store, segment);
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
       continue;
@@ -770,6 +748,9 @@ void ClientSession::drainLane(Store store) {
         outcome.addError(error.value().field('C'), error.value().field('M'));
       }
       if (segment.reply == Reply::Commit) forward = true;
+      if (segment.reply == Reply::Forward && copy_in_ == CopyIn::Streaming && unit_ && store == unit_->serve) {
+        serveCopyFailed(outcome.error);
+      }
       if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture) && error.isOk()) {
         if (segment.reply == Reply::Capture) replay_complete_ = false;
         log::warn("session {}: the {} rejected a statement cutover injected: {}", id_, l.backend->describe(),
@@ -821,7 +802,8 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   if (store == u.serve) {
     u.serve_done = true;
     u.serve_status = status;
-    copy_in_ = false;
+    if (copy_in_ == CopyIn::Streaming) serveCopyFailed("it ended the COPY before the client did");
+    endUnfedCopies();
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.serve_started).count());
   } else {
     u.secondary_done = true;
@@ -836,6 +818,7 @@ void ClientSession::advanceUnit() {
   if (u.released) {
     const bool large = u.bytes.size() >= kTrimAfterBytes;
     unit_.reset();   // `u` dangles from here on
+    copy_in_ = CopyIn::Idle;
     // glibc keeps the freed heap pages of this thread's arena (the client input's chains, the
     // parser's memory) for reuse: after a huge request they go back to the system.
     if (large) malloc_trim(0);
@@ -1066,6 +1049,7 @@ void ClientSession::secondaryLost(const std::string& why) {
     if (unit_->secondary_first && !unit_->serve_done) return advanceUnit();
     advanceUnit();
   }
+  resumeCopyInput();   // a COPY that waited for the lost store's output goes on
 }
 
 }  // namespace cutover::proxy
