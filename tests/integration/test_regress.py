@@ -389,8 +389,15 @@ def sorted_copy_rows(lines):
 
 
 def diff_count(a, b):
-    return sum(1 for l in difflib.unified_diff(a, b, n=0, lineterm="")
-               if l[:1] in "+-" and not l.startswith(("+++", "---")))
+    """Lines only in a or only in b (GNU diff: difflib takes minutes on 400,000-line dumps)."""
+    tmp = h.TmpDir("regress-dump").path
+    paths = [os.path.join(tmp, n) for n in ("a.sql", "b.sql")]
+    for path, lines in zip(paths, (a, b)):
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+    p = subprocess.run(["diff", *paths], stdout=subprocess.PIPE, text=True, errors="replace")
+    h.check(p.returncode in (0, 1), f"diff of the dumps failed ({p.returncode})")
+    return sum(1 for l in p.stdout.splitlines() if l[:2] in ("< ", "> ") or l in ("<", ">"))
 
 
 def run_dual(ctx, mirror):
