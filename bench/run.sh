@@ -9,6 +9,7 @@ usage() {
   cat <<'EOF'
 Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
                     [--targets LIST] [--drain-timeout S] [--transport tcp|unix] [--save]
+       bench/run.sh --cpu [--select-rate TPS] [--tpcb-rate TPS] [same options]
 
   --cutover PATH   cutover binary (default: build/cutover, relative to the repo root)
   --duration S     seconds per measured pgbench run (default: 20)
@@ -25,6 +26,11 @@ Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
                    Unix socket instead, as for a pooler on the database host; direct PostgreSQL
                    is then measured over its Unix socket too, so the ratios stay like for like.
   --save           also write the report to bench/results-<date>.txt
+  --cpu            instead of the TPS runs: the proxy's CPU per transaction at a fixed rate
+                   (pgbench -R) and each target's latency at 1 client (bench/cpu_cost.sh);
+                   targets direct,pgbouncer,passthrough,dual (or a subset of them)
+  --select-rate N  --cpu: the select-only prepared rate, transactions/s (default: 8000)
+  --tpcb-rate N    --cpu: the tpcb-like rate, transactions/s (default: 1000)
 
 Exit status: 0 all runs done and no divergence; 1 a pgbench run failed; 2 usage or setup
 error; 3 a dual-write run diverged (journal records other than "nondeterministic", e.g.
@@ -48,6 +54,10 @@ SAVE=0
 WARMUP=3
 DRAIN_TIMEOUT=300
 TRANSPORT=tcp
+CPU_MODE=0
+SELECT_RATE=8000
+TPCB_RATE=1000
+TARGETS_GIVEN=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -55,19 +65,27 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --clients)  CLIENTS="$2"; shift 2 ;;
     --scale)    SCALE="$2"; shift 2 ;;
-    --targets)  TARGETS="$2"; shift 2 ;;
+    --targets)  TARGETS="$2"; TARGETS_GIVEN=1; shift 2 ;;
     --drain-timeout) DRAIN_TIMEOUT="$2"; shift 2 ;;
     --transport) TRANSPORT="$2"; shift 2 ;;
     --save)     SAVE=1; shift ;;
+    --cpu)      CPU_MODE=1; shift ;;
+    --select-rate) SELECT_RATE="$2"; shift 2 ;;
+    --tpcb-rate) TPCB_RATE="$2"; shift 2 ;;
     -h|--help)  usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
 done
 
 [[ "$TRANSPORT" == tcp || "$TRANSPORT" == unix ]] || { echo "run.sh: --transport must be tcp or unix, got '$TRANSPORT'" >&2; exit 2; }
-for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT"; do
+for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT" "$SELECT_RATE" "$TPCB_RATE"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
 done
+
+# --cpu compares the proxies against direct PostgreSQL: the async, ramp and shadow targets are not
+# part of it.
+CPU_TARGETS="direct,pgbouncer,passthrough,dual"
+if [[ $CPU_MODE -eq 1 && $TARGETS_GIVEN -eq 0 ]]; then TARGETS="$CPU_TARGETS"; fi
 
 # Targets, in the order given (duplicates dropped). "cutover" was the pass-through target's name
 # before dual-write existed; it still means passthrough.
@@ -78,6 +96,9 @@ for t in "${requested[@]}"; do
   case "$t" in direct|pgbouncer|passthrough|dual|async|ramp|shadow0|shadow100) ;; *)
     echo "run.sh: unknown target '$t' (expected some of $ALL_TARGETS)" >&2; exit 2 ;;
   esac
+  if [[ $CPU_MODE -eq 1 && ",$CPU_TARGETS," != *",$t,"* ]]; then
+    echo "run.sh: --cpu measures only $CPU_TARGETS, not '$t'" >&2; exit 2
+  fi
   [[ " ${TARGET_LIST[*]} " == *" $t "* ]] || TARGET_LIST+=("$t")
 done
 [[ ${#TARGET_LIST[@]} -gt 0 ]] || { echo "run.sh: --targets is empty" >&2; exit 2; }
@@ -661,6 +682,14 @@ measure() {
     SHADOW_COUNTS[$key]=$(counter_sum "${SHADOW_COUNTS[$key]:-}" "$(counter_delta "$sbefore" "$(shadow_counters "$t")")")
   fi
 }
+
+if [[ $CPU_MODE -eq 1 ]]; then
+  # shellcheck source=bench/cpu_cost.sh
+  source "$BENCH_DIR/cpu_cost.sh"
+  cpu_rc=0
+  cpu_cost_main || cpu_rc=$?
+  exit "$cpu_rc"
+fi
 
 for w in "${!WORKLOAD_NAMES[@]}"; do
   name="${WORKLOAD_NAMES[$w]}"

@@ -11,6 +11,7 @@ PACKAGES=(
   libevent-dev libpq-dev libpg-query-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev
   libssl-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer
+  postgresql-server-dev-15 dpkg-dev
   python3 python3-psycopg2 python3-psycopg default-jdk-headless libpostgresql-jdbc-java nodejs
   clang libclang-rt-14-dev procps iproute2
 )
@@ -30,6 +31,10 @@ if ! command -v npm >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
+
+# PostgreSQL's own regression suite (tests/integration/test_regress.py): a deb-src entry, the
+# postgresql-15 source package and regress.so/refint.so/autoinc.so, in a cache dir outside the repo.
+scripts/regress_suite.sh
 
 [ "${1:-}" = "--no-build" ] && exit 0
 
