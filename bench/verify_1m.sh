@@ -33,10 +33,11 @@ load="CREATE TABLE big (id bigint PRIMARY KEY, name text, amount numeric(12,2), 
                         created timestamptz, payload jsonb);
 INSERT INTO big SELECT g, 'name ' || g, g * 1.25, g / 7.0,
        '2024-01-01'::timestamptz + g * interval '1 second', jsonb_build_object('k', g)
-  FROM generate_series(1, $ROWS) g;
-VACUUM ANALYZE big;"
-psql -qX -h 127.0.0.1 -p "$OLD_PORT" -U postgres -c "$load" &
-psql -qX -h 127.0.0.1 -p "$NEW_PORT" -U postgres -c "$load" &
+  FROM generate_series(1, $ROWS) g;"
+for port in "$OLD_PORT" "$NEW_PORT"; do
+  (psql -qX -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -c "$load" &&
+   psql -qX -h 127.0.0.1 -p "$port" -U postgres -c "VACUUM ANALYZE big") &
+done
 wait
 cat > "$tmp/cutover.yaml" <<YAML
 stores:
