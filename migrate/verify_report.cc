@@ -48,10 +48,10 @@ std::string differenceLine(const nlohmann::json& d) {
 bool VerifyReport::differs() const {
   if (!schema_differences.empty()) return true;
   for (const TableReport& t : tables) {
-    if (t.differs() || t.rows_old != t.rows_new) return true;
+    if (t.differs()) return true;
   }
   for (const CheckReport& c : checks) {
-    if (!c.equal) return true;
+    if (c.fails()) return true;
   }
   return false;
 }
@@ -66,7 +66,8 @@ VerifyReport buildReport(const std::string& job_id, const nlohmann::json& schema
     const nlohmann::json& r = c.result;
     if (c.task.kind == ChunkKind::Check) {
       report.checks.push_back(CheckReport{c.task.table.substr(std::string_view(kCheckPrefix).size()),
-                                          r.value("equal", false), r.value("old", nlohmann::json()),
+                                          r.value("equal", false), r.value("unsettled", false),
+                                          r.value("old", nlohmann::json()),
                                           r.value("new", nlohmann::json())});
       continue;
     }
@@ -95,9 +96,10 @@ VerifyReport buildReport(const std::string& job_id, const nlohmann::json& schema
         }
         break;
       case ChunkKind::Aggregates:
+        t.transient += intOf(r, "transient");
         if (r.contains("aggregates")) {
           for (const auto& a : r["aggregates"]) {
-            if (!a.value("equal", true)) t.aggregates.push_back(a);
+            if (!a.value("equal", true) && !a.value("unsettled", false)) t.aggregates.push_back(a);
           }
         }
         break;
@@ -121,7 +123,7 @@ void printReport(const VerifyReport& report, std::ostream& out) {
   }
   int64_t differing_tables = 0, differing_rows = 0;
   for (const TableReport& t : report.tables) {
-    const bool differs = t.differs() || t.rows_old != t.rows_new;
+    const bool differs = t.differs();
     if (differs) ++differing_tables;
     differing_rows += t.differing_rows + t.sample_differences;
     std::string rows = t.rows_old == t.rows_new ? fmt::format("{} rows", t.rows_old)
@@ -145,9 +147,11 @@ void printReport(const VerifyReport& report, std::ostream& out) {
   }
   int64_t failed_checks = 0;
   for (const CheckReport& c : report.checks) {
-    if (!c.equal) ++failed_checks;
-    out << fmt::format("check {}: {}\n", c.name,
-                       c.equal ? "equal" : fmt::format("DIFFERS: old {} new {}", c.old_rows.dump(), c.new_rows.dump()));
+    if (c.fails()) ++failed_checks;
+    std::string verdict = c.equal ? "equal"
+                          : c.unsettled ? "unsettled (its results moved between reads)"
+                                        : fmt::format("DIFFERS: old {} new {}", c.old_rows.dump(), c.new_rows.dump());
+    out << fmt::format("check {}: {}\n", c.name, verdict);
   }
   if (!report.differs()) {
     out << fmt::format("result: equal ({} table(s), {} check(s))\n", report.tables.size(), report.checks.size());
@@ -165,11 +169,12 @@ nlohmann::json reportJson(const VerifyReport& report) {
                       {"differing_rows", t.differing_rows}, {"transient", t.transient},
                       {"sampled", t.sampled}, {"sample_differences", t.sample_differences},
                       {"differences", t.differences}, {"aggregate_differences", t.aggregates},
-                      {"equal", !(t.differs() || t.rows_old != t.rows_new)}});
+                      {"equal", !t.differs()}});
   }
   nlohmann::json checks = nlohmann::json::array();
   for (const CheckReport& c : report.checks) {
-    checks.push_back({{"name", c.name}, {"equal", c.equal}, {"old", c.old_rows}, {"new", c.new_rows}});
+    checks.push_back({{"name", c.name}, {"equal", c.equal}, {"unsettled", c.unsettled},
+                      {"old", c.old_rows}, {"new", c.new_rows}});
   }
   return {{"job", report.job_id}, {"result", report.verdict()},
           {"schema_differences", report.schema_differences}, {"tables", tables}, {"checks", checks}};
@@ -178,10 +183,10 @@ nlohmann::json reportJson(const VerifyReport& report) {
 nlohmann::json reportSummary(const VerifyReport& report) {
   int64_t differing_tables = 0, rows = 0, failed_checks = 0;
   for (const TableReport& t : report.tables) {
-    if (t.differs() || t.rows_old != t.rows_new) ++differing_tables;
+    if (t.differs()) ++differing_tables;
     rows += t.rows_old;
   }
-  for (const CheckReport& c : report.checks) failed_checks += c.equal ? 0 : 1;
+  for (const CheckReport& c : report.checks) failed_checks += c.fails() ? 1 : 0;
   return {{"result", report.verdict()}, {"tables", report.tables.size()},
           {"differing_tables", differing_tables}, {"rows", rows},
           {"schema_differences", report.schema_differences.size()},

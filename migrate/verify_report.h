@@ -30,6 +30,8 @@ struct TableReport {
 struct CheckReport {
   std::string name;
   bool equal = true;
+  bool unsettled = false;  // differed, but its results moved between reads (live writes)
+  bool fails() const { return !equal && !unsettled; }
   nlohmann::json old_rows, new_rows;
 };
 

@@ -340,7 +340,10 @@ def workload(dsn, client, stop, errors, counts):
             i += 1
             key = client * 1000000 + i
             cur.execute("INSERT INTO live (id, client, n, note) VALUES (%s, %s, 0, %s)", (key, client, f"c{client}"))
-            cur.execute("UPDATE live SET n = n + 1, note = md5(random()::text) WHERE id = %s", ((client + i * 7) % 20000 + 1,))
+            # Deterministic: this build mirrors a statement as its text (a volatile function such
+            # as random() would give new other values: verify finds those, as it should).
+            cur.execute("UPDATE live SET n = n + 1, note = md5((n + 1)::text) WHERE id = %s",
+                        ((client + i * 7) % 20000 + 1,))
             if i % 5 == 0:
                 cur.execute("DELETE FROM live WHERE id = %s", (key,))
             counts[client] = i

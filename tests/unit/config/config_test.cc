@@ -864,9 +864,6 @@ TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
   EXPECT_EQ(failed.status().message(), bad + ":3: workers: 1000 is out of range (0-256)");
 }
 
-}  // namespace
-}  // namespace cutover::config
-
 TEST(ConfigLoad, VerifySection) {
   auto c = load(minimalWith(
       "verify:\n"
@@ -904,3 +901,6 @@ TEST(ConfigLoad, VerifySectionErrors) {
   EXPECT_EQ(errorOf(minimalWith("verify:\n  checks:\n    - { name: a, sql: x, when: y }\n")),
             "cutover.yaml:5: unknown key 'verify.checks.0.when' (expected one of: name, sql)");
 }
+
+}  // namespace
+}  // namespace cutover::config
