@@ -9,6 +9,7 @@
 #include "admin/ctl.h"
 #include "common/log.h"
 #include "config/config.h"
+#include "migrate/verify.h"
 #include "proxy/server.h"
 
 namespace {
@@ -17,6 +18,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  cutover proxy --config FILE     run the proxy (the default subcommand)\n"
     "  cutover ctl COMMAND ...         flags | set K=V... | rollback | status (cutover ctl --help)\n"
+    "  cutover verify --config FILE    prove old and new hold the same data (cutover verify --help)\n"
     "  cutover --version\n"
     "  cutover help\n";
 
@@ -75,7 +77,22 @@ int main(int argc, char** argv) {
     cutover::admin::CtlEnvironment environment{std::cout, std::cerr, {}};
     return cutover::admin::runCtl(std::vector<std::string>(argv + 2, argv + argc), environment);
   }
-  if (command == "backfill" || command == "verify" || command == "repair") {
+  if (command == "verify") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    for (const std::string& arg : args) {
+      if (arg == "--help" || arg == "-h") {
+        std::fputs(cutover::migrate::kVerifyUsage, stdout);
+        return 0;
+      }
+    }
+    auto options = cutover::migrate::parseVerifyArgs(args);
+    if (!options.isOk()) {
+      std::fprintf(stderr, "%s\n%s", options.status().message().c_str(), cutover::migrate::kVerifyUsage);
+      return 2;
+    }
+    return cutover::migrate::runVerify(options.value(), std::cout, std::cerr);
+  }
+  if (command == "backfill" || command == "repair") {
     std::fprintf(stderr, "cutover %s: not available in this build yet (pass-through proxy only)\n", argv[1]);
     return 2;
   }

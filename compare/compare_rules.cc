@@ -20,6 +20,13 @@ bool CompareRules::ignores(std::string_view column) const {
   return std::find(ignore_columns.begin(), ignore_columns.end(), column) != ignore_columns.end();
 }
 
+CompareRules compareRulesForTable(const config::CompareConfig& config, const std::string& table) {
+  router::StatementInfo statement;
+  statement.tables.push_back(table);
+  statement.top_level_order_by = true;
+  return compareRulesFor(config, statement);
+}
+
 CompareRules compareRulesFor(const config::CompareConfig& config, const router::StatementInfo& statement) {
   CompareRules rules;
   rules.ignore_columns = config.ignore_columns;

@@ -32,4 +32,7 @@ struct CompareRules {
 // name, else the unqualified part of a qualified one.
 CompareRules compareRulesFor(const config::CompareConfig& config, const router::StatementInfo& statement);
 
+// The rules for reading one table by key (verify): its ignore_columns, the value rules, ordered.
+CompareRules compareRulesForTable(const config::CompareConfig& config, const std::string& table);
+
 }  // namespace cutover::compare

@@ -143,6 +143,23 @@ struct CompareConfig {
   uint32_t sample_bytes = 64 * 1024;   // per side: first rows kept to show differing rows
 };
 
+// verify.checks: a declared invariant, one query run on both stores whose results must agree.
+struct VerifyCheck {
+  std::string name;
+  std::string sql;
+  bool operator==(const VerifyCheck&) const = default;
+};
+
+// verify: settings of `cutover verify` (migrate/verify.h).
+struct VerifyConfig {
+  std::vector<VerifyCheck> checks;
+  std::vector<std::string> schemas;  // empty = every schema but the system ones and `cutover`
+  // The database verified where a store names none (stores.*.database wins); default "postgres".
+  std::string database = "postgres";
+  int chunk_rows = 10000;            // --chunk-rows overrides
+  bool operator==(const VerifyConfig&) const = default;
+};
+
 struct AutoRollbackConfig {
   bool enabled = false;  // true when the auto_rollback section is present (even as {})
   int window_s = 30;
@@ -179,6 +196,7 @@ struct Config {
   TlsConfig tls;
   FlagsConfig flags;
   CompareConfig compare;
+  VerifyConfig verify;
   AutoRollbackConfig auto_rollback;
   std::string journal_dir = "journal/";
   AdminConfig admin;

@@ -320,6 +320,44 @@ void readCompare(MapReader& root, Config& config) {
   readInt(*recheck, "delay_ms", 0, kIntMax, config.compare.recheck.delay_ms);
 }
 
+void readVerify(MapReader& root, Config& config) {
+  auto verify = root.section("verify");
+  if (!verify || !verify->checkKeys({"checks", "schemas", "database", "chunk_rows"})) return;
+  VerifyConfig& out = config.verify;
+  if (auto schemas = verify->stringList("schemas")) out.schemas = std::move(*schemas);
+  if (auto database = verify->string("database")) {
+    if (database->empty()) {
+      verify->fail("database", "must name a database");
+    } else {
+      out.database = std::move(*database);
+    }
+  }
+  readInt(*verify, "chunk_rows", 1, 100000000, out.chunk_rows);
+  auto checks = verify->sectionList("checks");
+  if (!checks) return;
+  for (MapReader& check : *checks) {
+    if (!check.checkKeys({"name", "sql"})) continue;
+    auto name = check.string("name");
+    auto sql = check.string("sql");
+    if (!name || name->empty()) {
+      if (!name) check.fail("name", "is required (the check's name in the report)");
+      else check.fail("name", "must not be empty");
+      continue;
+    }
+    if (!sql || sql->empty()) {
+      if (!sql) check.fail("sql", "is required (a query run on both stores)");
+      else check.fail("sql", "must not be empty");
+      continue;
+    }
+    for (const VerifyCheck& earlier : out.checks) {
+      if (earlier.name == *name) {
+        check.fail("name", fmt::format("'{}' is used by another check", *name));
+      }
+    }
+    out.checks.push_back(VerifyCheck{std::move(*name), std::move(*sql)});
+  }
+}
+
 void readAutoRollback(MapReader& root, Config& config) {
   auto section = root.section("auto_rollback");
   if (!section || !section->checkKeys({"window_s", "max_mismatch_rate", "max_new_error_rate",
@@ -398,7 +436,7 @@ void readLogLevel(MapReader& root, Config& config) {
 void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   if (!root.checkKeys({"listen", "workers", "max_client_connections", "max_connections_per_user",
                        "stores", "auth", "tls",
-                       "flags", "compare", "auto_rollback", "journal_dir", "admin",
+                       "flags", "compare", "verify", "auto_rollback", "journal_dir", "admin",
                        "login_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms", "mirror_timeout_ms",
                        "ramp_read_timeout_ms", "mirror_queue_units", "mirror_queue_bytes",
                        "max_message_bytes", "log_level", "allow_replication_connections"})) {
@@ -417,6 +455,7 @@ void readConfig(MapReader& root, const EnvLookup& env, Config& config) {
   readTls(root, config);
   readFlags(root, env, config);
   readCompare(root, config);
+  readVerify(root, config);
   readAutoRollback(root, config);
   readName(root, "journal_dir", config.journal_dir);
   readAdmin(root, env, config);

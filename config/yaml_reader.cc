@@ -219,4 +219,25 @@ std::optional<MapReader> MapReader::section(std::string_view key) {
   return MapReader(e->value, pathOf(key), config::lineOf(e->value, e->line), *diag_);
 }
 
+std::optional<std::vector<MapReader>> MapReader::sectionList(std::string_view key) {
+  const Entry* e = find(key);
+  if (!e || e->value.IsNull()) return std::nullopt;
+  if (!e->value.IsSequence()) {
+    fail(key, fmt::format("expected a list of mappings, got {}", describe(e->value)));
+    return std::nullopt;
+  }
+  std::vector<MapReader> out;
+  size_t index = 0;
+  for (const auto& item : e->value) {
+    const std::string path = fmt::format("{}.{}", pathOf(key), index++);
+    if (!item.IsMap()) {
+      diag_->fail(config::lineOf(item, e->line),
+                  fmt::format("{}: expected a mapping of keys, got {}", path, describe(item)));
+      return std::nullopt;
+    }
+    out.emplace_back(item, path, config::lineOf(item, e->line), *diag_);
+  }
+  return out;
+}
+
 }  // namespace cutover::config

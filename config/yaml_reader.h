@@ -74,6 +74,8 @@ class MapReader {
   std::optional<E> choice(std::string_view key, std::span<const EnumName<E>> names);
   // A nested mapping. Absent or null (every sub-key commented out) -> nullopt without error.
   std::optional<MapReader> section(std::string_view key);
+  // A list of mappings ("key.0", "key.1", ... in messages). Absent or null -> nullopt without error.
+  std::optional<std::vector<MapReader>> sectionList(std::string_view key);
 
   Diagnostics& diagnostics() { return *diag_; }
 

@@ -875,5 +875,43 @@ TEST(ConfigFile, LoadsAndNamesTheFileInErrors) {
   EXPECT_EQ(failed.status().message(), bad + ":3: workers: 1000 is out of range (0-256)");
 }
 
+TEST(ConfigLoad, VerifySection) {
+  auto c = load(minimalWith(
+      "verify:\n"
+      "  database: app\n"
+      "  schemas: [public, sales]\n"
+      "  chunk_rows: 500\n"
+      "  checks:\n"
+      "    - { name: balances, sql: \"SELECT sum(balance) FROM accounts\" }\n"
+      "    - name: open\n"
+      "      sql: SELECT count(*) FROM orders\n"));
+  ASSERT_TRUE(c.isOk()) << c.status().message();
+  EXPECT_EQ(c->verify.database, "app");
+  EXPECT_EQ(c->verify.schemas, (std::vector<std::string>{"public", "sales"}));
+  EXPECT_EQ(c->verify.chunk_rows, 500);
+  const std::vector<VerifyCheck> checks = {{"balances", "SELECT sum(balance) FROM accounts"},
+                                           {"open", "SELECT count(*) FROM orders"}};
+  EXPECT_EQ(c->verify.checks, checks);
+  auto defaults = load(kMinimal);
+  EXPECT_EQ(defaults->verify.database, "postgres");
+  EXPECT_EQ(defaults->verify.chunk_rows, 10000);
+  EXPECT_TRUE(defaults->verify.checks.empty());
+}
+
+TEST(ConfigLoad, VerifySectionErrors) {
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  checks:\n    - { sql: SELECT 1 }\n")),
+            "cutover.yaml:5: verify.checks.0.name: is required (the check's name in the report)");
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  checks:\n    - { name: a }\n")),
+            "cutover.yaml:5: verify.checks.0.sql: is required (a query run on both stores)");
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  checks:\n    - { name: a, sql: x }\n    - { name: a, sql: y }\n")),
+            "cutover.yaml:6: verify.checks.1.name: 'a' is used by another check");
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  checks: { name: a }\n")),
+            "cutover.yaml:4: verify.checks: expected a list of mappings, got a mapping");
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  chunk_rows: 0\n")).substr(0, 33),
+            "cutover.yaml:4: verify.chunk_rows");
+  EXPECT_EQ(errorOf(minimalWith("verify:\n  checks:\n    - { name: a, sql: x, when: y }\n")),
+            "cutover.yaml:5: unknown key 'verify.checks.0.when' (expected one of: name, sql)");
+}
+
 }  // namespace
 }  // namespace cutover::config
