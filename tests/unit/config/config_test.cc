@@ -321,7 +321,7 @@ TEST(ConfigErrors, UnknownStoreKeyNamesLineAndExpectedKeys) {
 TEST(ConfigErrors, UnknownTopLevelKey) {
   EXPECT_EQ(errorOf(minimalWith("worker: 4\n")),
             "cutover.yaml:3: unknown key 'worker' (expected one of: listen, workers, "
-            "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, auto_rollback, "
+            "max_client_connections, max_connections_per_user, stores, auth, tls, flags, compare, verify, auto_rollback, "
             "journal_dir, admin, login_timeout_ms, connect_timeout_ms, shutdown_timeout_ms, "
             "mirror_timeout_ms, ramp_read_timeout_ms, mirror_queue_units, mirror_queue_bytes, max_message_bytes, log_level, "
             "allow_replication_connections)");
