@@ -20,6 +20,15 @@ bool CompareRules::ignores(std::string_view column) const {
   return std::find(ignore_columns.begin(), ignore_columns.end(), column) != ignore_columns.end();
 }
 
+ValueRules valueRulesFrom(const config::CompareConfig& config) {
+  ValueRules values;
+  values.float_tolerance = config.float_tolerance;
+  values.numeric_trailing_zeros = config.numeric_trailing_zeros;
+  values.timestamps_utc = config.timestamps_utc;
+  values.timestamp_precision_us = config.timestamp_precision_us;
+  return values;
+}
+
 CompareRules compareRulesForTable(const config::CompareConfig& config, const std::string& table) {
   router::StatementInfo statement;
   statement.tables.push_back(table);
@@ -36,9 +45,7 @@ CompareRules compareRulesFor(const config::CompareConfig& config, const router::
                                   overrides->ignore_columns.end());
     }
   }
-  rules.values.float_tolerance = config.float_tolerance;
-  rules.values.numeric_trailing_zeros = config.numeric_trailing_zeros;
-  rules.values.timestamps_utc = config.timestamps_utc;
+  rules.values = valueRulesFrom(config);
   rules.ordered = statement.top_level_order_by;   // without ORDER BY, SQL promises no order
   rules.log_values = config.log_values;
   rules.sample_bytes = config.sample_bytes;

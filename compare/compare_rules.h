@@ -28,6 +28,9 @@ struct CompareRules {
   bool ignores(std::string_view column) const;
 };
 
+// compare:'s value settings (float tolerance, numeric scale, timestamps).
+ValueRules valueRulesFrom(const config::CompareConfig& config);
+
 // Tables match compare.tables keys as in flags.tables: exactly, else "public." + an unqualified
 // name, else the unqualified part of a qualified one.
 CompareRules compareRulesFor(const config::CompareConfig& config, const router::StatementInfo& statement);

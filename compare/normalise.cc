@@ -60,6 +60,8 @@ ValueKind valueKindOf(uint32_t type_oid, int16_t format, const ValueRules& rules
       return rules.numeric_trailing_zeros ? ValueKind::Numeric : ValueKind::Exact;
     case type_oid::kTimestamptz:
       return rules.timestamps_utc ? ValueKind::Timestamptz : ValueKind::Exact;
+    case type_oid::kTimestamp:
+      return rules.timestamp_precision_us > 1 ? ValueKind::Timestamp : ValueKind::Exact;
     default:
       return ValueKind::Exact;
   }
@@ -114,7 +116,11 @@ std::string_view trimNumeric(std::string_view text) {
   return text;
 }
 
-std::optional<int64_t> parseTimestamptz(std::string_view text) {
+namespace {
+
+// YYYY[Y…]-MM-DD HH:MM:SS[.ffffff][±HH[:MM[:SS]]][ BC]; the offset required exactly when
+// `with_offset`.
+std::optional<int64_t> parseIsoTimestamp(std::string_view text, bool with_offset) {
   if (text == "infinity") return std::numeric_limits<int64_t>::max();
   if (text == "-infinity") return std::numeric_limits<int64_t>::min();
   bool bc = false;
@@ -148,20 +154,47 @@ std::optional<int64_t> parseTimestamptz(std::string_view text) {
     if (count == 0) return std::nullopt;
     for (; count < 6; ++count) micros *= 10;
   }
-  if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) return std::nullopt;
-  const int64_t sign = text[pos++] == '-' ? -1 : 1;
-  int64_t offset_hours = 0, offset_minutes = 0, offset_seconds = 0;
-  if (!digits(text, pos, 2, offset_hours)) return std::nullopt;
-  if (pos < text.size() && (!expect(text, pos, ':') || !digits(text, pos, 2, offset_minutes))) return std::nullopt;
-  if (pos < text.size() && (!expect(text, pos, ':') || !digits(text, pos, 2, offset_seconds))) return std::nullopt;
+  int64_t offset = 0;
+  if (with_offset) {
+    if (pos >= text.size() || (text[pos] != '+' && text[pos] != '-')) return std::nullopt;
+    const int64_t sign = text[pos++] == '-' ? -1 : 1;
+    int64_t offset_hours = 0, offset_minutes = 0, offset_seconds = 0;
+    if (!digits(text, pos, 2, offset_hours)) return std::nullopt;
+    if (pos < text.size() && (!expect(text, pos, ':') || !digits(text, pos, 2, offset_minutes))) return std::nullopt;
+    if (pos < text.size() && (!expect(text, pos, ':') || !digits(text, pos, 2, offset_seconds))) return std::nullopt;
+    offset = sign * ((offset_hours * 60 + offset_minutes) * 60 + offset_seconds);
+  }
   if (pos != text.size()) return std::nullopt;
   if (bc) year = 1 - year;  // 1 BC is year 0
-  const int64_t offset = sign * ((offset_hours * 60 + offset_minutes) * 60 + offset_seconds);
   const int64_t local_seconds = ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second;
   return (local_seconds - offset) * 1'000'000 + micros;
 }
 
-uint64_t hashValue(ValueKind kind, std::string_view value, uint64_t seed, double float_tolerance) {
+// A timestamp kind's value as the instant it names, rounded to the precision; nullopt when the
+// text is not in that form (then it is compared as its bytes).
+std::optional<int64_t> instantOf(ValueKind kind, std::string_view value, const ValueRules& rules) {
+  auto instant = kind == ValueKind::Timestamptz ? parseTimestamptz(value) : parseTimestamp(value);
+  if (!instant) return std::nullopt;
+  return roundMicros(*instant, rules.timestamp_precision_us);
+}
+
+}  // namespace
+
+std::optional<int64_t> parseTimestamptz(std::string_view text) { return parseIsoTimestamp(text, true); }
+
+std::optional<int64_t> parseTimestamp(std::string_view text) { return parseIsoTimestamp(text, false); }
+
+int64_t roundMicros(int64_t micros, int64_t precision_us) {
+  if (precision_us <= 1 || micros == std::numeric_limits<int64_t>::max() ||
+      micros == std::numeric_limits<int64_t>::min()) {
+    return micros;
+  }
+  const int64_t half = precision_us / 2;
+  if (micros >= 0) return (micros + half) / precision_us * precision_us;
+  return -((-micros + half) / precision_us * precision_us);
+}
+
+uint64_t hashValue(ValueKind kind, std::string_view value, uint64_t seed, const ValueRules& rules) {
   switch (kind) {
     case ValueKind::Exact:
       return hashExact(value, seed);
@@ -169,14 +202,15 @@ uint64_t hashValue(ValueKind kind, std::string_view value, uint64_t seed, double
     case ValueKind::Float8: {
       auto parsed = parseFloat(value, kind == ValueKind::Float4);
       if (!parsed) return hashExact(value, seed);
-      const FloatCell cell = floatCell(*parsed, float_tolerance);
+      const FloatCell cell = floatCell(*parsed, rules.float_tolerance);
       return row_hash::word(std::bit_cast<uint64_t>(cell.cell),
                             seed ^ row_hash::word(static_cast<uint32_t>(cell.exponent), row_hash::kP2));
     }
     case ValueKind::Numeric:
       return hashExact(trimNumeric(value), seed);
-    case ValueKind::Timestamptz: {
-      auto instant = parseTimestamptz(value);
+    case ValueKind::Timestamptz:
+    case ValueKind::Timestamp: {
+      auto instant = instantOf(kind, value, rules);
       if (!instant) return hashExact(value, seed);
       return row_hash::word(static_cast<uint64_t>(*instant), seed ^ row_hash::kP3);
     }
@@ -184,7 +218,7 @@ uint64_t hashValue(ValueKind kind, std::string_view value, uint64_t seed, double
   return hashExact(value, seed);
 }
 
-bool sameValue(ValueKind kind, std::string_view a, std::string_view b, double float_tolerance) {
+bool sameValue(ValueKind kind, std::string_view a, std::string_view b, const ValueRules& rules) {
   switch (kind) {
     case ValueKind::Exact:
       return a == b;
@@ -193,13 +227,14 @@ bool sameValue(ValueKind kind, std::string_view a, std::string_view b, double fl
       auto x = parseFloat(a, kind == ValueKind::Float4);
       auto y = parseFloat(b, kind == ValueKind::Float4);
       if (!x || !y) return a == b;
-      return floatsClose(*x, *y, float_tolerance);
+      return floatsClose(*x, *y, rules.float_tolerance);
     }
     case ValueKind::Numeric:
       return trimNumeric(a) == trimNumeric(b);
-    case ValueKind::Timestamptz: {
-      auto x = parseTimestamptz(a);
-      auto y = parseTimestamptz(b);
+    case ValueKind::Timestamptz:
+    case ValueKind::Timestamp: {
+      auto x = instantOf(kind, a, rules);
+      auto y = instantOf(kind, b, rules);
       if (!x || !y) return a == b;
       return *x == *y;
     }

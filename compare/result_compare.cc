@@ -111,7 +111,7 @@ class Differ {
 
   bool sameCell(size_t k, const std::optional<std::string_view>& a, const std::optional<std::string_view>& b) const {
     if (!a || !b) return !a && !b;
-    return sameValue(layout_.kinds[k], *a, *b, rules_.values.float_tolerance);
+    return sameValue(layout_.kinds[k], *a, *b, rules_.values);
   }
 
   bool rowsEqual(const RowValues& a, const RowValues& b) const {

@@ -131,7 +131,7 @@ bool ResultDigester::rowHash(std::span<const uint8_t> body, uint64_t& hash, std:
     if (why != nullptr) *why = fmt::format("DataRow has {} values, the result {} columns", count, columns_.size());
     return false;
   }
-  const double tolerance = rules_->values.float_tolerance;
+  const ValueRules& values = rules_->values;
   uint64_t h = kRowSeed;
   auto next = compared_.begin();
   for (size_t i = 0; i < count; ++i) {
@@ -151,7 +151,7 @@ bool ResultDigester::rowHash(std::span<const uint8_t> body, uint64_t& hash, std:
       return false;
     }
     if (compared) {
-      const uint64_t value = hashValue(next->kind, viewOf(p, static_cast<size_t>(length)), next->seed, tolerance);
+      const uint64_t value = hashValue(next->kind, viewOf(p, static_cast<size_t>(length)), next->seed, values);
       h = row_hash::mum(h ^ value, row_hash::kP2);
       ++next;
     }

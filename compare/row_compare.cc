@@ -20,7 +20,7 @@ bool sameColumnValue(uint32_t type_oid, const std::optional<std::string>& a,
                      const std::optional<std::string>& b, const ValueRules& rules) {
   if (!a || !b) return !a && !b;
   const ValueKind kind = valueKindOf(type_oid, 0, rules);
-  return sameValue(kind, *a, *b, rules.float_tolerance);
+  return sameValue(kind, *a, *b, rules);
 }
 
 std::vector<ValueDifference> compareRowValues(const std::vector<RowColumn>& columns,

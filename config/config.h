@@ -138,6 +138,8 @@ struct CompareConfig {
   std::map<std::string, CompareTableConfig> tables;  // [schema.]name as in flags.tables
   bool numeric_trailing_zeros = true;  // numeric 1.50 equals 1.5
   bool timestamps_utc = true;          // timestamptz text compared as the instant it names
+  // timestamp/timestamptz compared rounded to this many µs (1000: timestamp(3) = timestamp(6)).
+  int64_t timestamp_precision_us = 1;
   bool strict_order = false;           // compare row order even without a top-level ORDER BY
   bool log_values = false;             // mismatch records carry values and the statement text
   uint32_t sample_bytes = 64 * 1024;   // per side: first rows kept to show differing rows

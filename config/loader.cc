@@ -294,7 +294,7 @@ void readCompare(MapReader& root, Config& config) {
   auto compare = root.section("compare");
   if (!compare || !compare->checkKeys({"ignore_columns", "float_tolerance", "recheck", "tables",
                                        "numeric_trailing_zeros", "timestamps_utc",
-                                       "strict_order", "log_values", "sample_bytes"})) {
+                                       "timestamp_precision_us", "strict_order", "log_values", "sample_bytes"})) {
     return;
   }
   CompareConfig& out = config.compare;
@@ -302,6 +302,7 @@ void readCompare(MapReader& root, Config& config) {
   readNumber(*compare, "float_tolerance", 0, kUnbounded, out.float_tolerance);
   readBool(*compare, "numeric_trailing_zeros", out.numeric_trailing_zeros);
   readBool(*compare, "timestamps_utc", out.timestamps_utc);
+  readInt(*compare, "timestamp_precision_us", 1, 86'400'000'000LL, out.timestamp_precision_us);
   readBool(*compare, "strict_order", out.strict_order);
   readBool(*compare, "log_values", out.log_values);
   readInt(*compare, "sample_bytes", 0, 16 << 20, out.sample_bytes);

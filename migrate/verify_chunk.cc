@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "compare/compare_rules.h"
+
 namespace cutover::migrate {
 namespace {
 
@@ -113,10 +115,7 @@ nlohmann::json toJson(const RowDiff& diff) {
 
 Result<nlohmann::json> runCheck(const config::VerifyCheck& check, const config::Config& config,
                                 bool show_values, StorePair& stores) {
-  compare::ValueRules rules;
-  rules.float_tolerance = config.compare.float_tolerance;
-  rules.numeric_trailing_zeros = config.compare.numeric_trailing_zeros;
-  rules.timestamps_utc = config.compare.timestamps_utc;
+  const compare::ValueRules rules = compare::valueRulesFrom(config.compare);
   nlohmann::json result, previous;
   for (int attempt = 0;; ++attempt) {
     auto reply = stores.both(Sql{check.sql, {}});

@@ -96,15 +96,49 @@ TEST(Normalise, ParseTimestamptz) {
 }
 
 TEST(Normalise, HashAgreesWithSameValue) {
-  const double t = 1e-9;
+  const ValueRules t;  // float_tolerance 1e-9
+  ValueRules exact;
+  exact.float_tolerance = 0;
   EXPECT_EQ(hashValue(ValueKind::Numeric, "1.50", 7, t), hashValue(ValueKind::Numeric, "1.5", 7, t));
   EXPECT_NE(hashValue(ValueKind::Numeric, "1.50", 7, t), hashValue(ValueKind::Numeric, "1.50", 8, t));  // seed
   EXPECT_EQ(hashValue(ValueKind::Timestamptz, "2024-01-01 10:00:00+02", 1, t),
             hashValue(ValueKind::Timestamptz, "2024-01-01 08:00:00+00", 1, t));
-  EXPECT_EQ(hashValue(ValueKind::Float8, "1e+20", 1, 0), hashValue(ValueKind::Float8, "100000000000000000000", 1, 0));
+  EXPECT_EQ(hashValue(ValueKind::Float8, "1e+20", 1, exact), hashValue(ValueKind::Float8, "100000000000000000000", 1, exact));
   EXPECT_NE(hashValue(ValueKind::Exact, "1.50", 1, t), hashValue(ValueKind::Exact, "1.5", 1, t));
   EXPECT_TRUE(sameValue(ValueKind::Float8, "not a float", "not a float", t));  // bytes then
   EXPECT_FALSE(sameValue(ValueKind::Float8, "1", "not a float", t));
+}
+
+TEST(Normalise, RoundMicrosAsPostgreSQL) {
+  // SELECT '…'::timestamp(3): .1234 -> .123, .1235 -> .124, and the same away from zero below 1970.
+  EXPECT_EQ(roundMicros(123'400, 1000), 123'000);
+  EXPECT_EQ(roundMicros(123'500, 1000), 124'000);
+  EXPECT_EQ(roundMicros(-123'400, 1000), -123'000);
+  EXPECT_EQ(roundMicros(-123'500, 1000), -124'000);
+  EXPECT_EQ(roundMicros(123'456, 1), 123'456);
+  EXPECT_EQ(roundMicros(std::numeric_limits<int64_t>::max(), 1000), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(roundMicros(std::numeric_limits<int64_t>::min(), 1000), std::numeric_limits<int64_t>::min());
+}
+
+TEST(Normalise, TimestampPrecision) {
+  ValueRules ms;
+  ms.timestamp_precision_us = 1000;
+  const ValueRules us;
+  // timestamptz(6) on old, timestamptz(3) on new: equal at millisecond precision only.
+  const std::string_view six = "2024-01-01 10:00:00.123456+00", three = "2024-01-01 10:00:00.123+00";
+  EXPECT_FALSE(sameValue(ValueKind::Timestamptz, six, three, us));
+  EXPECT_TRUE(sameValue(ValueKind::Timestamptz, six, three, ms));
+  EXPECT_EQ(hashValue(ValueKind::Timestamptz, six, 3, ms), hashValue(ValueKind::Timestamptz, three, 3, ms));
+  EXPECT_FALSE(sameValue(ValueKind::Timestamptz, "2024-01-01 10:00:00.1235+00", three, ms));  // rounds to .124
+  // timestamp without time zone gets its own kind only when a precision applies.
+  EXPECT_EQ(valueKindOf(type_oid::kTimestamp, 0, us), ValueKind::Exact);
+  EXPECT_EQ(valueKindOf(type_oid::kTimestamp, 0, ms), ValueKind::Timestamp);
+  EXPECT_TRUE(sameValue(ValueKind::Timestamp, "2024-01-01 10:00:00.000400", "2024-01-01 10:00:00", ms));
+  EXPECT_EQ(hashValue(ValueKind::Timestamp, "2024-01-01 10:00:00.000400", 3, ms),
+            hashValue(ValueKind::Timestamp, "2024-01-01 10:00:00", 3, ms));
+  EXPECT_FALSE(sameValue(ValueKind::Timestamp, "2024-01-01 10:00:00.0006", "2024-01-01 10:00:00", ms));
+  EXPECT_EQ(parseTimestamp("1970-01-01 00:00:01.5"), 1'500'000);
+  EXPECT_EQ(parseTimestamp("1970-01-01 00:00:00+00"), std::nullopt);  // an offset is timestamptz's
 }
 
 }  // namespace

@@ -258,6 +258,7 @@ TEST(ConfigLoad, CompareNormalisationKeys) {
                                  "  float_tolerance: 0\n"
                                  "  numeric_trailing_zeros: false\n"
                                  "  timestamps_utc: false\n"
+                                 "  timestamp_precision_us: 1000\n"
                                  "  strict_order: true\n"
                                  "  log_values: true\n"
                                  "  sample_bytes: 4096\n"
@@ -270,6 +271,7 @@ TEST(ConfigLoad, CompareNormalisationKeys) {
   EXPECT_DOUBLE_EQ(c.float_tolerance, 0);
   EXPECT_FALSE(c.numeric_trailing_zeros);
   EXPECT_FALSE(c.timestamps_utc);
+  EXPECT_EQ(c.timestamp_precision_us, 1000);
   EXPECT_TRUE(c.strict_order);
   EXPECT_TRUE(c.log_values);
   EXPECT_EQ(c.sample_bytes, 4096u);
@@ -284,6 +286,7 @@ TEST(ConfigLoad, CompareNormalisationDefaults) {
   EXPECT_TRUE(c.tables.empty());
   EXPECT_TRUE(c.numeric_trailing_zeros);
   EXPECT_TRUE(c.timestamps_utc);
+  EXPECT_EQ(c.timestamp_precision_us, 1);
   EXPECT_FALSE(c.strict_order);
   EXPECT_FALSE(c.log_values);
   EXPECT_EQ(c.sample_bytes, 64u * 1024);
@@ -295,10 +298,12 @@ TEST(ConfigErrors, CompareKeys) {
             "false)");
   EXPECT_EQ(errorOf(minimalWith("compare:\n  sample_bytes: -1\n")),
             "cutover.yaml:4: compare.sample_bytes: -1 is out of range (0-16777216)");
+  EXPECT_EQ(errorOf(minimalWith("compare:\n  timestamp_precision_us: 0\n")),
+            "cutover.yaml:4: compare.timestamp_precision_us: 0 is out of range (at least 1)");
   EXPECT_EQ(errorOf(minimalWith("compare:\n  ignore_column: [a]\n")),
             "cutover.yaml:4: unknown key 'compare.ignore_column' (expected one of: "
             "ignore_columns, float_tolerance, recheck, tables, numeric_trailing_zeros, "
-            "timestamps_utc, strict_order, log_values, sample_bytes)");
+            "timestamps_utc, timestamp_precision_us, strict_order, log_values, sample_bytes)");
   EXPECT_EQ(errorOf(minimalWith("compare:\n  tables:\n    orders:\n      ignore: [a]\n")),
             "cutover.yaml:6: unknown key 'compare.tables.orders.ignore' (expected one of: "
             "ignore_columns)");
