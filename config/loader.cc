@@ -302,7 +302,7 @@ void readCompare(MapReader& root, Config& config) {
   readNumber(*compare, "float_tolerance", 0, kUnbounded, out.float_tolerance);
   readBool(*compare, "numeric_trailing_zeros", out.numeric_trailing_zeros);
   readBool(*compare, "timestamps_utc", out.timestamps_utc);
-  readInt(*compare, "timestamp_precision_us", 1, 86'400'000'000LL, out.timestamp_precision_us);
+  readInt(*compare, "timestamp_precision_us", 1, 60'000'000, out.timestamp_precision_us);  // up to a minute
   readBool(*compare, "strict_order", out.strict_order);
   readBool(*compare, "log_values", out.log_values);
   readInt(*compare, "sample_bytes", 0, 16 << 20, out.sample_bytes);

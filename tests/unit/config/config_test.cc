@@ -299,7 +299,7 @@ TEST(ConfigErrors, CompareKeys) {
   EXPECT_EQ(errorOf(minimalWith("compare:\n  sample_bytes: -1\n")),
             "cutover.yaml:4: compare.sample_bytes: -1 is out of range (0-16777216)");
   EXPECT_EQ(errorOf(minimalWith("compare:\n  timestamp_precision_us: 0\n")),
-            "cutover.yaml:4: compare.timestamp_precision_us: 0 is out of range (at least 1)");
+            "cutover.yaml:4: compare.timestamp_precision_us: 0 is out of range (1-60000000)");
   EXPECT_EQ(errorOf(minimalWith("compare:\n  ignore_column: [a]\n")),
             "cutover.yaml:4: unknown key 'compare.ignore_column' (expected one of: "
             "ignore_columns, float_tolerance, recheck, tables, numeric_trailing_zeros, "
