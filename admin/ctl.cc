@@ -28,9 +28,12 @@ const char* const kCtlUsage =
     "                          set writes=dual reads_new_percent=10\n"
     "                          set tables.orders.reads_new_percent=50\n"
     "                          set tables.orders.writes=     (empty: clear the table's override)\n"
+    "                        --force --reason TEXT: past the read-ramp gate\n"
+    "                        (verify.require_for_ramp), recorded in the audit\n"
     "  rollback [--force]    reads and authority back to old (POST /rollback); --force is needed\n"
     "                        once writes is 'new' (past the point of no return)\n"
-    "  status                stores, sessions, flag version, divergences (GET /status)\n"
+    "  status                stores, sessions, flag version, divergences, last verify\n"
+    "                        (GET /status)\n"
     "\n"
     "options (before or after the command):\n"
     "  --admin URL           the proxy's admin API, as admin.listen in its config\n"
@@ -248,8 +251,11 @@ Result<CtlOptions> parseCtlArgs(const std::vector<std::string>& args) {
   } else if (positional.size() > 1) {
     return Status::error(fmt::format("{} takes no arguments (got '{}')", command, positional[1]));
   }
-  if (options.force && options.command != CtlCommand::Rollback) {
-    return Status::error("--force only applies to rollback");
+  if (options.force && options.command != CtlCommand::Rollback && options.command != CtlCommand::Set) {
+    return Status::error("--force only applies to set (past the read-ramp gate) and rollback");
+  }
+  if (options.force && options.command == CtlCommand::Set && (!options.reason || options.reason->empty())) {
+    return Status::error("set --force needs --reason TEXT: why the read-ramp gate is overridden (it is audited)");
   }
   if (options.cacert && options.insecure) {
     return Status::error("give --cacert FILE (verify with that CA) or --insecure (do not verify), not both");
@@ -475,6 +481,7 @@ int runCtl(const std::vector<std::string>& args, const CtlEnvironment& environme
       auto built = buildSetBody(options.assignments, reason);
       if (!built.isOk()) return usageError(built.status().message());
       body = std::move(built.value());
+      if (options.force) body["force"] = true;
       request.method = "PUT";
       request.target = "/flags";
       break;

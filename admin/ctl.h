@@ -44,7 +44,7 @@ struct CtlOptions {
   std::optional<std::string> cacert;  // https: the CA file to verify the server with
   bool insecure = false;              // https: skip certificate and host name verification
   bool json = false;   // print the server's JSON as received
-  bool force = false;  // rollback only
+  bool force = false;  // rollback past the point of no return; set past the read-ramp gate
   std::vector<std::string> assignments;  // set's KEY=VALUE arguments, as given
 };
 

@@ -13,11 +13,12 @@ namespace {
 using nlohmann::json;
 
 // Flag snapshot keys, then /status keys, then /status's nested keys.
-constexpr std::array<std::string_view, 22> kKeyOrder = {
+constexpr std::array<std::string_view, 27> kKeyOrder = {
     "version",  "writes",      "mirror",     "reads_new_percent", "shadow_percent", "sticky",
     "tables",   "changed_at",  "changed_by", "reason",            "flags",          "stores",
     "old",      "new",         "up",         "sessions",          "divergences",    "mismatches",
-    "flag_store", "kind",      "ok",         "detail"};
+    "verify",   "flag_store",  "kind",       "ok",                "detail",         "last",
+    "latest",   "id",          "state"};
 
 size_t rankOf(std::string_view key) {
   auto found = std::find(kKeyOrder.begin(), kKeyOrder.end(), key);

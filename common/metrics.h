@@ -42,6 +42,8 @@ enum class StatementKindLabel { Read, Write, Ddl, Transaction, Session };
 enum class MirrorResult { Ok, Error, Diverged, Dropped, Nondeterministic };
 enum class ShadowResult { Match, Mismatch, Transient, Error, Dropped, Noisy };
 enum class RollbackTrigger { Manual, Auto };
+enum class JobLabel { Backfill, Verify, Repair };
+enum class ChunkStateLabel { Pending, Leased, Done };
 
 // The exported value of each enumerator, in enumerator order.
 template <typename Enum>
@@ -68,6 +70,15 @@ struct LabelValues<ShadowResult> {
 template <>
 struct LabelValues<RollbackTrigger> {
   static constexpr std::array<std::string_view, 2> kValues{"manual", "auto"};
+};
+
+template <>
+struct LabelValues<JobLabel> {
+  static constexpr std::array<std::string_view, 3> kValues{"backfill", "verify", "repair"};
+};
+template <>
+struct LabelValues<ChunkStateLabel> {
+  static constexpr std::array<std::string_view, 3> kValues{"pending", "leased", "done"};
 };
 
 template <typename Enum>
@@ -101,6 +112,14 @@ struct Trigger {
   using Enum = RollbackTrigger;
   static constexpr std::string_view kName = "trigger";
 };
+struct Job {
+  using Enum = JobLabel;
+  static constexpr std::string_view kName = "job";
+};
+struct ChunkState {
+  using Enum = ChunkStateLabel;
+  static constexpr std::string_view kName = "state";
+};
 
 // ---- The metric lists: X(name without the cutover_ prefix, accessor, help, dimensions...) ----
 
@@ -120,7 +139,10 @@ struct Trigger {
     "down, or did not answer within ramp_read_timeout_ms")                                      \
   X(store_errors_total, storeErrors,                                                            \
     "Errors a store returned that the other did not (mirrored work), or on reads it served "    \
-    "alone", Store)
+    "alone", Store)                                                                             \
+  X(job_rows_total, jobRows,                                                                    \
+    "Rows the jobs around the proxy checked or copied, as read from the control database "      \
+    "(the newest job of each kind)", Job)
 
 #define CUTOVER_GAUGES(X)                                                                    \
   X(client_connections, clientConnections, "Client connections open")                        \
@@ -133,7 +155,10 @@ struct Trigger {
     "database, else 0")                                                                     \
   X(mirror_queue_units, mirrorQueueUnits,                                                    \
     "mirror: async: writes (statements or whole transactions) acknowledged to clients and "  \
-    "not yet applied on the secondary store, all sessions")
+    "not yet applied on the secondary store, all sessions")                                 \
+  X(job_chunks, jobChunks,                                                                   \
+    "Chunks of the newest job of each kind in the control database, by state (an expired "   \
+    "lease counts as pending)", Job, ChunkState)
 
 #define CUTOVER_HISTOGRAMS(X)                                                                  \
   X(statement_duration_seconds, statementDuration,                                             \

@@ -159,6 +159,10 @@ struct VerifyConfig {
   // The database verified where a store names none (stores.*.database wins); default "postgres".
   std::string database = "postgres";
   int chunk_rows = 10000;            // --chunk-rows overrides
+  // The read-ramp gate: the proxy refuses a flag change raising reads_new_percent (global or a
+  // table's) unless the last verify covering it was equal and at most max_age_s old.
+  bool require_for_ramp = false;
+  int max_age_s = 86400;
   bool operator==(const VerifyConfig&) const = default;
 };
 

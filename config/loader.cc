@@ -323,7 +323,7 @@ void readCompare(MapReader& root, Config& config) {
 
 void readVerify(MapReader& root, Config& config) {
   auto verify = root.section("verify");
-  if (!verify || !verify->checkKeys({"checks", "schemas", "database", "chunk_rows"})) return;
+  if (!verify || !verify->checkKeys({"checks", "schemas", "database", "chunk_rows", "require_for_ramp", "max_age_s"})) return;
   VerifyConfig& out = config.verify;
   if (auto schemas = verify->stringList("schemas")) out.schemas = std::move(*schemas);
   if (auto database = verify->string("database")) {
@@ -334,6 +334,8 @@ void readVerify(MapReader& root, Config& config) {
     }
   }
   readInt(*verify, "chunk_rows", 1, 100000000, out.chunk_rows);
+  readBool(*verify, "require_for_ramp", out.require_for_ramp);
+  readInt(*verify, "max_age_s", 1, 31536000, out.max_age_s);
   auto checks = verify->sectionList("checks");
   if (!checks) return;
   for (MapReader& check : *checks) {

@@ -1,16 +1,19 @@
 #include "migrate/verify.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <thread>
 
 #include "config/config.h"
@@ -36,10 +39,28 @@ std::string newJobId() {
   return fmt::format("verify-{}-{}", stamp, ::getpid());
 }
 
-std::string ownerName(int worker) {
+// Lease owners are "host:pid:worker"; this process's leases are those starting with "host:pid:".
+std::string ownerPrefix() {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}:{}", host, ::getpid(), worker);
+  return fmt::format("{}:{}:", host, ::getpid());
+}
+
+std::string ownerName(int worker) { return fmt::format("{}{}", ownerPrefix(), worker); }
+
+// SIGINT/SIGTERM: the main thread returns this process's chunks to pending and exits 2. The
+// handler is reset once it has run, so a second Ctrl-C ends the process at once.
+volatile std::sig_atomic_t g_interrupt = 0;
+
+extern "C" void onInterrupt(int signal_number) { g_interrupt = signal_number; }
+
+void catchInterrupts() {
+  struct sigaction action {};
+  action.sa_handler = onInterrupt;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
 }
 
 nlohmann::json schemaJson(const std::vector<SchemaDifference>& differences) {
@@ -53,9 +74,10 @@ nlohmann::json schemaJson(const std::vector<SchemaDifference>& differences) {
 // The chunks of a new job: key ranges of chunk_rows keys (ends read from old), a multiset chunk
 // for a table without key, a sample and an aggregates chunk per table, one chunk per check.
 Result<JobPlan> planJob(const VerifyPlan& plan, const config::Config& config, int64_t chunk_rows,
-                        int64_t sample, StorePair& stores) {
+                        int64_t sample, bool filtered, StorePair& stores) {
   JobPlan job;
   job.schema_differences = schemaJson(plan.schema);
+  job.filtered = filtered;
   for (const TablePlan& table : plan.tables) {
     const std::string name = table.table.qualified();
     job.tables.push_back(name);
@@ -83,11 +105,15 @@ Result<JobPlan> planJob(const VerifyPlan& plan, const config::Config& config, in
   return job;
 }
 
-// Shared by the worker threads: the first error stops them all; rows feed the throttle.
+// Shared by the worker threads: the first error stops them all; rows feed the throttle. A worker
+// claims under `claiming` (shared), so once the main thread has taken it exclusively with `stop`
+// set, no chunk can be claimed behind its back while it releases this process's leases.
 struct Shared {
   std::mutex mutex;
   std::optional<Status> error;
   std::atomic<bool> stop{false};
+  std::atomic<int> finished{0};  // workers that returned
+  std::shared_mutex claiming;
   std::atomic<int64_t> rows{0};
   Clock::time_point start = Clock::now();
 
@@ -117,8 +143,13 @@ void work(int worker, const VerifyOptions& options, const config::Config& config
   auto stores = StorePair::connect(config, "cutover-verify");
   if (!stores) return shared.fail(stores.status());
   const ChunkContext context{tables, config, options.sample, options.show_values};
-  while (!shared.stop) {
-    auto task = job->claim();
+  for (;;) {
+    Result<std::optional<ChunkTask>> task = std::optional<ChunkTask>();
+    {
+      std::shared_lock lock(shared.claiming);
+      if (shared.stop) return;
+      task = job->claim();
+    }
     if (!task) return shared.fail(task.status());
     if (!*task) {
       auto progress = job->progress();
@@ -138,6 +169,52 @@ void work(int worker, const VerifyOptions& options, const config::Config& config
     auto recorded = job->finish(**task, result->rows_old, result->rows_new, result->result);
     if (!recorded) return shared.fail(recorded.status());
   }
+}
+
+// Runs the workers to the end, renewing this process's leases every third of the lease while
+// they work. On SIGINT/SIGTERM: stops claiming, returns this process's chunks to pending and
+// exits 2 (chunks being checked at that moment are checked again by whoever resumes).
+void runWorkers(const VerifyOptions& options, const config::Config& config,
+                const std::vector<TablePlan>& tables, const std::string& job_id, VerifyJob& job,
+                Shared& shared, std::ostream& err) {
+  g_interrupt = 0;
+  catchInterrupts();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < options.workers; ++w) {
+    workers.emplace_back([&, w] {
+      work(w, options, config, tables, job_id, shared);
+      ++shared.finished;
+    });
+  }
+  const auto renew_every = std::chrono::milliseconds(std::max(100, options.lease_s * 1000 / 3));
+  auto next_renewal = Clock::now() + renew_every;
+  while (shared.finished < options.workers) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_interrupt != 0) {
+      shared.stop = true;
+      std::unique_lock lock(shared.claiming);
+      auto released = job.releaseLeases(ownerPrefix());
+      err << fmt::format("\ncutover verify: interrupted by {}: {}; resume with: cutover verify "
+                         "--config {} --job {}\n",
+                         g_interrupt == SIGINT ? "SIGINT" : "SIGTERM",
+                         released ? fmt::format("{} chunk(s) in progress returned to pending", *released)
+                                  : fmt::format("could not return this process's chunks ({}); their "
+                                                "leases run out in {} s",
+                                                released.status().message(), options.lease_s),
+                         options.config_path, job_id)
+          << std::flush;
+      std::_Exit(2);  // the workers are blocked in queries; nothing of theirs needs to finish
+    }
+    if (Clock::now() >= next_renewal) {
+      // A failed renewal is not fatal here: the workers' own statements meet the same trouble
+      // and report it; at worst a chunk is checked twice, and recorded once.
+      job.renewLeases(ownerPrefix());
+      next_renewal = Clock::now() + renew_every;
+    }
+  }
+  for (std::thread& t : workers) t.join();
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
 }
 
 Status writeJson(const std::string& path, const nlohmann::json& document, std::ostream& out) {
@@ -185,7 +262,8 @@ int runVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err
   auto job = VerifyJob::open(pgclient::controlFor(config), job_id, ownerName(-1), options.lease_s);
   if (!job) return couldNotRun(err, job.status().message());
   auto created = job->createOrJoin(
-      [&] { return planJob(plan, config, chunk_rows, options.sample, *stores); });
+      [&] { return planJob(plan, config, chunk_rows, options.sample,
+                   !options.tables.empty() || !options.exclude.empty(), *stores); });
   if (!created) return couldNotRun(err, created.status().message());
   if (!options.quiet) {
     err << fmt::format("verify {}: {} job, {} table(s)\n", job_id, *created ? "new" : "joined", plan.tables.size());
@@ -198,11 +276,7 @@ int runVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err
       auto progress_job = VerifyJob::open(pgclient::controlFor(config), job_id, ownerName(-2), options.lease_s);
       if (progress_job) progress.emplace(std::move(*progress_job), err, ::isatty(STDERR_FILENO) == 1);
     }
-    std::vector<std::thread> workers;
-    for (int w = 0; w < options.workers; ++w) {
-      workers.emplace_back([&, w] { work(w, options, config, plan.tables, job_id, shared); });
-    }
-    for (std::thread& t : workers) t.join();
+    runWorkers(options, config, plan.tables, job_id, *job, shared, err);
   }
   if (shared.error) return couldNotRun(err, shared.error->message());
 

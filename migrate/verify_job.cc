@@ -39,11 +39,14 @@ CREATE TABLE IF NOT EXISTS cutover.verify_chunks (
   finished_at timestamptz,
   PRIMARY KEY (job_id, table_name, chunk));
 CREATE INDEX IF NOT EXISTS verify_chunks_open ON cutover.verify_chunks (job_id) WHERE state <> 'done';
+ALTER TABLE cutover.verify_chunks ADD COLUMN IF NOT EXISTS claims int NOT NULL DEFAULT 0;
+ALTER TABLE cutover.verify_jobs ADD COLUMN IF NOT EXISTS filtered boolean NOT NULL DEFAULT false;
 COMMIT)";
 
 constexpr const char* kClaimSql = R"(
 UPDATE cutover.verify_chunks c
-   SET state = 'leased', lease_owner = $2, lease_until = now() + make_interval(secs => $3::int)
+   SET state = 'leased', lease_owner = $2, lease_until = now() + make_interval(secs => $3::int),
+       claims = claims + 1
  WHERE (c.job_id, c.table_name, c.chunk) =
        (SELECT job_id, table_name, chunk FROM cutover.verify_chunks
          WHERE job_id = $1 AND (state = 'pending' OR (state = 'leased' AND lease_until < now()))
@@ -92,13 +95,20 @@ std::optional<ChunkKind> chunkKindFrom(std::string_view text) {
   return std::nullopt;
 }
 
-Result<VerifyJob> VerifyJob::open(const config::ControlConfig& control, std::string id,
-                                  std::string owner, int lease_s) {
-  pgclient::ConnectParams params = pgclient::paramsFor(control, "cutover-verify-control");
+Result<pgclient::Connection> connectControl(const config::ControlConfig& control,
+                                            std::string_view application_name, pgclient::Deadline deadline) {
+  pgclient::ConnectParams params = pgclient::paramsFor(control, application_name);
   if (params.get("user").empty()) params.set("user", "postgres");
   params.setting("client_min_messages", "warning");  // no NOTICEs of CREATE ... IF NOT EXISTS
-  auto conn = pgclient::Connection::connect(params, pgclient::deadlineIn(kControlDeadlineMs));
+  auto conn = pgclient::Connection::connect(params, deadline);
   if (!conn) return Status::error(fmt::format("the control database: {}", conn.status().message()));
+  return conn;
+}
+
+Result<VerifyJob> VerifyJob::open(const config::ControlConfig& control, std::string id,
+                                  std::string owner, int lease_s) {
+  auto conn = connectControl(control, "cutover-verify-control", pgclient::deadlineIn(kControlDeadlineMs));
+  if (!conn) return conn.status();
   VerifyJob job(std::move(conn.value()), std::move(id), std::move(owner), lease_s);
   if (auto created = job.run(kSchemaSql, {}); !created) return created.status();
   return job;
@@ -141,9 +151,10 @@ Result<bool> VerifyJob::createOrJoin(const std::function<Result<JobPlan>()>& pla
       {id_, chunks.dump()});
   if (!stored) return stored.status();
   auto described = run(
-      "UPDATE cutover.verify_jobs SET tables = $2::jsonb, schema_differences = $3::jsonb "
-      "WHERE id = $1",
-      {id_, nlohmann::json(planned->tables).dump(), planned->schema_differences.dump()});
+      "UPDATE cutover.verify_jobs SET tables = $2::jsonb, schema_differences = $3::jsonb, "
+      "filtered = $4::boolean WHERE id = $1",
+      {id_, nlohmann::json(planned->tables).dump(), planned->schema_differences.dump(),
+       planned->filtered ? "true" : "false"});
   if (!described) return described.status();
   if (auto r = run("COMMIT", {}); !r) return r.status();
   return true;
@@ -168,6 +179,24 @@ Result<bool> VerifyJob::finish(const ChunkTask& task, int64_t rows_old, int64_t 
                                 owner_});
   if (!reply) return reply.status();
   return std::string_view(PQcmdTuples(reply->result.get())) == "1";
+}
+
+Result<int64_t> VerifyJob::renewLeases(const std::string& owner_prefix) {
+  auto reply = run(
+      "UPDATE cutover.verify_chunks SET lease_until = now() + make_interval(secs => $3::int) "
+      "WHERE job_id = $1 AND state = 'leased' AND starts_with(lease_owner, $2)",
+      {id_, owner_prefix, std::to_string(lease_s_)});
+  if (!reply) return reply.status();
+  return std::stoll(PQcmdTuples(reply->result.get()));
+}
+
+Result<int64_t> VerifyJob::releaseLeases(const std::string& owner_prefix) {
+  auto reply = run(
+      "UPDATE cutover.verify_chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL "
+      "WHERE job_id = $1 AND state = 'leased' AND starts_with(lease_owner, $2)",
+      {id_, owner_prefix});
+  if (!reply) return reply.status();
+  return std::stoll(PQcmdTuples(reply->result.get()));
 }
 
 Result<JobProgress> VerifyJob::progress() {
@@ -223,24 +252,72 @@ Status VerifyJob::complete(const std::string& state, const nlohmann::json& summa
   return reply ? Status::ok() : reply.status();
 }
 
-Result<std::optional<LastVerify>> VerifyJob::last(pgclient::Connection& control) {
+namespace {
+
+// The jobs' tables do not exist until the first verify created them: nothing on record.
+bool neverRan(const pgclient::Reply& reply) { return reply.sqlstate == "42P01" || reply.sqlstate == "3F000"; }
+
+Status controlError(const pgclient::Connection& control, const pgclient::Reply& reply) {
+  return Status::error(fmt::format("the control database {}: {}", control.where(), reply.error));
+}
+
+}  // namespace
+
+Result<std::vector<LastVerify>> VerifyJob::recent(pgclient::Connection& control, int limit,
+                                                  pgclient::Deadline deadline) {
   pgclient::Reply reply = control.exec(
       "SELECT id, state, to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-      "tables FROM cutover.verify_jobs WHERE finished_at IS NOT NULL "
-      "ORDER BY finished_at DESC LIMIT 1",
-      {}, pgclient::deadlineIn(kControlDeadlineMs));
+      "tables, filtered, extract(epoch FROM now() - finished_at)::bigint, coalesce(summary, '{}') "
+      "FROM cutover.verify_jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT $1",
+      {std::to_string(limit)}, deadline);
+  std::vector<LastVerify> out;
   if (!reply.ok()) {
-    if (reply.sqlstate == "42P01" || reply.sqlstate == "3F000") return std::optional<LastVerify>();
-    return Status::error(fmt::format("the control database {}: {}", control.where(), reply.error));
+    if (neverRan(reply)) return out;
+    return controlError(control, reply);
   }
-  if (reply.rows() == 0) return std::optional<LastVerify>();
-  LastVerify last{std::string(reply.value(0, 0)), std::string(reply.value(0, 1)),
-                  std::string(reply.value(0, 2)), {}};
-  auto tables = nlohmann::json::parse(reply.value(0, 3), nullptr, false);
-  if (tables.is_array()) {
-    for (const auto& t : tables) last.tables.push_back(t.get<std::string>());
+  for (int r = 0; r < reply.rows(); ++r) {
+    LastVerify last;
+    last.id = std::string(reply.value(r, 0));
+    last.state = std::string(reply.value(r, 1));
+    last.finished_at = std::string(reply.value(r, 2));
+    auto tables = nlohmann::json::parse(reply.value(r, 3), nullptr, false);
+    if (tables.is_array()) {
+      for (const auto& t : tables) {
+        if (t.is_string()) last.tables.push_back(t.get<std::string>());
+      }
+    }
+    last.filtered = reply.value(r, 4) == "t";
+    last.age_s = std::stoll(std::string(reply.value(r, 5)));
+    last.summary = nlohmann::json::parse(reply.value(r, 6), nullptr, false);
+    out.push_back(std::move(last));
   }
-  return std::optional<LastVerify>(std::move(last));
+  return out;
+}
+
+Result<std::optional<VerifyJobState>> VerifyJob::latest(pgclient::Connection& control,
+                                                        pgclient::Deadline deadline) {
+  pgclient::Reply reply = control.exec(
+      "SELECT j.id, j.state, "
+      "count(c.chunk) FILTER (WHERE c.state = 'pending' OR (c.state = 'leased' AND c.lease_until < now())), "
+      "count(c.chunk) FILTER (WHERE c.state = 'leased' AND c.lease_until >= now()), "
+      "count(c.chunk) FILTER (WHERE c.state = 'done'), "
+      "coalesce(sum(c.rows_old) FILTER (WHERE c.state = 'done'), 0) "
+      "FROM (SELECT id, state FROM cutover.verify_jobs ORDER BY created_at DESC LIMIT 1) j "
+      "LEFT JOIN cutover.verify_chunks c ON c.job_id = j.id GROUP BY j.id, j.state",
+      {}, deadline);
+  if (!reply.ok()) {
+    if (neverRan(reply)) return std::optional<VerifyJobState>();
+    return controlError(control, reply);
+  }
+  if (reply.rows() == 0) return std::optional<VerifyJobState>();
+  VerifyJobState state;
+  state.id = std::string(reply.value(0, 0));
+  state.state = std::string(reply.value(0, 1));
+  state.pending = std::stoll(std::string(reply.value(0, 2)));
+  state.leased = std::stoll(std::string(reply.value(0, 3)));
+  state.done = std::stoll(std::string(reply.value(0, 4)));
+  state.rows_done = std::stoll(std::string(reply.value(0, 5)));
+  return std::optional<VerifyJobState>(std::move(state));
 }
 
 }  // namespace cutover::migrate

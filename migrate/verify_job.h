@@ -45,6 +45,7 @@ struct JobPlan {
   std::vector<std::string> tables;
   nlohmann::json schema_differences = nlohmann::json::array();
   std::vector<ChunkTask> chunks;
+  bool filtered = false;  // --table/--exclude narrowed it: it does not prove the whole database
 };
 
 struct JobProgress {
@@ -53,9 +54,24 @@ struct JobProgress {
 };
 
 struct LastVerify {
-  std::string id, state, finished_at;
+  std::string id, state, finished_at;  // state: equal | differences
   std::vector<std::string> tables;
+  bool filtered = false;
+  int64_t age_s = 0;                   // seconds since it finished, by the control database's clock
+  nlohmann::json summary;
 };
+
+// The newest verify job (running or finished) and its chunks by state, for /status and metrics.
+struct VerifyJobState {
+  std::string id, state;                  // state: running | equal | differences
+  int64_t pending = 0, leased = 0, done = 0;  // an expired lease counts as pending
+  int64_t rows_done = 0;
+};
+
+// A connection to the control database for the jobs' tables: as flags.control (or the old store)
+// says, user postgres when none is configured, NOTICEs of IF NOT EXISTS silenced.
+Result<pgclient::Connection> connectControl(const config::ControlConfig& control,
+                                            std::string_view application_name, pgclient::Deadline deadline);
 
 class VerifyJob {
  public:
@@ -73,14 +89,23 @@ class VerifyJob {
   // Records a leased chunk's result. false: the lease was lost (the chunk is someone else's now).
   Result<bool> finish(const ChunkTask& task, int64_t rows_old, int64_t rows_new,
                       const nlohmann::json& result);
+  // Extends the leases of every chunk held by an owner starting with `owner_prefix` (this
+  // process's workers), so a chunk that runs longer than the lease is not claimed twice.
+  Result<int64_t> renewLeases(const std::string& owner_prefix);
+  // Returns those chunks to pending at once (an interrupted process), for any process to claim.
+  Result<int64_t> releaseLeases(const std::string& owner_prefix);
   Result<JobProgress> progress();
   Result<std::vector<ChunkRecord>> chunks();
   Result<nlohmann::json> schemaDifferences();
   // Marks the job finished (the first process to get here wins); `state` equal|differences.
   Status complete(const std::string& state, const nlohmann::json& summary);
 
-  // The last finished verify job, if any (for status output).
-  static Result<std::optional<LastVerify>> last(pgclient::Connection& control);
+  // The finished verify jobs, newest first, at most `limit` (empty when none ever ran: the
+  // tables do not exist yet).
+  static Result<std::vector<LastVerify>> recent(pgclient::Connection& control, int limit,
+                                                pgclient::Deadline deadline);
+  static Result<std::optional<VerifyJobState>> latest(pgclient::Connection& control,
+                                                      pgclient::Deadline deadline);
 
  private:
   VerifyJob(pgclient::Connection conn, std::string id, std::string owner, int lease_s)

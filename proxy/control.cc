@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/build_support.h"
+#include "migrate/ramp_gate.h"
 #include "router/decide.h"
 
 namespace cutover::proxy {
@@ -60,7 +61,8 @@ int httpStatus(ControlPlane::Refusal refusal) {
     case ControlPlane::Refusal::Invalid: return 400;
     case ControlPlane::Refusal::Unsupported:
     case ControlPlane::Refusal::PointOfNoReturn:
-    case ControlPlane::Refusal::Conflict: return 409;
+    case ControlPlane::Refusal::Conflict:
+    case ControlPlane::Refusal::Gated: return 409;
     case ControlPlane::Refusal::Unavailable: return 503;
     case ControlPlane::Refusal::Internal: return 500;
   }
@@ -118,14 +120,57 @@ ControlPlane::Applied ControlPlane::applyToWorkers(flags::FlagSnapshotPtr flags,
   return applied;
 }
 
+std::optional<ControlPlane::Outcome> ControlPlane::gate(const flags::FlagSnapshot& before,
+                                                        const flags::FlagSnapshot& next, bool force, json& audit) {
+  if (!parts_.config->verify.require_for_ramp || parts_.jobs == nullptr) return std::nullopt;
+  // The control database's view now, not the last poll's: a verify that just finished counts.
+  const JobsView view = parts_.jobs->refresh();
+  migrate::RampGateDecision decision;
+  std::string refused;
+  Refusal refusal = Refusal::Gated;
+  if (view.read) {
+    decision = migrate::rampGate(before, next, view.recent, {parts_.config->verify.max_age_s});
+    if (!decision.allowed) refused = decision.reason;
+  } else {
+    // Raised or not is known without the control database; only a raise needs it.
+    decision = migrate::rampGate(before, next, {}, {parts_.config->verify.max_age_s});
+    if (!decision.raised.empty()) {
+      refusal = Refusal::Unavailable;
+      refused = fmt::format(
+          "verify.require_for_ramp: cannot read the verify results from the control database {}: {}; nothing "
+          "changed (lowering reads_new_percent and POST /rollback are never gated)",
+          parts_.jobs->where(), view.error);
+    }
+  }
+  if (decision.raised.empty()) return std::nullopt;
+  audit = {{"raised", decision.raised}};
+  if (!view.recent.empty()) audit["last_verify"] = view.recent.front().id;
+  if (refused.empty()) {
+    audit["result"] = "passed";
+    return std::nullopt;
+  }
+  if (force) {
+    audit["result"] = "forced";
+    audit["refused_because"] = refused;
+    log::warn("flag change forced past the read-ramp gate: {}", refused);
+    return std::nullopt;
+  }
+  return Outcome{refusal, refused, {}};
+}
+
 ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::string& changed_by,
-                                           const std::string& reason) {
+                                           const std::string& reason, bool force) {
   std::lock_guard lock(change_mutex_);
   const config::FlagValues values{next.writes, next.mirror, next.reads_new_percent, next.shadow_percent, &next.tables};
   if (auto refusal = config::checkFlagsSupported(values, parts_.config->new_store.has_value())) {
     return Outcome{Refusal::Unsupported, fmt::format("{}: {}", refusal->key_path, refusal->message), {}};
   }
+  if (force && reason.empty()) {
+    return Outcome{Refusal::Invalid, "force: needs a reason (why the read-ramp gate is overridden; it is audited)", {}};
+  }
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
+  json gate_audit;
+  if (auto refused = gate(*before, next, force, gate_audit)) return std::move(*refused);
   flags::FlagStore::Share share;
   if (parts_.fleet != nullptr) {
     // A change takes effect nowhere unless the fleet store took it: instances never disagree
@@ -145,7 +190,7 @@ ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::
                                         "locally when the control database is down)",
                    {}, {}};
   }
-  return published(std::move(result), before, "flag change", "api");
+  return published(std::move(result), before, "flag change", "api", gate_audit);
 }
 
 void ControlPlane::adoptRemote(flags::FlagSnapshot remote) {
@@ -205,7 +250,8 @@ ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& 
 }
 
 ControlPlane::Outcome ControlPlane::published(Result<flags::FlagSnapshotPtr> result, const flags::FlagSnapshotPtr& before,
-                                              const std::string& what, const std::string& trigger) {
+                                              const std::string& what, const std::string& trigger,
+                                              const json& gate) {
   if (!result.isOk()) {
     // publish() validates first; anything else it refuses is a failure to persist.
     const std::string& message = result.status().message();
@@ -223,6 +269,7 @@ ControlPlane::Outcome ControlPlane::published(Result<flags::FlagSnapshotPtr> res
       {"after", flagValues(*after)}, {"workers_applied", applied.workers},
       {"applied_ms", applied.applied_ms},
   };
+  if (!gate.is_null()) record["ramp_gate"] = gate;
   // The change is answered once its audit line is on disk (or after kAuditWait: it is in
   // effect either way, and the log has it too).
   auto durable = std::make_shared<std::promise<bool>>();
@@ -289,6 +336,7 @@ admin::Response ControlPlane::status() const {
       {"divergences", static_cast<uint64_t>(registry.divergences().Value())},
       {"mismatches", static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value())},
   };
+  if (parts_.jobs != nullptr) body["verify"] = verifyStatus();
   if (parts_.fleet == nullptr) {
     body["flag_store"] = {{"kind", "file"}, {"ok", true}, {"state_file", parts_.flag_store->stateFile()}};
   } else {
@@ -317,6 +365,41 @@ admin::Response ControlPlane::status() const {
   return jsonResponse(200, body);
 }
 
+json ControlPlane::verifyStatus() const {
+  const JobsView view = parts_.jobs->current();
+  json out = {{"require_for_ramp", parts_.config->verify.require_for_ramp}};
+  if (parts_.config->verify.require_for_ramp) out["max_age_s"] = parts_.config->verify.max_age_s;
+  if (view.read_at == std::chrono::steady_clock::time_point{}) {
+    out["ok"] = false;
+    out["detail"] = "not read from the control database yet";
+    return out;
+  }
+  out["ok"] = view.read;
+  if (!view.read) {
+    out["detail"] = fmt::format("cannot read the control database {}: {}", parts_.jobs->where(), view.error);
+    return out;
+  }
+  const int64_t since_read =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - view.read_at).count();
+  if (view.recent.empty()) {
+    out["last"] = nullptr;
+    out["detail"] = "no verify has finished yet: run cutover verify --config FILE";
+  } else {
+    const migrate::LastVerify& last = view.recent.front();
+    out["last"] = {{"id", last.id},         {"state", last.state},     {"finished_at", last.finished_at},
+                   {"age_s", last.age_s + since_read}, {"filtered", last.filtered}, {"tables", last.tables},
+                   {"summary", last.summary}};
+  }
+  if (view.latest) {
+    out["latest"] = {{"id", view.latest->id},
+                     {"state", view.latest->state},
+                     {"chunks", {{"pending", view.latest->pending}, {"leased", view.latest->leased},
+                                 {"done", view.latest->done}}},
+                     {"rows_done", view.latest->rows_done}};
+  }
+  return out;
+}
+
 std::string ControlPlane::journalPath(const std::string& file) const {
   std::string directory = parts_.config->journal_dir;
   if (!directory.empty() && directory.back() != '/') directory += '/';
@@ -329,12 +412,21 @@ void ControlPlane::registerRoutes(admin::AdminServer& admin) {
   });
 
   admin.route("PUT", "/flags", [this](const admin::Request& request) {
-    auto next = flags::applyJson(*parts_.flag_store->current(), request.body);
+    // "force" is a request option, not a flag: taken out before the flags are read.
+    json body = json::parse(request.body, nullptr, false);
+    bool force = false;
+    std::string flags_body = request.body;
+    if (body.is_object() && body.contains("force")) {
+      if (!body["force"].is_boolean()) return admin::errorResponse(400, "invalid flags: force: must be true or false");
+      force = body["force"].get<bool>();
+      body.erase("force");
+      flags_body = body.dump();
+    }
+    auto next = flags::applyJson(*parts_.flag_store->current(), flags_body);
     if (!next.isOk()) return admin::errorResponse(400, next.status().message());
     // A change without a reason has none (applyJson keeps the previous change's).
-    const json body = json::parse(request.body, nullptr, false);
     const std::string reason = body.is_object() && body.contains("reason") ? next.value().reason : "";
-    Outcome outcome = change(std::move(next.value()), "admin " + request.remote_address, reason);
+    Outcome outcome = change(std::move(next.value()), "admin " + request.remote_address, reason, force);
     if (outcome.refusal != Refusal::None) return admin::errorResponse(httpStatus(outcome.refusal), outcome.error);
     return jsonResponse(200, flags::toJson(*outcome.applied.flags));
   });

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "config/config.h"
 #include "flags/flag_store.h"
 #include "flags/pg_flag_store.h"
+#include "proxy/job_watch.h"
 #include "proxy/store_health.h"
 #include "proxy/worker.h"
 
@@ -35,6 +37,7 @@ class ControlPlane {
     std::function<int()> live_sessions;
     const std::atomic<bool>* shutting_down = nullptr;
     flags::PgFlagStore* fleet = nullptr;                              // flags.store: postgres
+    JobWatch* jobs = nullptr;                                         // null without stores.new
   };
 
   // Opens journal_dir/audit.jsonl, where every flag change is recorded.
@@ -49,14 +52,17 @@ class ControlPlane {
 
   // Refuses (FailedPrecondition-like error, answered 409) what this build or this config cannot
   // route, then publishes (validation errors: 400), applies to every worker and audits.
-  enum class Refusal { None, Invalid, Unsupported, PointOfNoReturn, Conflict, Unavailable, Internal };
+  // Gated: verify.require_for_ramp and no clean, fresh verify for a raise of reads to new.
+  enum class Refusal { None, Invalid, Unsupported, PointOfNoReturn, Conflict, Gated, Unavailable, Internal };
   struct Outcome {
     Refusal refusal = Refusal::None;
     std::string error;
     Applied applied;
     std::string fleet_error;   // a rollback applied here that the fleet flag store did not take
   };
-  Outcome change(flags::FlagSnapshot next, const std::string& changed_by, const std::string& reason);
+  // `force` (with a non-empty reason) overrides the read-ramp gate; the audit line says so.
+  Outcome change(flags::FlagSnapshot next, const std::string& changed_by, const std::string& reason,
+                 bool force = false);
   Outcome rollback(bool automatic, const std::string& changed_by, const std::string& reason, bool force);
 
   // A snapshot another instance published through the fleet flag store (any thread): adopted
@@ -76,7 +82,13 @@ class ControlPlane {
  private:
   explicit ControlPlane(Parts parts, std::unique_ptr<compare::Journal> audit);
   Outcome published(Result<flags::FlagSnapshotPtr> result, const flags::FlagSnapshotPtr& before,
-                    const std::string& what, const std::string& trigger);
+                    const std::string& what, const std::string& trigger,
+                    const nlohmann::json& gate = nullptr);
+  // The read-ramp gate for before → next: null when it does not apply or lets the change through
+  // (then `audit` says what it checked), else the refusal.
+  std::optional<Outcome> gate(const flags::FlagSnapshot& before, const flags::FlagSnapshot& next, bool force,
+                              nlohmann::json& audit);
+  nlohmann::json verifyStatus() const;
   admin::Response status() const;
   std::string journalPath(const std::string& file) const;   // journal_dir/file
 

@@ -16,9 +16,17 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/build_support.h"
+#include "pgclient/conninfo.h"
 #include "proxy/socket_util.h"
 
 namespace cutover::proxy {
+namespace {
+
+// The verify results in the control database are read this often, each read within the deadline.
+constexpr std::chrono::milliseconds kJobPollPeriod{5000};
+constexpr std::chrono::milliseconds kJobReadDeadline{3000};
+
+}  // namespace
 
 Status resolveAddress(const std::string& host, uint16_t port, sockaddr_storage& out, socklen_t& length) {
   if (host.starts_with("/")) {
@@ -230,6 +238,11 @@ Status Server::run() {
     parts.live_sessions = [this] { return liveSessions(); };
     parts.shutting_down = &shutting_down_;
     parts.fleet = fleet_.get();
+    if (config_.new_store) {
+      // The jobs' results in the control database: /status, job_* metrics, the read-ramp gate.
+      jobs_ = std::make_unique<JobWatch>(pgclient::controlFor(config_), kJobPollPeriod, kJobReadDeadline);
+      parts.jobs = jobs_.get();
+    }
     auto control = ControlPlane::open(std::move(parts));
     if (!control.isOk()) return control.status();
     control_ = std::move(control.value());

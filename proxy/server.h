@@ -63,6 +63,7 @@ class Server {
   std::unique_ptr<Rechecker> rechecker_;           // re-runs mismatched shadow reads
   std::unique_ptr<StoreHealth> health_;
   std::unique_ptr<flags::PgFlagStore> fleet_;   // flags.store: postgres
+  std::unique_ptr<JobWatch> jobs_;              // verify results; before control_, which reads it
   std::unique_ptr<ControlPlane> control_;
   std::atomic<ControlPlane*> control_ready_{nullptr};   // for the fleet store's thread
   std::unique_ptr<admin::AdminServer> admin_;

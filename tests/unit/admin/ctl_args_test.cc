@@ -102,8 +102,12 @@ TEST(CtlArgsTest, UsageErrorsNameTheArgument) {
   EXPECT_EQ(parseError({"status", "now"}), "status takes no arguments (got 'now')");
   EXPECT_EQ(parseError({"rollback", "please"}), "rollback takes no arguments (got 'please')");
   EXPECT_EQ(parseError({"set"}), "set needs at least one KEY=VALUE, e.g. set reads_new_percent=10");
-  EXPECT_EQ(parseError({"set", "--force", "writes=old"}), "--force only applies to rollback");
-  EXPECT_EQ(parseError({"flags", "--force"}), "--force only applies to rollback");
+  EXPECT_EQ(parseError({"set", "--force", "reads_new_percent=5"}),
+            "set --force needs --reason TEXT: why the read-ramp gate is overridden (it is audited)");
+  EXPECT_EQ(parseError({"set", "--force", "--reason=", "reads_new_percent=5"}),
+            "set --force needs --reason TEXT: why the read-ramp gate is overridden (it is audited)");
+  EXPECT_EQ(parseError({"flags", "--force"}), "--force only applies to set (past the read-ramp gate) and rollback");
+  EXPECT_EQ(parseError({"status", "--force"}), "--force only applies to set (past the read-ramp gate) and rollback");
 }
 
 // --- --admin ------------------------------------------------------------------------------------

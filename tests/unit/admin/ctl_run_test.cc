@@ -216,6 +216,19 @@ TEST_F(CtlRunTest, RollbackOneLineAndForce) {
   EXPECT_EQ(json::parse(received().back().body), json::parse(R"({"reason":"cutover ctl by ana","force":false})"));
 }
 
+TEST_F(CtlRunTest, SetForceSendsForceAndTheReason) {
+  start();
+  serve("PUT", "/flags", 200, R"({"version":9,"reads_new_percent":5})");
+  Outcome outcome =
+      run({"set", "reads_new_percent=5", "--force", "--reason", "verify ran on the replica", "--token", "s3cret"});
+  EXPECT_EQ(outcome.code, 0) << outcome.err;
+  EXPECT_EQ(json::parse(received().back().body),
+            json::parse(R"({"reads_new_percent":5,"reason":"verify ran on the replica","force":true})"));
+  outcome = run({"set", "reads_new_percent=5", "--token", "s3cret", "--reason", "ramp"});
+  EXPECT_EQ(outcome.code, 0) << outcome.err;
+  EXPECT_EQ(json::parse(received().back().body), json::parse(R"({"reads_new_percent":5,"reason":"ramp"})"));
+}
+
 TEST_F(CtlRunTest, RollbackPastThePointOfNoReturn) {
   start();
   serve("POST", "/rollback", 409, R"({"error":"writes is new: past the point of no return; pass force"})");
