@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS cutover.verify_jobs (
   state text NOT NULL DEFAULT 'running',
   tables jsonb NOT NULL DEFAULT '[]',
   schema_differences jsonb NOT NULL DEFAULT '[]',
-  summary jsonb);
+  summary jsonb,
+  filtered boolean NOT NULL DEFAULT false);
 CREATE TABLE IF NOT EXISTS cutover.verify_chunks (
   job_id text NOT NULL REFERENCES cutover.verify_jobs (id) ON DELETE CASCADE,
   table_name text NOT NULL,
@@ -33,14 +34,27 @@ CREATE TABLE IF NOT EXISTS cutover.verify_chunks (
   lease_owner text,
   lease_until timestamptz,
   done_count int NOT NULL DEFAULT 0,
+  claims int NOT NULL DEFAULT 0,
   rows_old bigint,
   rows_new bigint,
   result jsonb,
   finished_at timestamptz,
   PRIMARY KEY (job_id, table_name, chunk));
 CREATE INDEX IF NOT EXISTS verify_chunks_open ON cutover.verify_chunks (job_id) WHERE state <> 'done';
-ALTER TABLE cutover.verify_chunks ADD COLUMN IF NOT EXISTS claims int NOT NULL DEFAULT 0;
-ALTER TABLE cutover.verify_jobs ADD COLUMN IF NOT EXISTS filtered boolean NOT NULL DEFAULT false;
+-- Columns added since the first release, for a control database that has the older tables. Only
+-- when missing: ALTER TABLE takes an exclusive lock even when it has nothing to do, and would
+-- deadlock with a process creating its job while this one starts.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'cutover.verify_chunks'::regclass
+                 AND attname = 'claims' AND NOT attisdropped) THEN
+    ALTER TABLE cutover.verify_chunks ADD COLUMN claims int NOT NULL DEFAULT 0;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'cutover.verify_jobs'::regclass
+                 AND attname = 'filtered' AND NOT attisdropped) THEN
+    ALTER TABLE cutover.verify_jobs ADD COLUMN filtered boolean NOT NULL DEFAULT false;
+  END IF;
+END $$;
 COMMIT)";
 
 constexpr const char* kClaimSql = R"(

@@ -22,6 +22,11 @@
   every chunk done exactly once, both exit 0 with the same verdict.
 - lease_renewal: chunks that take longer than --lease-s 1 (the throttle holds each one ~1 s)
   under two processes of two workers: every chunk claimed exactly once (the leases are renewed).
+- ramp_gate: a proxy with verify.require_for_ramp: a raise of reads_new_percent is refused (409)
+  with no verify on record, after one that found differences, for a global raise after only a
+  --table verify; a table's raise passes on that --table verify; --force with a reason overrides
+  (audited); lowering always passes; /status, `cutover ctl status` and the job_* metrics show the
+  last verify; a control database that does not answer (jobs table locked) -> 503.
 - interrupt: SIGINT mid-run -> exit 2 with the resume command, no chunk left leased; --job resumes
   to equal with every chunk done once.
 """
@@ -511,9 +516,128 @@ def check_interrupt(ctx):
     h.check_eq((done2, min_done, max_done), (total, 1, 1), "every chunk done exactly once")
 
 
+GATE_TOKEN = "gate-token"
+
+
+def run_ctl(ctx, admin_port, *args):
+    p = subprocess.run([ctx.binary, "ctl", "--admin", f"http://127.0.0.1:{admin_port}", *args],
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check_ramp_gate(ctx):
+    if ctx.direct:
+        return ctx.log("skipped (--direct)")
+    h.fresh_database(DB, ctx.old, ctx.new)
+    both(ctx, "CREATE TABLE orders (id int PRIMARY KEY, v text); INSERT INTO orders SELECT g, 'o' || g FROM "
+              "generate_series(1, 3000) g; CREATE TABLE items (id int PRIMARY KEY, v text); "
+              "INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 2000) g;")
+    ctx.old.psql("DROP SCHEMA IF EXISTS cutover CASCADE")   # no verify on record
+    config, tmp = write_config(ctx, "gate")
+    admin_port = h.free_port()
+    journal = os.path.join(tmp, "journal")
+    proxy = ctx.target(ctx.old, ctx.new, flags={"writes": "dual", "mirror": "sync"}, journal_dir=journal,
+                       verify={"database": DB, "require_for_ramp": True, "max_age_s": 3600},
+                       admin={"listen": f"127.0.0.1:{admin_port}", "token_env": "GATE_TOKEN"},
+                       env={"GATE_TOKEN": GATE_TOKEN})
+
+    def put(body):
+        return h.admin_request(admin_port, "PUT", "/flags", body=body, token=GATE_TOKEN)
+
+    def status_verify(want=lambda v: True, timeout=20):
+        deadline = time.monotonic() + timeout
+        while True:
+            rc, body = h.admin_request(admin_port, "GET", "/status")
+            h.check_eq(rc, 200, f"GET /status: {body}")
+            v = body.get("verify", {})
+            if want(v) or time.monotonic() > deadline:
+                return v
+            time.sleep(0.2)
+
+    try:
+        v = status_verify(lambda v: v.get("ok") is True)
+        h.check(v.get("ok") is True and v.get("last") is None and v.get("require_for_ramp") is True, f"/status {v}")
+        rc, body = put({"reads_new_percent": 10, "reason": "ramp"})
+        h.check_eq(rc, 409, f"raise with no verify on record: {body}")
+        h.check("no complete verify on record" in body["error"], body)
+        rc, body = put({"shadow_percent": 20, "reason": "more shadows"})
+        h.check_eq(rc, 200, f"a change that sends no reads to new is not gated: {body}")
+
+        # A difference on new: verify finds it and the raise stays refused.
+        ctx.new.psql("UPDATE orders SET v = 'changed' WHERE id = 42", db=DB)
+        rc, out, err = run_verify(ctx, config)
+        h.check_eq(rc, 1, f"verify with a difference (stderr {err})")
+        rc, body = put({"reads_new_percent": 10, "reason": "ramp"})
+        h.check_eq(rc, 409, f"raise after a verify with differences: {body}")
+        h.check("found differences (1 differing table(s)" in body["error"], body)
+
+        # --force with a reason passes, audited; lowering is never gated.
+        rc, out, err = run_ctl(ctx, admin_port, "--token", GATE_TOKEN, "set", "reads_new_percent=10", "--force",
+                               "--reason", "incident 7: verified by hand")
+        h.check_eq(rc, 0, f"ctl set --force (stdout {out} stderr {err})")
+        audit = [json.loads(line) for line in h.read_text(os.path.join(journal, "audit.jsonl")).splitlines() if line]
+        gate = audit[-1].get("ramp_gate", {})
+        h.check_eq((gate.get("result"), audit[-1]["reason"]), ("forced", "incident 7: verified by hand"),
+                   f"audit line {audit[-1]}")
+        h.check("found differences" in gate.get("refused_because", ""), gate)
+        rc, body = put({"reads_new_percent": 0, "reason": "back"})
+        h.check_eq(rc, 200, f"lowering is never gated: {body}")
+
+        # Repaired, then a --table verify: enough for that table's raise, not for a global one.
+        ctx.new.psql("UPDATE orders SET v = 'o42' WHERE id = 42", db=DB)
+        rc, out, err = run_verify(ctx, config, "--table", "orders")
+        h.check_eq(rc, 0, f"verify --table orders (stderr {err})")
+        rc, body = put({"tables": {"orders": {"reads_new_percent": 50}}, "reason": "orders first"})
+        h.check_eq(rc, 200, f"table raise covered by the --table verify: {body}")
+        rc, body = put({"tables": {"items": {"reads_new_percent": 50}}, "reason": "items"})
+        h.check_eq(rc, 409, f"items was not in the --table verify: {body}")
+        rc, body = put({"reads_new_percent": 10, "reason": "ramp"})
+        h.check_eq(rc, 409, f"global raise after only a --table verify: {body}")
+
+        # A complete verify: the global raise passes; /status, ctl status and metrics show it.
+        job = f"gate-{os.getpid()}"
+        rc, out, err = run_verify(ctx, config, "--job", job, "--chunk-rows", "1000")
+        h.check_eq(rc, 0, f"complete verify (stderr {err})")
+        rc, body = put({"reads_new_percent": 10, "reason": "ramp"})
+        h.check_eq(rc, 200, f"global raise after a clean complete verify: {body}")
+        h.check_eq(json.loads(h.read_text(os.path.join(journal, "audit.jsonl")).splitlines()[-1])["ramp_gate"],
+                   {"raised": ["reads_new_percent"], "last_verify": job, "result": "passed"}, "audit of the raise")
+        v = status_verify(lambda v: (v.get("last") or {}).get("id") == job)
+        last, latest = v.get("last") or {}, v.get("latest") or {}
+        h.check_eq((last.get("id"), last.get("state"), last.get("filtered"), sorted(last.get("tables", []))),
+                   (job, "equal", False, ["public.items", "public.orders"]), f"/status verify {v}")
+        h.check(0 <= last.get("age_s", -1) < 60, f"age_s {last}")
+        h.check_eq((latest.get("id"), latest.get("chunks", {}).get("pending"), latest.get("chunks", {}).get("leased"),
+                    latest.get("rows_done")), (job, 0, 0, 5000), f"/status latest {latest}")
+        done = latest["chunks"]["done"]
+        m = h.Metrics(admin_port)
+        h.check_eq(m.get("cutover_job_chunks", job="verify", state="done"), float(done), "cutover_job_chunks done")
+        h.check_eq(m.get("cutover_job_chunks", job="verify", state="pending"), 0.0, "cutover_job_chunks pending")
+        h.check(m.get("cutover_job_rows_total", job="verify") >= 5000, "cutover_job_rows_total")
+        rc, out, err = run_ctl(ctx, admin_port, "status")
+        h.check_eq(rc, 0, f"ctl status: {err}")
+        h.check("verify:" in out and f"id: {job}" in out and "state: equal" in out, out)
+
+        # The control database does not answer (the jobs table locked): 503, lowering still works.
+        lock = ctx.old.connect()
+        try:
+            with lock.cursor() as cur:
+                cur.execute("LOCK TABLE cutover.verify_jobs IN ACCESS EXCLUSIVE MODE")  # a transaction, held
+                rc, body = put({"reads_new_percent": 20, "reason": "ramp"})
+                h.check_eq(rc, 503, f"raise with the control database not answering: {body}")
+                h.check("cannot read the verify results from the control database" in body["error"], body)
+                rc, body = put({"reads_new_percent": 5, "reason": "lower"})
+                h.check_eq(rc, 200, f"lowering while the control database does not answer: {body}")
+        finally:
+            lock.rollback()
+            lock.close()
+    finally:
+        proxy.stop()
+
+
 CHECKS = [check_identical, check_injected_differences, check_bisection, check_samples_and_aggregates,
           check_could_not_run, check_live_dual_write, check_resume_after_kill, check_two_processes_one_job,
-          check_lease_renewal, check_interrupt]
+          check_lease_renewal, check_interrupt, check_ramp_gate]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
