@@ -66,6 +66,15 @@ std::vector<uint16_t> comparedColumns(const ResultDigester& side) {
   return out;
 }
 
+// Type OIDs below FirstNormalObjectId are fixed by initdb and the same on every cluster. A
+// user-defined type (enum, domain, composite, extension type) gets its OID when it is created, so
+// the same type has another OID on each store: such columns are compared by their values only.
+constexpr uint32_t kFirstNormalObjectId = 16384;
+
+bool sameType(uint32_t old_oid, uint32_t new_oid) {
+  return old_oid == new_oid || (old_oid >= kFirstNormalObjectId && new_oid >= kFirstNormalObjectId);
+}
+
 // Empty when the compared columns agree; else what differs.
 std::string columnsDiffer(const ResultDigester& old_side, const ResultDigester& new_side, const Layout& layout) {
   const size_t old_count = layout.old_columns.size(), new_count = layout.new_columns.size();
@@ -74,7 +83,7 @@ std::string columnsDiffer(const ResultDigester& old_side, const ResultDigester& 
   for (size_t k = 0; k < old_count; ++k) {
     const ResultColumn& a = old_side.columns()[layout.old_columns[k]];
     const ResultColumn& b = new_side.columns()[layout.new_columns[k]];
-    if (a.name != b.name || a.type_oid != b.type_oid) {
+    if (a.name != b.name || !sameType(a.type_oid, b.type_oid)) {
       return fmt::format("column {}: old {} {}, new {} {}", k + 1, a.name, describeType(a.type_oid), b.name,
                          describeType(b.type_oid));
     }

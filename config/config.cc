@@ -22,6 +22,18 @@ std::string_view toString(FlagStoreKind value) {
   return enumName<FlagStoreKind>(kFlagStoreKindNames, value);
 }
 
+ControlConfig controlFromOldStore(const StoreConfig& old_store) {
+  ControlConfig control;
+  control.host = old_store.host;
+  control.port = old_store.port;
+  control.user = old_store.user;
+  control.database = old_store.database.value_or("postgres");
+  control.password = old_store.password;
+  control.sslmode = old_store.sslmode;
+  control.sslrootcert = old_store.sslrootcert;
+  return control;
+}
+
 std::string HostPort::toString() const {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
   return fmt::format("{}:{}", host, port);

@@ -105,6 +105,10 @@ struct ControlConfig {
   bool operator==(const ControlConfig&) const = default;
 };
 
+// The control database where flags.control names none: stores.old's server, credentials and
+// database ("postgres" when stores.old names none). flags.control starts from this too.
+ControlConfig controlFromOldStore(const StoreConfig& old_store);
+
 // Initial flag values; the state file wins once it exists.
 struct FlagsConfig {
   std::string state_file = "cutover-flags.json";

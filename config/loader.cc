@@ -224,13 +224,7 @@ void readTableFlags(MapReader& tables, const std::string& name, TableFlags& out)
 // flags.control, with every omitted key taken from stores.old (read before the flags).
 void readControl(MapReader& flags, const StoreConfig& old_store, const EnvLookup& env,
                  ControlConfig& out) {
-  out.host = old_store.host;
-  out.port = old_store.port;
-  out.user = old_store.user;
-  out.database = old_store.database.value_or("postgres");
-  out.password = old_store.password;
-  out.sslmode = old_store.sslmode;
-  out.sslrootcert = old_store.sslrootcert;
+  out = controlFromOldStore(old_store);
   auto control = flags.section("control");
   if (!control) return;
   if (!refuseInlineSecret(*control, "password", "password_env", "password_file")) return;

@@ -94,17 +94,7 @@ ConnectParams paramsFor(const config::ControlConfig& control, std::string_view a
 }
 
 config::ControlConfig controlFor(const config::Config& config) {
-  if (config.flags.control) return *config.flags.control;
-  const config::StoreConfig& old = config.old_store;
-  config::ControlConfig control;
-  control.host = old.host;
-  control.port = old.port;
-  control.user = old.user;
-  control.database = old.database.value_or("postgres");
-  control.password = old.password;
-  control.sslmode = old.sslmode;
-  control.sslrootcert = old.sslrootcert;
-  return control;
+  return config.flags.control ? *config.flags.control : config::controlFromOldStore(config.old_store);
 }
 
 }  // namespace cutover::pgclient

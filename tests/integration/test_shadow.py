@@ -19,6 +19,9 @@
   never journaled as mismatches.
 - new_store_stalled: new's backends SIGSTOPped while a client reads: reads keep their latency,
   shadows are dropped and counted, the proxy's memory does not grow; SIGCONT: shadows resume.
+- user_types: an enum, its array and a composite type have other OIDs on new (created after
+  another type there): reads returning them, aliased or aggregated, match (compared by value,
+  not by the store-local type OID).
 - million_rows: a 1,000,000-row read shadowed: compared (match) with bounded proxy memory.
 """
 
@@ -430,8 +433,41 @@ def check_million_rows(ctx):
         sh.proxy.cleanup()
 
 
+def check_user_types(ctx):
+    if proxy_only(ctx, "shadow reads"):
+        return
+    ctx.new.psql("CREATE TYPE shift_oids AS (a int); CREATE TYPE shift_more AS ENUM ('x')", db="sh")
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE TYPE pair AS (a int, b text);"
+               "CREATE TABLE feelings (id int PRIMARY KEY, m mood, p pair);"
+               "INSERT INTO feelings SELECT g, (ARRAY['sad','ok','happy'])[g % 3 + 1]::mood, ROW(g, 'p' || g)::pair "
+               "FROM generate_series(1, 50) g", db="sh")
+    oids = [c.psql("SELECT 'mood'::regtype::oid", db="sh").strip() for c in (ctx.old, ctx.new)]
+    h.check(oids[0] != oids[1], f"the enum's OID differs between the stores ({oids})")
+    sh = Sh(ctx)
+    try:
+        m0 = sh.shadow()
+        conn = sh.connect()
+        run_queries(conn, ["SELECT id, m, p FROM feelings ORDER BY id",
+                           "SELECT m AS feeling FROM feelings WHERE id = 7",
+                           "SELECT array_agg(m ORDER BY id) FROM feelings",
+                           "SELECT m, count(*) FROM feelings GROUP BY m ORDER BY m"])
+        m1 = sh.settle()
+        conn.close()
+        delta = {k: m1[k] - m0[k] for k in m1}
+        ctx.log(f"shadow results: {delta}")
+        h.check_eq((delta["match"], delta["mismatch"], delta["transient"], delta["error"]), (4, 0, 0, 0),
+                   f"user-defined types compared by value: {sh.mismatches()[:2]}")
+        sh.stop()
+    finally:
+        sh.proxy.cleanup()
+        for c in (ctx.old, ctx.new):
+            c.psql("DROP TABLE IF EXISTS feelings; DROP TYPE IF EXISTS mood; DROP TYPE IF EXISTS pair", db="sh")
+        ctx.new.psql("DROP TYPE IF EXISTS shift_oids; DROP TYPE IF EXISTS shift_more", db="sh")
+
+
 CHECKS = [check_identical_data, check_physical_order, check_changed_and_deleted_rows, check_error_one_side,
-          check_hot_rows_are_transient, check_noisy, check_new_store_stalled, check_million_rows]
+          check_hot_rows_are_transient, check_noisy, check_new_store_stalled, check_user_types, check_million_rows]
 
 if __name__ == "__main__":
     sys.exit(h.main(CHECKS, setup))

@@ -120,6 +120,21 @@ TEST_P(CompareTest, OneRowFewerIsRowCount) {
   }
 }
 
+TEST_P(CompareTest, UserDefinedTypesAreComparedByValueNotByTheirStoreLocalOid) {
+  CompareRules r = rules();
+  // An enum created on each store: OID 16393 on old, 16400 on new.
+  const std::vector<Column> old_side = {{"id", 23}, {"mood", 16393}}, new_side = {{"id", 23}, {"mood", 16400}};
+  const std::vector<Row> rows = {{"1", "happy"}, {"2", "sad"}};
+  EXPECT_TRUE(compareResults(digest(r, old_side, rows), digest(r, new_side, rows), r).match());
+  ResultComparison c =
+      compareResults(digest(r, old_side, rows), digest(r, new_side, {{"1", "happy"}, {"2", "ok"}}), r);
+  EXPECT_EQ(c.kind, MismatchKind::Values);
+  // A built-in type on one side and a user-defined one on the other is a real difference.
+  c = compareResults(digest(r, {{"id", 23}, {"mood", 25}}, rows), digest(r, new_side, rows), r);
+  EXPECT_EQ(c.kind, MismatchKind::Columns);
+  EXPECT_EQ(c.detail, "column 2: old mood text, new mood type 16400");
+}
+
 TEST_P(CompareTest, DifferentColumnNameOrTypeIsColumns) {
   CompareRules r = rules();
   std::vector<Column> renamed = {{"id", 23}, {"state", 25}, {"total", 1700}};
