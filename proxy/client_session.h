@@ -152,6 +152,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     size_t remaining = 0;              // bytes of a message being streamed (forwarded or dropped)
     bool remaining_forward = false;
     Outcome outcome;
+    int parse_completes = 0;           // ParseComplete answers to the running unit
     char last_status = 'I';
     bool connecting = false;           // a connection is being opened (login, then replay)
     uint64_t opened_for = 0;           // flags version of this session's last attempt to open it
@@ -162,6 +163,15 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     int abandoned = 0;
     bool cancel_pending = false;
     bool fenced() const { return abandoned > 0 || cancel_pending; }
+  };
+  struct PendingStatement {
+    bool sql = false;                  // PREPARE (else a protocol Parse)
+    std::string name;
+    router::StatementInfo info;
+    std::string text;                  // Parse: its query, for the journal
+    std::string replay;                // what a reconnection replays (PREPARE text, Parse message)
+    bool replayable = true;            // within the replay limits
+    int parse_ordinal = 0;             // Parse: its place among the unit's Parses
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.
@@ -203,6 +213,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
                                        // secondary cannot get it, the miss is journaled
     bool cut = false;                  // an extended batch taken before its Sync (input full)
     bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
+    // PREPAREs and named Parses of this unit: they enter the session's state (what EXECUTE or
+    // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a
+    // statement PostgreSQL refused (42P05: the name is taken; a syntax error) changes nothing.
+    std::vector<PendingStatement> pending_statements;
   };
 
   // mirror: async: a write acknowledged to the client and queued for the secondary store, which
@@ -272,6 +286,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void releaseHeldRead(bool complete);
   void segmentDone(router::Store store, const Segment& segment, char status);
   void advanceUnit();
+  void recordAccepted(Unit& u);
   void finishComparison();
   void releaseUnit();
   void secondaryLost(const std::string& why);

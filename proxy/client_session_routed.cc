@@ -418,6 +418,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   auto span = unit.bytes.span();
   int rank = -1;
   bool named = false;          // a named statement is created or closed: every store needs it
+  int parses = 0;              // Parse messages so far (each answered by a ParseComplete)
   bool first = true;
   bool all_wrappable = true;    // every statement of the unit may run inside BEGIN … COMMIT
   auto consider = [&](const router::StatementInfo& info) {
@@ -434,9 +435,18 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       std::optional<std::string_view> sql = protocol::queryTextOf(body);
       if (!sql) return;
       router::StatementInfo info = sql_prepared_.resolve(classifier.classify(*sql));
-      sql_prepared_.apply(info);
+      const bool prepare = info.kind == router::StatementKind::Session &&
+                           info.session == router::SessionCommand::Prepare;
+      // A PREPARE counts once the store accepted it (recordAccepted); with other statements in
+      // the same string it is not recorded at all, and its EXECUTE stays a write (the safe default).
+      if (!prepare) sql_prepared_.apply(info);
       unit.text_cut = journalText(*sql, unit.text);
-      if (info.kind == router::StatementKind::Session && !info.multi_statement) {
+      if (prepare && !info.multi_statement) {
+        PendingStatement pending{.sql = true, .name = info.prepared_name, .info = info};
+        pending.replayable = sql->size() <= kMaxReplayedBytes;
+        if (pending.replayable) pending.replay = std::string(*sql);
+        unit.pending_statements.push_back(std::move(pending));
+      } else if (info.kind == router::StatementKind::Session && !info.multi_statement) {
         if (info.all && (info.session == router::SessionCommand::Discard || info.session == router::SessionCommand::Reset)) {
           session_log_.clear();
         } else if (session_log_.size() < kMaxReplayed && sql->size() <= kMaxReplayedBytes) {
@@ -450,16 +460,19 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       auto p = protocol::decode<protocol::Parse>(body);
       if (!p.isOk()) return;
       router::StatementInfo info = classifier.classify(p.value().query);
-      parsed_[p.value().name] = info;
-      std::string& text = parsed_text_[p.value().name];
+      std::string text;
       const bool cut = journalText(p.value().query, text);
-      if (!p.value().name.empty()) {
+      const int ordinal = parses++;
+      if (p.value().name.empty()) {
+        // PostgreSQL drops the unnamed statement before parsing its successor: recorded at once.
+        parsed_[""] = info;
+        parsed_text_[""] = text;
+      } else {
         named = true;
-        if (parsed_bytes_.size() < kMaxReplayed || parsed_bytes_.contains(p.value().name)) {
-          parsed_bytes_[p.value().name] = std::string(reinterpret_cast<const char*>(whole.data()), whole.size());
-        } else {
-          replay_complete_ = false;
-        }
+        PendingStatement pending{.name = p.value().name, .info = info, .text = text, .parse_ordinal = ordinal};
+        pending.replayable = parsed_bytes_.size() < kMaxReplayed || parsed_bytes_.contains(p.value().name);
+        if (pending.replayable) pending.replay = std::string(reinterpret_cast<const char*>(whole.data()), whole.size());
+        unit.pending_statements.push_back(std::move(pending));
       }
       if (unit.text.empty()) {
         unit.text = text;
@@ -469,15 +482,21 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
     } else if (type == protocol::Bind::kType) {
       auto b = protocol::decode<protocol::Bind>(body);
       if (!b.isOk()) return;
-      auto it = parsed_.find(b.value().statement);
       router::StatementInfo info;   // unknown statement: a write (the safe default)
-      if (it != parsed_.end()) info = it->second;
-      if (unit.text.empty()) {
-        auto text = parsed_text_.find(b.value().statement);
-        if (text != parsed_text_.end()) {
-          unit.text = text->second;
-          unit.text_cut = text->second.size() > kJournalTextBytes;
-        }
+      const std::string* statement_text = nullptr;
+      // A statement parsed earlier in this batch, else one the session holds.
+      auto pending = std::find_if(unit.pending_statements.rbegin(), unit.pending_statements.rend(),
+                                  [&](const PendingStatement& p) { return !p.sql && p.name == b.value().statement; });
+      if (pending != unit.pending_statements.rend()) {
+        info = pending->info;
+        statement_text = &pending->text;
+      } else if (auto it = parsed_.find(b.value().statement); it != parsed_.end()) {
+        info = it->second;
+        if (auto text = parsed_text_.find(b.value().statement); text != parsed_text_.end()) statement_text = &text->second;
+      }
+      if (unit.text.empty() && statement_text != nullptr) {
+        unit.text = *statement_text;
+        unit.text_cut = statement_text->size() > kJournalTextBytes;
       }
       if (unit.parameters.empty()) unit.parameters = b.value().params;
       consider(info);
@@ -488,6 +507,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
         parsed_bytes_.erase(c.value().name);
         parsed_.erase(c.value().name);
         parsed_text_.erase(c.value().name);
+        std::erase_if(unit.pending_statements,
+                      [&](const PendingStatement& p) { return !p.sql && p.name == c.value().name; });
       }
     } else if (type == protocol::FunctionCall::kType) {
       router::StatementInfo info;   // large objects and the like: a write
@@ -581,6 +602,7 @@ void ClientSession::startUnit() {
   }
   u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
+  lane(u.serve).parse_completes = 0;
   lane(secondary).outcome = Outcome{};
   if (u.async) return startAsyncUnit();
   if (!u.mirrored) {
@@ -724,6 +746,7 @@ void ClientSession::drainLane(Store store) {
     }
     if (!control) {
       if (type == protocol::CopyInResponse::kType) copyStarted(store, segment);
+      if (type == protocol::ParseComplete::kType && segment.reply == Reply::Forward) ++l.parse_completes;
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
       continue;
@@ -802,6 +825,7 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   if (store == u.serve) {
     u.serve_done = true;
     u.serve_status = status;
+    recordAccepted(u);
     if (copy_in_ == CopyIn::Streaming) serveCopyFailed("it ended the COPY before the client did");
     endUnfedCopies();
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.serve_started).count());
@@ -810,6 +834,36 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.secondary_started).count());
   }
   advanceUnit();
+}
+
+// The unit's PREPAREs and named Parses the serve store accepted enter the session's state. A
+// batch runs in order and stops at its first error, so the first parse_completes Parses of the
+// unit are those PostgreSQL created; a PREPARE (alone in its Query) succeeded when it was tagged.
+void ClientSession::recordAccepted(Unit& u) {
+  const Lane& served = lane(u.serve);
+  const bool prepared = !served.outcome.failed && std::find(served.outcome.tags.begin(), served.outcome.tags.end(),
+                                                            "PREPARE") != served.outcome.tags.end();
+  for (PendingStatement& p : u.pending_statements) {
+    if (p.sql) {
+      if (!prepared) continue;
+      sql_prepared_.apply(p.info);
+      if (p.replayable && session_log_.size() < kMaxReplayed) {
+        session_log_.push_back(std::move(p.replay));
+      } else {
+        replay_complete_ = false;
+      }
+      continue;
+    }
+    if (p.parse_ordinal >= served.parse_completes) continue;   // refused, or after the batch's error
+    parsed_[p.name] = std::move(p.info);
+    parsed_text_[p.name] = std::move(p.text);
+    if (p.replayable) {
+      parsed_bytes_[p.name] = std::move(p.replay);
+    } else {
+      replay_complete_ = false;
+    }
+  }
+  u.pending_statements.clear();
 }
 
 void ClientSession::advanceUnit() {

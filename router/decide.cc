@@ -124,6 +124,11 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
                   const SessionView& session) {
   Route route;
   Store authority = authoritative(agreedWrites(statement, flags));
+  if (statement.catalog) {
+    route.serve = authority;
+    route.reason = "catalog read: authoritative (store-local facts: never ramped or shadowed)";
+    return route;
+  }
   if (session.mirror_pending) {
     route.serve = authority;
     route.reason = "read with mirror work pending: authoritative (read-your-writes)";

@@ -34,6 +34,11 @@ struct StatementInfo {
   // The text calls now(), random(), gen_random_uuid(), nextval/setval, clock_timestamp… or casts
   // 'now'/'today'. Defaults of an INSERT's target table are invisible here and are not flagged.
   bool nondeterministic = false;
+  // It reads store-local facts: the catalog (pg_catalog, information_schema), pg_* functions,
+  // casts to oid/reg* types. Such a read answers differently on each store (OIDs, sizes,
+  // statistics) and follows the catalog of the store it ran on, so it is served by the
+  // authoritative store, never ramped to new nor shadow-compared. psql's \d, ORM introspection.
+  bool catalog = false;
   // It creates a temporary table, view or sequence: session state that exists only on the
   // connections that ran it.
   bool creates_temporary = false;

@@ -36,6 +36,7 @@ StatementInfo make(StatementKind kind, std::string reason, const TreeFindings& f
   info.tables = tablesOf(findings);
   info.nondeterministic = findings.nondeterministic;
   info.creates_temporary = findings.temporary;
+  info.catalog = !findings.catalog.empty();
   return info;
 }
 
@@ -58,7 +59,8 @@ StatementInfo classifySelect(const Json& body, const TreeFindings& findings) {
   } else if (!findings.function_write.empty()) {
     info = wrappableWrite(findings.function_write, findings);
   } else {
-    info = make(StatementKind::Read, "pure read", findings);
+    info = make(StatementKind::Read, findings.catalog.empty() ? "pure read" : "catalog read: " + findings.catalog,
+                findings);
   }
   info.top_level_order_by = hasNonEmptyArray(body, "sortClause");
   info.has_limit = member(body, "limitCount") != nullptr || member(body, "limitOffset") != nullptr;
@@ -338,6 +340,7 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
     }
     combined.nondeterministic = combined.nondeterministic || part.nondeterministic;
     combined.creates_temporary = combined.creates_temporary || part.creates_temporary;
+    combined.catalog = combined.catalog || part.catalog;
     if (combined.unrepeatable.empty()) combined.unrepeatable = part.unrepeatable;
     combined.tables.insert(combined.tables.end(), part.tables.begin(), part.tables.end());
   }

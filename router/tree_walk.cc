@@ -30,6 +30,11 @@ void visitRangeVar(const Json& range_var, TreeFindings& findings) {
   if (stringMember(range_var, "relpersistence") == "t") findings.temporary = true;
   std::string_view relname = stringMember(range_var, "relname");
   if (relname.empty()) return;
+  std::string_view schema = stringMember(range_var, "schemaname");
+  if (findings.catalog.empty() && (schema == "pg_catalog" || schema == "information_schema" ||
+                                   (schema.empty() && relname.starts_with("pg_")))) {
+    findings.catalog = "reads the catalog (" + name + std::string(relname) + ")";
+  }
   name.append(relname);
   findings.relations.insert(std::move(name));
 }
@@ -45,6 +50,10 @@ void visitFuncCall(const Json& call, TreeFindings& findings) {
     if (i > 0) qualified.push_back('.');
     qualified.append(part);
     if (names->size() >= 2 && i == names->size() - 2) schema = part;
+  }
+  // pg_sleep* only waits: a read calling it is as portable as any other.
+  if (findings.catalog.empty() && name.starts_with("pg_") && !name.starts_with("pg_sleep")) {
+    findings.catalog = "calls " + qualified + " (store-local facts)";
   }
   FunctionVerdict verdict = lookupFunction(schema, name);
   if (verdict.nondeterministic) findings.nondeterministic = true;
@@ -65,7 +74,23 @@ void visitSqlValueFunction(const Json& function, TreeFindings& findings) {
   }
 }
 
+// oid and the reg* types: object identifiers, assigned by each cluster on its own.
+bool isOidType(std::string_view name) {
+  static constexpr std::array<std::string_view, 13> kOidTypes = {
+      "oid",        "regclass",    "regtype",      "regproc",      "regprocedure", "regoper",   "regoperator",
+      "regnamespace", "regrole",   "regconfig",    "regdictionary", "regcollation", "xid8"};
+  return std::find(kOidTypes.begin(), kOidTypes.end(), name) != kOidTypes.end();
+}
+
 void visitTypeCast(const Json& cast, TreeFindings& findings) {
+  if (findings.catalog.empty()) {
+    const Json* type_name = member(cast, "typeName");
+    const Json* names = type_name != nullptr ? member(*type_name, "names") : nullptr;
+    if (names != nullptr && names->is_array() && !names->empty()) {
+      std::string_view type = stringValue(names->back());
+      if (isOidType(type)) findings.catalog = "casts to " + std::string(type) + " (store-local object ids)";
+    }
+  }
   // 'now'::timestamptz and friends are read from the clock at input time.
   const Json* arg = member(cast, "arg");
   const Json* constant = arg != nullptr ? member(*arg, "A_Const") : nullptr;

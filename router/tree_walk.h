@@ -17,6 +17,10 @@ struct TreeFindings {
   std::string modifying;        // first nested INSERT/UPDATE/DELETE/MERGE ("DELETE"), empty if none
   std::string locking;          // first locking clause ("FOR UPDATE"), empty if none
   std::string function_write;   // why the first function not known to be read-only may write
+  // Why the statement reads store-local facts (the first reason): a relation of pg_catalog or
+  // information_schema (an unqualified pg_* name resolves to pg_catalog first), a pg_* function
+  // (sizes, OIDs, backend state), a cast to oid or a reg* type. Empty when none.
+  std::string catalog;
   bool nondeterministic = false;
   bool temporary = false;           // a RangeVar marked TEMP: the statement creates a temporary object
   std::set<std::string> relations;  // every RangeVar, as written

@@ -50,6 +50,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -1544,6 +1545,20 @@ def _wait_idle_on(cluster, db, pid, limit=10.0):
     return state
 
 
+def _backends_that_ran(cluster, db, sql):
+    """Pids of `cluster`'s backends whose last statement was `sql` (how a check finds the proxy's
+    connection there: pg_backend_pid() through the proxy is a catalog read, answered by old)."""
+    quoted = sql.replace("'", "''")
+    deadline = time.monotonic() + 5   # a closed session's backend may take a moment to exit
+    while True:
+        out = cluster.psql(f"SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           f"AND query = '{quoted}' ORDER BY pid", db=db)
+        pids = [int(line) for line in out.split()]
+        if len(pids) <= 1 or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.1)
+
+
 def check_ramped_read_timeout(ctx):
     """ramp_read_timeout_ms. A read ramped to new that sends nothing in time is cancelled on new
     and served by old, with no client error. A slow new (a lock held there behind the proxy's
@@ -1559,7 +1574,7 @@ def check_ramped_read_timeout(ctx):
     db = "ramp_timeout"
     fresh_db(ctx, db)
     old_port, new_port = ctx.old.port, ctx.new.port
-    probe = "SELECT v, inet_server_port(), pg_backend_pid() FROM t WHERE id = 1"
+    probe = "SELECT v, inet_server_port() FROM t WHERE id = 1"
 
     # A slow new: a lock held there. Every read is shadowed on old too.
     dw = DualWrite(ctx, reads_new_percent=100, ramp_read_timeout_ms=1000, mirror_timeout_ms=20000,
@@ -1570,14 +1585,17 @@ def check_ramped_read_timeout(ctx):
     cur.execute("INSERT INTO t VALUES (1, 10)")
     m0 = dw.metrics()   # the writes above are not shadowed; every read from here on is
     cur.execute(probe)
-    v, port, new_pid = cur.fetchone()
+    v, port = cur.fetchone()
     h.check_eq((v, port), (10, new_port), "the probe read is ramped to new")
+    pids = _backends_that_ran(ctx.new, db, probe)
+    h.check_eq(len(pids), 1, f"new's backends that ran the probe: {pids}")
+    new_pid = pids[0]
     locker = ctx.new.connect(db=db)
     lcur = locker.cursor()
     lcur.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")   # psycopg2 opened a transaction: held
     try:
         cur.execute(probe)
-        v, port, _ = cur.fetchone()
+        v, port = cur.fetchone()
         h.check_eq((v, port), (10, old_port), "the read stuck on new's lock is answered by old")
         state = _wait_idle_on(ctx.new, db, new_pid)
         h.check(state is not None and state.startswith("idle"),
@@ -1590,8 +1608,9 @@ def check_ramped_read_timeout(ctx):
     h.check_eq(ctx.new.psql("SELECT v FROM t WHERE id = 1", db=db).strip(), "11",
                "the write reached new (the cancel did not hit it)")
     cur.execute(probe)
-    v, port, pid = cur.fetchone()
-    h.check_eq((v, port, pid), (11, new_port, new_pid), "reads ramp to new again, on the same connection")
+    v, port = cur.fetchone()
+    h.check_eq((v, port, _backends_that_ran(ctx.new, db, probe)), (11, new_port, [new_pid]),
+               "reads ramp to new again, on the same connection")
     for _ in range(10):
         cur.execute("SELECT v FROM t WHERE id = 1")
         h.check_eq(cur.fetchone(), (11,), "a plain read after the fallback")
@@ -1626,8 +1645,11 @@ def check_ramped_read_timeout(ctx):
     conn = dw.connect(db)
     cur = conn.cursor()
     cur.execute(probe)
-    v, port, pid = cur.fetchone()
+    v, port = cur.fetchone()
     h.check_eq(port, new_port, "the probe read is ramped to new")
+    pids = _backends_that_ran(ctx.new, db, probe)
+    h.check_eq(len(pids), 1, f"new's backends that ran the probe: {pids}")
+    pid = pids[0]
     os.kill(pid, signal.SIGSTOP)
     try:
         cur.execute(probe)
@@ -1660,8 +1682,11 @@ def check_ramped_read_timeout(ctx):
     conn3 = psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True)
     pid3 = None
     try:
-        pid3, port3 = conn3.execute("SELECT pg_backend_pid(), inet_server_port()").fetchone()
+        (port3,) = conn3.execute("SELECT inet_server_port()").fetchone()
         h.check_eq(port3, new_port, "psycopg3's unnamed read is ramped to new")
+        ran = _backends_that_ran(ctx.new, db, "SELECT inet_server_port()")
+        h.check_eq(len(ran), 1, f"new's backends that ran psycopg3's read: {ran}")
+        pid3 = ran[0]
         os.kill(pid3, signal.SIGSTOP)
         result = {}
 
@@ -1684,10 +1709,79 @@ def check_ramped_read_timeout(ctx):
     dw.stop()
 
 
+def _message(kind, body):
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _parse(name, sql):
+    return _message(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
+
+
+def _bind_execute_sync(statement):
+    bind = _message(b"B", b"\0" + statement.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0))
+    return bind + _message(b"E", b"\0" + struct.pack("!i", 0)) + _message(b"S", b"")
+
+
+def _until_ready(sock):
+    """(tags, SQLSTATEs) of the messages up to ReadyForQuery."""
+    tags, errors = [], []
+    while True:
+        kind, body = h.read_message(sock)
+        if kind == b"C":
+            tags.append(body.rstrip(b"\0").decode())
+        elif kind == b"E":
+            errors.append(h.error_fields(body).get("C"))
+        elif kind == b"Z":
+            return tags, errors
+
+
+def check_refused_prepare_not_recorded(ctx):
+    """A PREPARE or Parse the store refused (42P05: the name is taken) does not change what the
+    name runs: with every read ramped to new, EXECUTE/Bind of the name still runs the INSERT it was
+    first prepared as on both stores (before: the refused text was recorded, the EXECUTE taken for
+    a read and the INSERT run on new only)."""
+    if ctx.direct:
+        return skip(ctx, "what the proxy records of prepared statements")
+    db = "prepared_refused"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE t (id int PRIMARY KEY, src text)", db=db)
+    dw = DualWrite(ctx, reads_new_percent=100)
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("PREPARE p AS INSERT INTO t VALUES (1, 'sql')")
+        try:
+            cur.execute("PREPARE p AS SELECT 1")
+            raise h.CheckFailed("a second PREPARE p was accepted")
+        except psycopg2.Error as e:
+            h.check_eq(e.pgcode, "42P05", f"the second PREPARE p: {e}")
+        cur.execute("EXECUTE p")
+        h.check_eq(cur.statusmessage, "INSERT 0 1", "EXECUTE p runs the INSERT")
+        conn.close()
+
+        sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+        try:
+            sock.sendall(_parse("s1", "INSERT INTO t VALUES (2, 'parse')") + _message(b"S", b""))
+            h.check_eq(_until_ready(sock), ([], []), "Parse s1")
+            sock.sendall(_parse("s1", "SELECT 1") + _message(b"S", b""))
+            h.check_eq(_until_ready(sock), ([], ["42P05"]), "a second Parse s1")
+            sock.sendall(_bind_execute_sync("s1"))
+            h.check_eq(_until_ready(sock), (["INSERT 0 1"], []), "Bind s1 runs the INSERT")
+        finally:
+            sock.close()
+        for c in (ctx.old, ctx.new):
+            h.check_eq(c.psql("SELECT id, src FROM t ORDER BY id", db=db).split(), ["1|sql", "2|parse"],
+                       f"rows on {c.name}")
+        h.check_eq(dw.journal(), [], "divergences.jsonl")
+    finally:
+        dw.tgt.stop()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
-          check_temp_tables_and_the_ramp, check_ramped_read_timeout]
+          check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_refused_prepare_not_recorded]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

@@ -373,6 +373,24 @@ TEST(Classifier, CreatesTemporaryFlag) {
   }
 }
 
+TEST(Classifier, CatalogFlag) {
+  for (const char* sql :
+       {"SELECT c.oid, c.relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(items)$'",
+        "SELECT * FROM pg_class", "SELECT column_name FROM information_schema.columns WHERE table_name = 'items'",
+        "SELECT pg_relation_size('items')", "SELECT 'items'::regclass::oid", "SELECT oid::regtype FROM pg_type",
+        "SELECT 'public.items'::pg_catalog.regclass", "SELECT i.id FROM items i WHERE i.tableoid = 'items'::regclass",
+        "SELECT 1; SELECT * FROM pg_namespace", "SELECT pg_catalog.pg_get_userbyid(10)"}) {
+    StatementInfo info = classifySql(sql);
+    EXPECT_TRUE(info.catalog) << sql;
+    EXPECT_EQ(info.kind, StatementKind::Read) << sql;
+    EXPECT_TRUE(info.reason.starts_with("catalog read: ") || info.multi_statement) << sql << ": " << info.reason;
+  }
+  for (const char* sql : {"SELECT * FROM items", "SELECT lower(name) FROM app.items", "SELECT 1::int8",
+                          "SELECT * FROM app.pg_like_name", "INSERT INTO items VALUES (1)"}) {
+    EXPECT_FALSE(classifySql(sql).catalog) << sql;
+  }
+}
+
 TEST(Classifier, AllFlag) {
   EXPECT_TRUE(classifySql("DEALLOCATE ALL").all);
   EXPECT_TRUE(classifySql("DISCARD ALL").all);

@@ -24,6 +24,29 @@ StatementInfo statementOf(StatementKind kind) {
   return info;
 }
 
+TEST(Decide, CatalogReadsStayOnTheAuthoritativeStore) {
+  StatementInfo catalog = statementOf(K::Read);
+  catalog.catalog = true;
+  for (WritesMode writes : kModes) {
+    FlagView flags;
+    flags.writes = writes;
+    flags.reads_new_percent = 100;
+    flags.shadow_percent = 100;
+    SessionView session;
+    session.session_hash = 42;
+    Route route = decide(catalog, "SELECT * FROM pg_class", flags, session);
+    EXPECT_EQ(route.serve, authoritative(writes)) << config::toString(writes);
+    EXPECT_FALSE(route.shadow) << config::toString(writes);
+    EXPECT_FALSE(route.mirror) << config::toString(writes);
+    // The same read of a user table is ramped and shadowed.
+    if (writes == WritesMode::Dual) {
+      Route user = decide(statementOf(K::Read), "SELECT * FROM items", flags, session);
+      EXPECT_EQ(user.serve, Store::New);
+      EXPECT_TRUE(user.shadow);
+    }
+  }
+}
+
 TEST(Decide, AuthorityAndMirroringPerMode) {
   EXPECT_EQ(authoritative(WritesMode::Old), Store::Old);
   EXPECT_EQ(authoritative(WritesMode::Dual), Store::Old);
