@@ -61,6 +61,19 @@ ClientSession::~ClientSession() {
   if (key_minted_) worker_.context().cancel_registry->release(key_.process_id);
   if (counted_) worker_.context().client_connections->fetch_sub(1, std::memory_order_relaxed);
   releaseSlot();
+  if (missed_on_old_ || missed_on_new_) worker_.context().sessions_missed_writes.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ClientSession::missedWriteOn(router::Store store, std::string_view kind) {
+  bool& missed = store == router::Store::Old ? missed_on_old_ : missed_on_new_;
+  if (missed) return;
+  if (!missed_on_old_ && !missed_on_new_) {
+    worker_.context().sessions_missed_writes.fetch_add(1, std::memory_order_relaxed);
+  }
+  missed = true;
+  log::warn("session {}: the {} store missed a write of this session ({}, journaled): the session's reads are no "
+            "longer served by it (cutover verify / repair the store; new sessions are not affected)",
+            id_, router::toString(store), kind);
 }
 
 void ClientSession::releaseSlot() {

@@ -359,7 +359,11 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // store's connection was down), its reads stay on the authoritative store: a read ramped or
   // shadowed to the other store would not find them.
   bool temp_objects_ = false;
-  bool temp_on_authority_only_ = false;     // queue_full logged once until the queue empties
+  bool temp_on_authority_only_ = false;
+  // A write of this session that a store missed (journaled): that store may hold other data than
+  // the authoritative one, so the session's reads are never served from it again.
+  bool missed_on_old_ = false, missed_on_new_ = false;
+  void missedWriteOn(router::Store store, std::string_view kind);     // queue_full logged once until the queue empties
   Outcome mirror_outcome_;                  // the secondary's outcome of the head write
   EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.

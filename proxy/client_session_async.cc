@@ -287,6 +287,7 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
 
 void ClientSession::journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
                                 std::string secondary_outcome) {
+  missedWriteOn(router::otherStore(authority_), kind);
   compare::Journal* journal = worker_.context().journal;
   if (journal == nullptr) return;
   // Async: the client was answered already; the record is written behind it.

@@ -535,6 +535,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   if (view.in_transaction) view.transaction_authority = authority_;
   view.new_store_available = lane(Store::New).up && !lane(Store::New).fenced();
   view.session_hash = session_hash_;
+  view.missed_write_on_old = missed_on_old_;
+  view.missed_write_on_new = missed_on_new_;
   if (unit.info.creates_temporary) temp_objects_ = true;
   view.mirror_pending = mirrorPending() || temp_on_authority_only_;
   unit.status_before = transaction_status_;
@@ -948,6 +950,7 @@ void ClientSession::finishComparison() {
   if (!diverged) return releaseUnit();
   metrics::global().divergences().Increment();
   compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
+  missedWriteOn(router::otherStore(u.serve), kind);
   log::warn("session {}: divergence ({}) on \"{}\": {} {} vs {} {}", id_, kind, u.text.substr(0, 200),
             d.authoritative_store, d.authoritative_outcome, d.secondary_store, d.secondary_outcome);
   compare::Journal* journal = worker_.context().journal;
@@ -986,6 +989,7 @@ void ClientSession::releaseUnit() {
 }
 
 void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome) {
+  missedWriteOn(router::otherStore(authority_), kind);
   metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
   metrics::global().divergences().Increment();
   compare::Journal* journal = worker_.context().journal;

@@ -331,6 +331,7 @@ admin::Response ControlPlane::status() const {
       {"flags", flags::toJson(*parts_.flag_store->current())},
       {"stores", stores},
       {"sessions", parts_.live_sessions ? parts_.live_sessions() : 0},
+      {"sessions_missed_writes", parts_.sessions_missed_writes ? parts_.sessions_missed_writes() : 0},
       {"workers", parts_.workers->size()},
       {"draining", parts_.shutting_down != nullptr && parts_.shutting_down->load()},
       {"divergences", static_cast<uint64_t>(registry.divergences().Value())},

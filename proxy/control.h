@@ -35,6 +35,7 @@ class ControlPlane {
     const std::vector<std::unique_ptr<Worker>>* workers = nullptr;   // fixed once the admin API serves
     const StoreHealth* health = nullptr;                              // null without stores.new
     std::function<int()> live_sessions;
+    std::function<int()> sessions_missed_writes;   // open sessions whose writes a store missed
     const std::atomic<bool>* shutting_down = nullptr;
     flags::PgFlagStore* fleet = nullptr;                              // flags.store: postgres
     JobWatch* jobs = nullptr;                                         // null without stores.new

@@ -236,6 +236,7 @@ Status Server::run() {
     parts.workers = &workers_;
     parts.health = health_.get();
     parts.live_sessions = [this] { return liveSessions(); };
+    parts.sessions_missed_writes = [this] { return context_.sessions_missed_writes.load(std::memory_order_relaxed); };
     parts.shutting_down = &shutting_down_;
     parts.fleet = fleet_.get();
     if (config_.new_store) {

@@ -56,6 +56,8 @@ struct SessionContext {
   // through authentication, store login and relaying until it closes (as PostgreSQL counts a
   // backend from fork). A connection refused, or still before its startup packet, holds none.
   std::atomic<int>* admitted_connections = nullptr;
+  // Sessions open that missed a write on a store (journaled): their reads no longer go there.
+  mutable std::atomic<int> sessions_missed_writes{0};
   int worker_count = 1;
   std::shared_ptr<const TlsClientContext> old_store_tls;   // null when stores.old.sslmode is disable
   std::shared_ptr<const TlsClientContext> new_store_tls;

@@ -144,6 +144,15 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
   }
   uint64_t key = flags.sticky == config::Sticky::Session ? session.session_hash : stableHash(text);
   bool to_new = rampBucket(key) < readPercent(statement, flags) * 100;
+  const bool missed_there = to_new ? session.missed_write_on_new : session.missed_write_on_old;
+  if (missed_there && (to_new ? Store::New : Store::Old) != authority) {
+    // The store may lack a write this session made (or hold one old refused): its rows can be
+    // stale for this session, so it reads from the authoritative store, uncompared.
+    route.serve = authority;
+    route.shadow = false;
+    route.reason = "read: the ramp's store missed a write of this session, authoritative";
+    return route;
+  }
   if (!to_new) {
     route.serve = Store::Old;
     route.reason = "read: ramp bucket served by old";
@@ -155,6 +164,10 @@ Route outsideRead(const StatementInfo& statement, std::string_view text, const F
     route.read_fallback = true;
     route.shadow = false;   // nothing to compare with
     route.reason = "read: new unavailable, fell back to old";
+  }
+  // A store that missed one of this session's writes is not compared with either.
+  if (otherStore(route.serve) == Store::New ? session.missed_write_on_new : session.missed_write_on_old) {
+    route.shadow = false;
   }
   return route;
 }

@@ -34,6 +34,9 @@ struct SessionView {
   bool mirror_pending = false;                 // async mirror work queued: reads go to the authoritative
   bool new_store_available = true;             // false when new is down: ramp reads fall back to old
   uint64_t session_hash = 0;                   // stable hash of the session id (sticky: session)
+  // The store missed one of this session's writes (journaled): reads are not served by it.
+  bool missed_write_on_old = false;
+  bool missed_write_on_new = false;
 };
 
 struct Route {

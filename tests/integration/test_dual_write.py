@@ -1778,10 +1778,66 @@ def check_refused_prepare_not_recorded(ctx):
         dw.tgt.stop()
 
 
+def check_missed_write_keeps_reads_home(ctx):
+    """A write new refused (a row put there behind the proxy's back: 23505 on new only) is
+    journaled; from then on that session's reads are served by old even at reads_new_percent 100,
+    and not shadow-compared; other sessions still read from new; /status counts the session."""
+    if ctx.direct:
+        return skip(ctx, "read routing after a missed write")
+    db = "missed_write"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE t (id int PRIMARY KEY, v int)", db=db)
+    ctx.new.psql("INSERT INTO t VALUES (5, 0)", db=db)   # new only: the proxy's INSERT of 5 fails there
+    dw = DualWrite(ctx, reads_new_percent=100, shadow_percent=100)
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        probe = "SELECT count(*), inet_server_port() FROM t"
+        cur.execute(probe)
+        h.check_eq(cur.fetchone()[1], ctx.new.port, "reads are ramped to new before the miss")
+        cur.execute("INSERT INTO t VALUES (5, 1)")
+        h.check_eq(cur.statusmessage, "INSERT 0 1", "old's answer to the client")
+        kinds = [d["kind"] for d in dw.journal()]
+        h.check_eq(kinds, ["error_one_side"], "the write new refused is journaled")
+        m0 = dw.metrics()
+        for _ in range(5):
+            cur.execute(probe)
+            h.check_eq(cur.fetchone(), (1, ctx.old.port), "the session's reads after the miss: old's rows")
+        other = dw.connect(db)
+        with other.cursor() as ocur:
+            ocur.execute(probe)
+            h.check_eq(ocur.fetchone()[1], ctx.new.port, "another session still reads from new")
+        status, body = h.admin_request(dw.admin_port, "GET", "/status")
+        h.check_eq(body.get("sessions_missed_writes"), 1, f"/status: {body}")
+        def compared():
+            m = dw.metrics()
+            return sum(m.since(m0, "cutover_shadow_comparisons_total", result=r)
+                       for r in ("match", "mismatch", "transient", "noisy", "error", "dropped"))
+        deadline = time.monotonic() + 10
+        while compared() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        h.check_eq(compared(), 1.0, "only the other session's read was shadowed")
+        conn.close()
+        other.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, body = h.admin_request(dw.admin_port, "GET", "/status")
+            if body.get("sessions_missed_writes") == 0:
+                break
+            time.sleep(0.1)
+        h.check_eq(body.get("sessions_missed_writes"), 0, "the count once the session closed")
+        h.check("missed a write of this session" in dw.tgt.stderr_text(), "the log says why its reads stay on old")
+    finally:
+        dw.tgt.stop()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
-          check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_refused_prepare_not_recorded]
+          check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_refused_prepare_not_recorded,
+          check_missed_write_keeps_reads_home]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

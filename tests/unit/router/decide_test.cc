@@ -47,6 +47,37 @@ TEST(Decide, CatalogReadsStayOnTheAuthoritativeStore) {
   }
 }
 
+TEST(Decide, AStoreThatMissedASessionsWriteServesNoneOfItsReads) {
+  FlagView flags;
+  flags.writes = WritesMode::Dual;
+  flags.reads_new_percent = 100;
+  flags.shadow_percent = 100;
+  SessionView session;
+  session.session_hash = 7;
+  session.missed_write_on_new = true;
+  Route route = decide(statementOf(K::Read), "SELECT * FROM items", flags, session);
+  EXPECT_EQ(route.serve, Store::Old);
+  EXPECT_FALSE(route.shadow);
+  EXPECT_FALSE(route.read_fallback);
+  // Served by old anyway (ramp 0): not compared with new either.
+  flags.reads_new_percent = 0;
+  route = decide(statementOf(K::Read), "SELECT * FROM items", flags, session);
+  EXPECT_EQ(route.serve, Store::Old);
+  EXPECT_FALSE(route.shadow);
+  // writes: dual-new, old missed a write: a read the ramp sends to old is served by new.
+  flags.writes = WritesMode::DualNew;
+  session.missed_write_on_new = false;
+  session.missed_write_on_old = true;
+  route = decide(statementOf(K::Read), "SELECT * FROM items", flags, session);
+  EXPECT_EQ(route.serve, Store::New);
+  EXPECT_FALSE(route.shadow);
+  // The authoritative store serves whatever it missed being the secondary of (it never is).
+  flags.writes = WritesMode::Dual;
+  flags.reads_new_percent = 0;
+  route = decide(statementOf(K::Read), "SELECT * FROM items", flags, session);
+  EXPECT_EQ(route.serve, Store::Old);
+}
+
 TEST(Decide, AuthorityAndMirroringPerMode) {
   EXPECT_EQ(authoritative(WritesMode::Old), Store::Old);
   EXPECT_EQ(authoritative(WritesMode::Dual), Store::Old);
