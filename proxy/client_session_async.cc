@@ -90,7 +90,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.body = std::move(bytes);
     item.body_units = 1;
     item.compare = u.route.mirror;
-    item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write;
+    item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write && u.info.unrepeatable.empty();
     item.nondeterministic = u.info.nondeterministic;
     item.copy_streams = u.copy_streams;
     item.text = u.text.substr(0, kMaxItemText);

@@ -93,13 +93,13 @@ bool optionIsTrue(const Json& def_elem) {
 bool explainAnalyzes(const Json& body) {
   const Json* options = member(body, "options");
   if (options == nullptr || !options->is_array()) return false;
+  // As PostgreSQL's ExplainQuery: each ANALYZE option overwrites the last, so the last one counts.
+  bool analyze = false;
   for (const Json& option : *options) {
     const Json* def_elem = member(option, "DefElem");
-    if (def_elem != nullptr && stringMember(*def_elem, "defname") == "analyze") {
-      return optionIsTrue(*def_elem);
-    }
+    if (def_elem != nullptr && stringMember(*def_elem, "defname") == "analyze") analyze = optionIsTrue(*def_elem);
   }
-  return false;
+  return analyze;
 }
 
 StatementInfo classifyExplain(const Json& body, const TreeFindings& findings) {

@@ -159,6 +159,8 @@ const Case kCases[] = {
     {"EXPLAIN ANALYZE DELETE FROM users", K::Write, {"users"}, false, false, false, T::None, S::None, "EXPLAIN ANALYZE"},
     {"EXPLAIN (ANALYZE true) UPDATE users SET a = 1", K::Write, {"users"}},
     {"EXPLAIN (ANALYZE 1, FORMAT json) INSERT INTO t VALUES (1)", K::Write, {"t"}},
+    {"EXPLAIN (ANALYZE false, ANALYZE true) INSERT INTO t VALUES (1)", K::Write, {"t"}},
+    {"EXPLAIN (ANALYZE true, ANALYZE false) INSERT INTO t VALUES (1)", K::Read, {"t"}},
     {"EXPLAIN ANALYZE SELECT * FROM users FOR UPDATE", K::Write, {"users"}},
     {"EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1", K::Ddl, {"x"}},
     {"EXPLAIN SELECT my_fn()", K::Write},
