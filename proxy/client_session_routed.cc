@@ -991,6 +991,9 @@ void ClientSession::releaseUnit() {
 }
 
 void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome) {
+  // A read inside a transaction is mirrored only to keep the secondary's transaction in step;
+  // the secondary missing it changes no data there (its writes and COMMIT are journaled).
+  if (unit.info.kind == router::StatementKind::Read) return;
   missedWriteOn(router::otherStore(authority_), kind);
   metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
   metrics::global().divergences().Increment();

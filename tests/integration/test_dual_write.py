@@ -1866,11 +1866,45 @@ def check_explain_analyze_of_a_write(ctx):
             dw.tgt.stop()
 
 
+def check_reads_missed_by_a_down_store_are_not_journaled(ctx):
+    """With new down, a transaction's reads are not journaled as secondary_unavailable (before:
+    one line per SELECT, twice the writes' lines under pgbench); its writes still are."""
+    if ctx.direct:
+        return skip(ctx, "journal of a down store")
+    db = "down_reads"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)", db=db)
+    dw = DualWrite(ctx)
+    try:
+        conn = dw.connect(db, autocommit=False)
+        cur = conn.cursor()
+        cur.execute("SELECT v FROM t")   # the session's connection to new is open
+        conn.commit()
+        ctx.new.stop()
+        for n in range(3):
+            cur.execute("SELECT v FROM t WHERE id = 1")
+            cur.execute("SELECT count(*) FROM t")
+            cur.execute("UPDATE t SET v = v + 1 WHERE id = 1")
+            conn.commit()
+        conn.close()
+        journal = dw.journal()
+        statements = [d.get("statement", "") for d in journal]
+        h.check(not any(s.startswith("SELECT") for s in statements), f"reads journaled: {statements}")
+        h.check_eq(sum(1 for s in statements if s.startswith("UPDATE")), 3, f"the writes journaled: {statements}")
+        h.check(all(d.get("kind") in ("secondary_unavailable", "secondary_timeout") for d in journal),
+                f"kinds: {[d.get('kind') for d in journal]}")
+    finally:
+        dw.tgt.stop()
+        ctx.new.start()
+
+
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
           check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_refused_prepare_not_recorded,
-          check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write]
+          check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
+          check_reads_missed_by_a_down_store_are_not_journaled]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
