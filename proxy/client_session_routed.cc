@@ -446,7 +446,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
         pending.replayable = sql->size() <= kMaxReplayedBytes;
         if (pending.replayable) pending.replay = std::string(*sql);
         unit.pending_statements.push_back(std::move(pending));
-      } else if (info.kind == router::StatementKind::Session && !info.multi_statement) {
+      } else if (info.kind == router::StatementKind::Session && !info.multi_statement && !info.transaction_scoped) {
         if (info.all && (info.session == router::SessionCommand::Discard || info.session == router::SessionCommand::Reset)) {
           session_log_.clear();
         } else if (session_log_.size() < kMaxReplayed && sql->size() <= kMaxReplayedBytes) {

@@ -58,6 +58,9 @@ struct StatementInfo {
   // "EXPLAIN output…"), empty when nothing in the text says so. Narrower than nondeterministic:
   // a clock read in WHERE only moves a boundary. See router/repeatability.h.
   std::string unrepeatable;
+  // SET LOCAL, SET TRANSACTION …, SET CONSTRAINTS: the setting ends with the current
+  // transaction, so it is never replayed on another connection (a reconnection, a recheck).
+  bool transaction_scoped = false;
   // DEALLOCATE ALL, DISCARD ALL, RESET ALL, UNLISTEN *.
   bool all = false;
   // PREPARE name / EXECUTE name / DEALLOCATE name (SQL level; empty for DEALLOCATE ALL).

@@ -166,11 +166,18 @@ StatementInfo classifyVariableSet(const Json& body, const TreeFindings& findings
   if (kind == "VAR_RESET") return sessionStatement(SessionCommand::Reset, "RESET applies to every backend", findings);
   // SET TRANSACTION … changes the current transaction, which the secondary mirrors: it is
   // session state like SET LOCAL, run on every backend the session holds.
-  if (name == "TRANSACTION" || name == "SESSION CHARACTERISTICS") {
-    return sessionStatement(SessionCommand::Set, "SET TRANSACTION applies to every backend", findings);
+  if (name == "SESSION CHARACTERISTICS") {
+    return sessionStatement(SessionCommand::Set, "SET SESSION CHARACTERISTICS applies to every backend", findings);
+  }
+  if (name.starts_with("TRANSACTION")) {   // SET TRANSACTION …, SET TRANSACTION SNAPSHOT
+    StatementInfo info = sessionStatement(SessionCommand::Set, "SET TRANSACTION applies to every backend", findings);
+    info.transaction_scoped = true;
+    return info;
   }
   if (member(body, "is_local") != nullptr) {
-    return sessionStatement(SessionCommand::Set, "SET LOCAL applies to every backend", findings);
+    StatementInfo info = sessionStatement(SessionCommand::Set, "SET LOCAL applies to every backend", findings);
+    info.transaction_scoped = true;
+    return info;
   }
   return sessionStatement(SessionCommand::Set, "SET applies to every backend", findings);
 }
@@ -289,7 +296,11 @@ StatementInfo classifyStatement(const Json& statement) {
     return info;
   }
   if (type == "VariableSetStmt") return classifyVariableSet(body, findings);
-  if (type == "ConstraintsSetStmt") return sessionStatement(SessionCommand::Set, "SET CONSTRAINTS applies to every backend", findings);
+  if (type == "ConstraintsSetStmt") {
+    StatementInfo info = sessionStatement(SessionCommand::Set, "SET CONSTRAINTS applies to every backend", findings);
+    info.transaction_scoped = true;
+    return info;
+  }
   if (type == "DiscardStmt") {
     StatementInfo info = sessionStatement(SessionCommand::Discard, "DISCARD applies to every backend", findings);
     info.all = stringMember(body, "target") == "DISCARD_ALL";

@@ -19,6 +19,10 @@
   never journaled as mismatches.
 - new_store_stalled: new's backends SIGSTOPped while a client reads: reads keep their latency,
   shadows are dropped and counted, the proxy's memory does not grow; SIGCONT: shadows resume.
+- set_transaction_not_replayed: after a transaction that ran SET TRANSACTION ISOLATION LEVEL
+  and SET LOCAL, a changed row's shadow mismatch is rechecked and confirmed (before: the recheck
+  replayed SET TRANSACTION after its own first query, failed with 25001, and the mismatch was
+  counted as an error).
 - user_types: an enum, its array and a composite type have other OIDs on new (created after
   another type there): reads returning them, aliased or aggregated, match (compared by value,
   not by the store-local type OID).
@@ -437,6 +441,34 @@ def check_million_rows(ctx):
         sh.proxy.cleanup()
 
 
+def check_set_transaction_not_replayed(ctx):
+    if proxy_only(ctx, "shadow rechecks"):
+        return
+    ctx.new.psql("UPDATE items SET name = 'changed on new' WHERE id = 77", db="sh")
+    sh = Sh(ctx, compare={"recheck": {"attempts": 2, "delay_ms": 100}})
+    try:
+        # A startup setting, as node-postgres and pgx send: the recheck applies it first (a query).
+        conn = sh.proxy.connect(db="sh", client_encoding="UTF8")
+        with conn.cursor() as cur:   # psycopg2 begins the transaction itself
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute("SET LOCAL work_mem = '8MB'")
+            cur.execute("SELECT count(*) FROM items")
+        conn.commit()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, name FROM items WHERE id = 77")
+            h.check_eq(cur.fetchall(), [(77, "item 77")], "the client gets old's row")
+        found = sh.wait_mismatches(1)
+        conn.close()
+        h.check_eq([(m["kind"], m["result"]) for m in found], [("values", "mismatch")],
+                   f"the changed row, rechecked and confirmed: {found}; shadow counts {sh.shadow()}")
+        h.check_eq(sh.shadow()["error"], 0.0, "shadows that could not be compared")
+        sh.stop()
+    finally:
+        sh.proxy.cleanup()
+        reset_new(ctx)
+
+
 def check_user_types(ctx):
     if proxy_only(ctx, "shadow reads"):
         return
@@ -518,7 +550,7 @@ def check_catalog_reads(ctx):
 
 
 CHECKS = [check_identical_data, check_physical_order, check_changed_and_deleted_rows, check_error_one_side,
-          check_hot_rows_are_transient, check_noisy, check_new_store_stalled, check_user_types,
+          check_hot_rows_are_transient, check_noisy, check_new_store_stalled, check_set_transaction_not_replayed, check_user_types,
           check_catalog_reads, check_million_rows]
 
 if __name__ == "__main__":

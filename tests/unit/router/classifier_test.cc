@@ -393,6 +393,20 @@ TEST(Classifier, CatalogFlag) {
   }
 }
 
+TEST(Classifier, TransactionScopedFlag) {
+  for (const char* sql : {"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET LOCAL work_mem = '64MB'",
+                          "SET CONSTRAINTS ALL DEFERRED", "SET TRANSACTION READ ONLY",
+                          "SET TRANSACTION SNAPSHOT '00000003-0000001B-1'"}) {
+    StatementInfo info = classifySql(sql);
+    EXPECT_TRUE(info.transaction_scoped) << sql;
+    EXPECT_EQ(info.kind, StatementKind::Session) << sql;
+  }
+  for (const char* sql : {"SET work_mem = '64MB'", "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                          "RESET work_mem", "SET search_path = app"}) {
+    EXPECT_FALSE(classifySql(sql).transaction_scoped) << sql;
+  }
+}
+
 TEST(Classifier, AllFlag) {
   EXPECT_TRUE(classifySql("DEALLOCATE ALL").all);
   EXPECT_TRUE(classifySql("DISCARD ALL").all);
