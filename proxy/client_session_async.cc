@@ -28,7 +28,6 @@ using router::Store;
 
 constexpr size_t kMaxItemText = 8192;   // statement text kept per queued write, for the journal
 
-std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
 
 void addText(std::string& into, const std::string& text) {
   if (into.size() >= kMaxItemText) return;
@@ -50,7 +49,7 @@ void ClientSession::startAsyncUnit() {
   }
   if (u.wrapped) {
     u.held = true;   // the client's ReadyForQuery comes from the COMMIT (releaseUnit)
-    sendToLane(u.serve, queryMessage("BEGIN"), Segment{Reply::Swallow});
+    sendToLane(u.serve, injectedStatement("BEGIN"), Segment{Reply::Swallow});
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     return;
   }

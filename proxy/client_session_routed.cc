@@ -623,7 +623,7 @@ void ClientSession::startUnit() {
   // The serve store runs the unit first and keeps the locks it took; only then does the
   // secondary run it (advanceUnit). Running both at once would let two transactions take the
   // same rows' locks in opposite orders on the two stores: a deadlock across stores.
-  if (u.wrapped) sendToLane(u.serve, queryMessage("BEGIN"), Segment{Reply::Swallow});
+  if (u.wrapped) sendToLane(u.serve, injectedStatement("BEGIN"), Segment{Reply::Swallow});
   sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
 }
 
@@ -977,7 +977,7 @@ void ClientSession::releaseUnit() {
   if (!unit_ || state_ != State::Relaying) return;
   Unit& u = *unit_;
   if (u.wrapped) {
-    sendToLane(u.serve, queryMessage("COMMIT"), Segment{Reply::Commit});
+    sendToLane(u.serve, injectedStatement("COMMIT"), Segment{Reply::Commit});
     return;   // its ReadyForQuery completes the unit
   }
   if (u.held) {

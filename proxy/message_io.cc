@@ -1,5 +1,7 @@
 #include "proxy/message_io.h"
 
+#include "protocol/messages.h"
+
 namespace cutover::proxy {
 namespace {
 
@@ -57,6 +59,18 @@ std::string sqlLiteral(std::string_view text) {
     out += c;
   }
   return out + "'";
+}
+
+std::string injectedStatement(std::string_view sql) {
+  static constexpr std::string_view kName = "cutover:inject";
+  std::string out = protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});
+  protocol::Bind bind;
+  bind.statement = std::string(kName);
+  out += protocol::encode(bind);
+  out += protocol::encode(protocol::Execute{});
+  out += protocol::encode(protocol::Close{'S', std::string(kName)});
+  out += protocol::encode(protocol::Sync{});
+  return out;
 }
 
 std::string sqlIdentifier(std::string_view name) {

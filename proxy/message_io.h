@@ -27,6 +27,12 @@ protocol::Frame peekStartup(evbuffer* buffer, uint32_t max_length);
 // `buffer` is next modified; the caller drains frame.totalSize() once done with it.
 std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame);
 
+// A statement cutover injects in a client's session (the BEGIN and COMMIT around an autocommit
+// write), as extended-protocol messages through a statement of its own — Parse "cutover:inject",
+// Bind, Execute, Close, Sync — so the client's unnamed prepared statement survives it: a simple
+// Query would drop it, and a driver's Bind of it after the wrap would fail with 26000.
+std::string injectedStatement(std::string_view sql);
+
 // A string literal PostgreSQL reads the same whatever standard_conforming_strings says: E'…'.
 std::string sqlLiteral(std::string_view text);
 // A quoted identifier: "…", inner quotes doubled.

@@ -1717,8 +1717,11 @@ def _parse(name, sql):
     return _message(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
 
 
-def _bind_execute_sync(statement):
-    bind = _message(b"B", b"\0" + statement.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0))
+def _bind_execute_sync(statement, params=()):
+    body = b"\0" + statement.encode() + b"\0" + struct.pack("!hh", 0, len(params))
+    for p in params:
+        body += struct.pack("!i", len(p)) + p.encode()
+    bind = _message(b"B", body + struct.pack("!h", 0))
     return bind + _message(b"E", b"\0" + struct.pack("!i", 0)) + _message(b"S", b"")
 
 
@@ -1733,6 +1736,45 @@ def _until_ready(sock):
             errors.append(h.error_fields(body).get("C"))
         elif kind == b"Z":
             return tags, errors
+
+
+def check_wrap_keeps_the_unnamed_statement(ctx):
+    """pgx's describe-exec mode: Parse(unnamed) + Describe + Sync, then Bind(unnamed) + Execute +
+    Sync. The proxy's BEGIN … COMMIT around the autocommit write must leave the client's unnamed
+    statement alone (before: the injected COMMIT, a simple Query, dropped it; the Bind failed with
+    26000 on old and ran on new)."""
+    if ctx.direct:
+        return skip(ctx, "the autocommit wrap")
+    db = "wrap_unnamed"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE t (id int PRIMARY KEY)", db=db)
+    for n, mirror in enumerate(("sync", "async")):
+        dw = DualWrite(ctx, mirror=mirror)
+        try:
+            sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+            try:
+                for i in range(2):
+                    value = str(10 * (n + 1) + i)
+                    sock.sendall(_parse("", "INSERT INTO t VALUES ($1::int)") +
+                                 _message(b"D", b"S\0") + _message(b"S", b""))
+                    h.check_eq(_until_ready(sock), ([], []), f"{mirror}: Parse + Describe of the unnamed statement")
+                    sock.sendall(_bind_execute_sync("", [value]))
+                    h.check_eq(_until_ready(sock), (["INSERT 0 1"], []), f"{mirror}: Bind + Execute of it")
+            finally:
+                sock.close()
+            want = [str(10 * (n + 1)), str(10 * (n + 1) + 1)]
+            deadline = time.monotonic() + 10
+            while True:
+                rows = [c.psql(f"SELECT id FROM t WHERE id / 10 = {n + 1} ORDER BY id", db=db).split()
+                        for c in (ctx.old, ctx.new)]
+                if rows == [want, want] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            h.check_eq(rows, [want, want], f"{mirror}: rows on old and new")
+            h.check_eq(dw.journal(), [], f"{mirror}: divergences.jsonl")
+        finally:
+            dw.tgt.stop()
 
 
 def check_refused_prepare_not_recorded(ctx):
@@ -1902,7 +1944,7 @@ def check_reads_missed_by_a_down_store_are_not_journaled(ctx):
 CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_cancel_reaches_every_store,
           check_mixed_workload_sync, check_mixed_workload_async, check_dual_new_sync,
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
-          check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_refused_prepare_not_recorded,
+          check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_wrap_keeps_the_unnamed_statement, check_refused_prepare_not_recorded,
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled]
 
