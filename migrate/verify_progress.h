@@ -4,12 +4,12 @@
 // anything else a log line every few seconds. Reads the job's progress from the control
 // database, so it counts the chunks of every process sharing the job.
 
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <ostream>
-#include <thread>
 
+#include "common/ticker.h"
 #include "config/config.h"
 #include "migrate/verify_job.h"
 
@@ -22,15 +22,15 @@ class VerifyProgress {
   ~VerifyProgress();  // stops and joins; a bar is finished with a newline
 
  private:
-  void run();
+  void report();
 
   VerifyJob job_;
   std::ostream& err_;
   bool tty_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  int64_t first_done_ = -1, first_rows_ = 0;   // the job's progress at the first report
+  bool drew_ = false;
+  std::optional<Ticker> ticker_;   // last: its thread reads the members above
 };
 
 }  // namespace cutover::migrate

@@ -761,15 +761,19 @@ void ClientSession::drainLane(Store store) {
     bool forward = segment.reply == Reply::Forward;
     char status = 0;
     if (shadow != nullptr && type != protocol::ReadyForQuery::kType) digestShadow(*shadow, store, type, body);
+    // A shadow read's or the proxy's own queries' answers are never part of a write's outcome:
+    // a shadow still running on the other store when the next write starts there would
+    // otherwise add its "SELECT n" to that write's tags (a false tag_mismatch).
+    const bool own_work = segment.reply == Reply::Swallow || segment.reply == Reply::Discard ||
+                          segment.reply == Reply::Shadow || segment.reply == Reply::Capture;
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
-      if (tag.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Commit &&
-          segment.reply != Reply::ApplyCommit && segment.reply != Reply::Discard) {
+      if (tag.isOk() && !own_work && segment.reply != Reply::Commit && segment.reply != Reply::ApplyCommit) {
         outcome.addTag(tag.value().tag);
       }
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
-      if (error.isOk() && segment.reply != Reply::Swallow && segment.reply != Reply::Discard) {
+      if (error.isOk() && !own_work) {
         outcome.addError(error.value().field('C'), error.value().field('M'));
       }
       if (segment.reply == Reply::Commit) forward = true;

@@ -9,16 +9,11 @@ namespace cutover::proxy {
 
 JobWatch::JobWatch(config::ControlConfig control, std::chrono::milliseconds period,
                    std::chrono::milliseconds deadline)
-    : control_(std::move(control)), period_(period), deadline_(deadline), thread_([this] { run(); }) {}
-
-JobWatch::~JobWatch() {
-  {
-    std::lock_guard lock(stop_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+    : control_(std::move(control)), period_(period), deadline_(deadline) {
+  ticker_.emplace(period_, Ticker::First::Now, [this] { poll(); });
 }
+
+JobWatch::~JobWatch() { ticker_.reset(); }
 
 JobsView JobWatch::current() const {
   std::lock_guard lock(view_mutex_);
@@ -92,21 +87,16 @@ void JobWatch::publishMetrics(const JobsView& view) {
   }
 }
 
-void JobWatch::run() {
-  std::string last_error;
-  for (;;) {
-    JobsView view = refresh();
-    if (!view.read && view.error != last_error) {
-      log::warn("jobs: cannot read the verify state from the control database: {}; /status shows it, retrying "
-                "every {} s",
-                view.error, period_.count() / 1000);
-    } else if (view.read && !last_error.empty()) {
-      log::info("jobs: the control database answers again");
-    }
-    last_error = view.read ? "" : view.error;
-    std::unique_lock lock(stop_mutex_);
-    if (wake_.wait_for(lock, period_, [this] { return stopping_; })) return;
+void JobWatch::poll() {
+  JobsView view = refresh();
+  if (!view.read && view.error != last_error_) {
+    log::warn("jobs: cannot read the verify state from the control database: {}; /status shows it, retrying "
+              "every {} s",
+              view.error, period_.count() / 1000);
+  } else if (view.read && !last_error_.empty()) {
+    log::info("jobs: the control database answers again");
   }
+  last_error_ = view.read ? "" : view.error;
 }
 
 }  // namespace cutover::proxy

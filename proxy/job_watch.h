@@ -10,13 +10,13 @@
 // mutex.
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "common/ticker.h"
 
 #include "config/config.h"
 #include "migrate/verify_job.h"
@@ -51,7 +51,7 @@ class JobWatch {
   std::string where() const;
 
  private:
-  void run();
+  void poll();
   JobsView read();              // under read_mutex_
   void publishMetrics(const JobsView& view);
 
@@ -65,10 +65,8 @@ class JobWatch {
   mutable std::mutex view_mutex_;
   JobsView view_;
 
-  std::mutex stop_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::string last_error_;      // the poller's: logged when it changes
+  std::optional<Ticker> ticker_;   // last: its thread uses everything above
 };
 
 }  // namespace cutover::proxy

@@ -1709,6 +1709,17 @@ def check_ramped_read_timeout(ctx):
     dw.stop()
 
 
+def _rows_on_both(ctx, db, sql, want, timeout=10):
+    """`sql`'s rows (psql -At lines) on old and on new, polled until both are `want` (async
+    mirroring lands after the client's answer) or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [c.psql(sql, db=db).split() for c in (ctx.old, ctx.new)]
+        if rows == [want, want] or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
 def _message(kind, body):
     return kind + struct.pack("!i", len(body) + 4) + body
 
@@ -1764,13 +1775,7 @@ def check_wrap_keeps_the_unnamed_statement(ctx):
             finally:
                 sock.close()
             want = [str(10 * (n + 1)), str(10 * (n + 1) + 1)]
-            deadline = time.monotonic() + 10
-            while True:
-                rows = [c.psql(f"SELECT id FROM t WHERE id / 10 = {n + 1} ORDER BY id", db=db).split()
-                        for c in (ctx.old, ctx.new)]
-                if rows == [want, want] or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            rows = _rows_on_both(ctx, db, f"SELECT id FROM t WHERE id / 10 = {n + 1} ORDER BY id", want)
             h.check_eq(rows, [want, want], f"{mirror}: rows on old and new")
             h.check_eq(dw.journal(), [], f"{mirror}: divergences.jsonl")
         finally:
@@ -1896,13 +1901,9 @@ def check_explain_analyze_of_a_write(ctx):
             cur.execute(f"EXPLAIN (ANALYZE false, ANALYZE true) INSERT INTO t VALUES ({base + 2})")
             cur.fetchall()
             conn.close()
-            deadline = time.monotonic() + 10
-            while True:
-                rows = [c.psql(f"SELECT id FROM t WHERE id > {base} ORDER BY id", db=db).split() for c in (ctx.old, ctx.new)]
-                if rows[0] == rows[1] or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
-            h.check_eq(rows, [[str(base + 1), str(base + 2)]] * 2, f"{mirror}: rows on old and new")
+            want = [str(base + 1), str(base + 2)]
+            rows = _rows_on_both(ctx, db, f"SELECT id FROM t WHERE id > {base} ORDER BY id", want)
+            h.check_eq(rows, [want, want], f"{mirror}: rows on old and new")
             h.check_eq(dw.journal(), [], f"{mirror}: divergences.jsonl")
         finally:
             dw.tgt.stop()

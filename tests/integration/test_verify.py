@@ -405,6 +405,18 @@ def chunk_counts(ctx, job):
                              f"count(DISTINCT lease_owner) FROM cutover.verify_chunks WHERE job_id = '{job}'")[0]
 
 
+def wait_chunks_done(ctx, job, n, timeout=60):
+    """Polls until `n` chunks of `job` are done (the job's tables may not exist yet at first)."""
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline and done < n:
+        try:
+            _, done, *_ = chunk_counts(ctx, job)
+        except Exception:  # noqa: BLE001 (tables not created yet)
+            done = 0
+        time.sleep(0.1)
+
+
 def check_resume_after_kill(ctx):
     if ctx.direct:
         return ctx.log("skipped (--direct)")
@@ -414,16 +426,7 @@ def check_resume_after_kill(ctx):
     cmd = [ctx.binary, "verify", "--config", config, "--quiet", "--job", job, "--chunk-rows", "1000",
            "--max-rows-per-sec", "10000", "--lease-s", "2"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    done = 0
-    while time.monotonic() < deadline:
-        try:
-            total, done, *_ = chunk_counts(ctx, job)
-        except Exception:  # noqa: BLE001 (tables not created yet)
-            total, done = 0, 0
-        if done >= 5:
-            break
-        time.sleep(0.1)
+    wait_chunks_done(ctx, job, 5)
     p.send_signal(signal.SIGKILL)
     p.wait()
     total, done, _, _, _ = chunk_counts(ctx, job)
@@ -490,14 +493,7 @@ def check_interrupt(ctx):
     cmd = [ctx.binary, "verify", "--config", config, "--job", job, "--chunk-rows", "1000", "--workers", "2",
            "--max-rows-per-sec", "4000", "--lease-s", "300"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    done = 0
-    while time.monotonic() < deadline and done < 3:
-        try:
-            _, done, *_ = chunk_counts(ctx, job)
-        except Exception:  # noqa: BLE001 (tables not created yet)
-            done = 0
-        time.sleep(0.1)
+    wait_chunks_done(ctx, job, 3)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     h.check_eq(p.returncode, 2, f"exit status after SIGINT (stderr:\n{err})")
