@@ -153,6 +153,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool remaining_forward = false;
     Outcome outcome;
     int parse_completes = 0;           // ParseComplete answers to the running unit
+    size_t results = 0;                // its statements' results ended (CommandComplete and kin)
     char last_status = 'I';
     bool connecting = false;           // a connection is being opened (login, then replay)
     uint64_t opened_for = 0;           // flags version of this session's last attempt to open it
@@ -217,6 +218,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a
     // statement PostgreSQL refused (42P05: the name is taken; a syntax error) changes nothing.
     std::vector<PendingStatement> pending_statements;
+    // An extended batch, per Execute in order: whether its statement writes, so its rows are
+    // RETURNING rows compared between the stores. A pipelined SELECT's rows are not: beside other
+    // sessions' writes they may differ without any divergence. Empty: every row compared.
+    std::vector<bool> execute_writes;
   };
 
   // mirror: async: a write acknowledged to the client and queued for the secondary store, which
@@ -287,6 +292,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void segmentDone(router::Store store, const Segment& segment, char status);
   void advanceUnit();
   void recordAccepted(Unit& u);
+  static bool writesRows(const Unit& u, size_t result);
   void finishComparison();
   void releaseUnit();
   void secondaryLost(const std::string& why);

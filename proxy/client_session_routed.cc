@@ -419,6 +419,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   int rank = -1;
   bool named = false;          // a named statement is created or closed: every store needs it
   int parses = 0;              // Parse messages so far (each answered by a ParseComplete)
+  bool bound_writes = true;    // the last Bind's statement writes (unknown: it may)
   bool first = true;
   bool all_wrappable = true;    // every statement of the unit may run inside BEGIN … COMMIT
   auto consider = [&](const router::StatementInfo& info) {
@@ -499,6 +500,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
         unit.text_cut = statement_text->size() > kJournalTextBytes;
       }
       if (unit.parameters.empty()) unit.parameters = b.value().params;
+      bound_writes = router::writeRank(info.kind) >= router::writeRank(router::StatementKind::Write);
       consider(info);
     } else if (type == protocol::Close::kType) {
       named = true;
@@ -510,6 +512,8 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
         std::erase_if(unit.pending_statements,
                       [&](const PendingStatement& p) { return !p.sql && p.name == c.value().name; });
       }
+    } else if (type == protocol::Execute::kType) {
+      unit.execute_writes.push_back(bound_writes);
     } else if (type == protocol::FunctionCall::kType) {
       router::StatementInfo info;   // large objects and the like: a write
       info.reason = "FunctionCall";
@@ -605,7 +609,9 @@ void ClientSession::startUnit() {
   u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
   lane(u.serve).parse_completes = 0;
+  lane(u.serve).results = 0;
   lane(secondary).outcome = Outcome{};
+  lane(secondary).results = 0;
   if (u.async) return startAsyncUnit();
   if (!u.mirrored) {
     u.secondary_done = true;
@@ -722,9 +728,10 @@ void ClientSession::drainLane(Store store) {
     // over kMaxDigestedRow counts by its length only, so memory stays bounded).
     const bool applying = segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit;
     Outcome& outcome = applying ? mirror_outcome_ : l.outcome;
+    const bool own_result = segment.reply == Reply::Forward || segment.reply == Reply::Record;
     const bool digest_row = type == protocol::DataRow::kType &&
                             ((unit_ && unit_->route.mirror && unit_->info.kind == router::StatementKind::Write &&
-                              (segment.reply == Reply::Forward || segment.reply == Reply::Record)) ||
+                              own_result && writesRows(*unit_, l.results)) ||
                              (segment.reply == Reply::Apply && segment.rows));
     if (digest_row && frame.totalSize() <= kMaxDigestedRow) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
@@ -749,6 +756,9 @@ void ClientSession::drainLane(Store store) {
     if (!control) {
       if (type == protocol::CopyInResponse::kType) copyStarted(store, segment);
       if (type == protocol::ParseComplete::kType && segment.reply == Reply::Forward) ++l.parse_completes;
+      if ((type == protocol::EmptyQueryResponse::kType || type == protocol::PortalSuspended::kType) && own_result) {
+        ++l.results;
+      }
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
       continue;
@@ -768,9 +778,13 @@ void ClientSession::drainLane(Store store) {
                           segment.reply == Reply::Shadow || segment.reply == Reply::Capture;
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
-      if (tag.isOk() && !own_work && segment.reply != Reply::Commit && segment.reply != Reply::ApplyCommit) {
+      // A pipelined read's tag ("SELECT 2") counts rows that may differ beside other writes.
+      const bool read_beside_writes = own_result && unit_ && !writesRows(*unit_, l.results);
+      if (tag.isOk() && !own_work && !read_beside_writes && segment.reply != Reply::Commit &&
+          segment.reply != Reply::ApplyCommit) {
         outcome.addTag(tag.value().tag);
       }
+      if (own_result) ++l.results;
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
       if (error.isOk() && !own_work) {
@@ -840,6 +854,13 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.secondary_started).count());
   }
   advanceUnit();
+}
+
+// Whether the rows of the unit's result number `result` are a write's (RETURNING), compared
+// between the stores. mirror: async compares the whole queued batch's rows on its own path.
+bool ClientSession::writesRows(const Unit& u, size_t result) {
+  if (u.async || u.execute_writes.empty()) return true;
+  return result < u.execute_writes.size() ? u.execute_writes[result] : true;
 }
 
 // The unit's PREPAREs and named Parses the serve store accepted enter the session's state. A
