@@ -29,7 +29,8 @@
 - user_types: an enum, its array and a composite type have other OIDs on new (created after
   another type there): reads returning them, aliased or aggregated, match (compared by value,
   not by the store-local type OID).
-- catalog_reads: with reads_new_percent and shadow_percent 100 and a table whose OID differs
+- catalog_reads (also with sticky: statement at 50 %, psql's dependent catalog queries): with
+  reads_new_percent and shadow_percent 100 and a table whose OID differs
   between the stores, psql's \d, \d+, \dt, \df, information_schema, regclass casts and pg_*
   functions are served by old and never shadowed: no mismatch (before: 8 confirmed for \d and
   \d+); a read of a user table is still served by new and compared.
@@ -571,6 +572,15 @@ def check_catalog_reads(ctx):
         h.check_eq(delta["match"], 1.0, "only the user-table read was shadow-compared")
         served_new = after.since(m0, "cutover_statements_total", kind="read", served_by="new")
         h.check_eq(served_new, 1.0, "reads served by new: only the user-table read")
+        sh.stop()
+        # sticky: statement at 50 %: psql's dependent catalog queries (an OID from the first used
+        # by the next) all stay on old (before: split across stores, "Did not find any relation").
+        sh = Sh(ctx, reads_new_percent=50, sticky="statement")
+        ep = sh.proxy.endpoint()
+        for _ in range(5):
+            r = subprocess.run(["psql", "-X", "-h", ep.host, "-p", str(ep.port), "-U", "postgres", "-d", "sh",
+                                "-c", r"\d+ cat_t", "-c", r"\d cat_t_name"], capture_output=True, text=True, timeout=60)
+            h.check_eq((r.returncode, r.stderr), (0, ""), "psql \\d+ with sticky: statement")
         sh.stop()
     finally:
         sh.proxy.cleanup()
