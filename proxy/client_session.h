@@ -188,6 +188,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     router::Store serve = router::Store::Old;
     bool mirrored = false;             // the secondary runs it too and its outcome is compared
     bool wrapped = false;              // BEGIN/COMMIT injected around it on the serve store
+    bool read_only = false;            // wrapped in BEGIN READ ONLY: a ramped read, PostgreSQL
+                                       // refuses any write in it (25006), see refusedAsWrite
     bool secondary_first = false;      // explicit COMMIT: the secondary commits before the serve store
     bool open = false;                 // extended batch flushed before its Sync: more may come
     bool serve_done = false, secondary_done = false, released = false;
@@ -292,6 +294,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void segmentDone(router::Store store, const Segment& segment, char status);
   void advanceUnit();
   void recordAccepted(Unit& u);
+  bool refusedAsWrite(Unit& u);
   static bool writesRows(const Unit& u, size_t result);
   void finishComparison();
   void releaseUnit();

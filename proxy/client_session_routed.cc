@@ -615,9 +615,22 @@ void ClientSession::startUnit() {
   if (u.async) return startAsyncUnit();
   if (!u.mirrored) {
     u.secondary_done = true;
-    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false, u.shadowed});
+    // A read served by the store that is not authoritative runs in a read-only transaction there,
+    // and its shadow on the authoritative one too: PostgreSQL, not the classifier, guarantees
+    // that it writes nothing; what it refuses (25006) runs again as a write (refusedAsWrite).
+    u.read_only = u.serve != authority_ && u.status_before == 'I' && !u.open && !u.info.multi_statement;
+    if (u.read_only) {
+      u.wrapped = true;
+      sendToLane(u.serve, injectedStatement("BEGIN READ ONLY"), Segment{Reply::Swallow});
+    }
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, u.read_only, u.shadowed});
     // A read takes no locks: the shadow runs at the same time, on the other store.
-    if (u.shadowed) sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Shadow});
+    if (u.shadowed) {
+      const Store other = router::otherStore(u.serve);
+      if (u.read_only) sendToLane(other, injectedStatement("BEGIN READ ONLY"), Segment{Reply::Swallow});
+      sendToLane(other, u.bytes, Segment{Reply::Shadow});
+      if (u.read_only) sendToLane(other, injectedStatement("COMMIT"), Segment{Reply::Swallow});
+    }
     if (u.serve != authority_) armRampTimer();
     return;
   }
@@ -843,6 +856,7 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   }
   const auto now = std::chrono::steady_clock::now();
   if (store == u.serve) {
+    if (u.read_only && refusedAsWrite(u)) return;
     u.serve_done = true;
     u.serve_status = status;
     recordAccepted(u);
@@ -854,6 +868,49 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.secondary_started).count());
   }
   advanceUnit();
+}
+
+// A ramped read that PostgreSQL refused in its read-only transaction (25006: it calls a function
+// that writes, a view over one…) is a write the classifier did not see: its answer, held back
+// until complete, is dropped, the transaction rolled back, and the unit runs again as a write on
+// the authoritative store, mirrored, so the client sees only that answer. An answer already
+// streaming to the client (beyond the holding buffer) cannot be replaced: it keeps its error.
+bool ClientSession::refusedAsWrite(Unit& u) {
+  const Lane& served = lane(u.serve);
+  if (!served.outcome.error.starts_with("25006") || u.forwarded) return false;
+  const Store ramped = u.serve;
+  evtimer_del(ramp_timer_.get());
+  if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
+  sendToLane(ramped, injectedStatement("ROLLBACK"), Segment{Reply::Swallow});
+  if (u.shadowed) {
+    abandonShadow(u.number);
+    u.shadowed = false;
+  }
+  log::info("session {}: the {} refused a ramped read as a write in its read-only transaction ({}); it runs as a "
+            "write on the {} store: \"{}\"",
+            id_, served.backend->describe(), served.outcome.error, router::toString(authority_), u.text.substr(0, 200));
+  u.info.kind = router::StatementKind::Write;
+  u.info.reason = "refused in a read-only transaction (25006): a write";
+  u.info.wrappable = true;   // a SELECT: it does the same inside BEGIN … COMMIT
+  u.read_only = false;
+  u.serve = authority_;
+  u.route.serve = authority_;
+  u.route.shadow = false;
+  u.route.mirror = router::mirrors(flags_->writes);
+  const Store secondary = router::otherStore(authority_);
+  u.mirrored = u.route.mirror && lane(secondary).up;
+  if (u.route.mirror && !u.mirrored) {
+    journalMiss(u, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");
+  }
+  // As router::planUnit plans an autocommit write outside a transaction.
+  u.async = u.mirrored && flags_->mirror == config::MirrorMode::Async;
+  u.wrapped = u.mirrored;
+  u.held = false;
+  u.serve_done = u.secondary_done = u.serve_sent = u.secondary_sent = false;
+  u.pending_statements.clear();   // the store refused the batch: nothing of it was created
+  metrics::global().statements(kindLabel(u.info.kind), label(u.serve)).Increment();
+  startUnit();
+  return true;
 }
 
 // Whether the rows of the unit's result number `result` are a write's (RETURNING), compared
@@ -1241,6 +1298,12 @@ void ClientSession::abandonRampedRead() {
                                     lane(slow).cancel_pending = false;
                                     fenceMaybeLifted(slow);
                                   });
+  if (u.read_only) {
+    // Its read-only transaction there ends once the cancelled read is answered.
+    sendToLane(slow, injectedStatement("ROLLBACK"), Segment{Reply::Swallow});
+    u.read_only = false;
+    u.wrapped = false;
+  }
   u.serve = authority_;
   u.held = false;
   u.serve_done = false;

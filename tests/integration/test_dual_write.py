@@ -1940,6 +1940,45 @@ def check_pipelined_reads_beside_writes(ctx):
         dw.tgt.stop()
 
 
+def check_ramped_read_that_writes(ctx):
+    """A read the classifier cannot see writing (a view over a function that inserts) ramped to
+    new at 100 %: it runs there in a read-only transaction, PostgreSQL refuses it (25006), and it
+    runs again as a mirrored write on old — both stores get the row once, the client gets old's
+    answer. With the shadow on too (its copy on old is read-only as well). Before: the INSERT
+    ran on new only."""
+    if ctx.direct:
+        return skip(ctx, "read-only enforcement of ramped reads")
+    db = "ramp_writes"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE log (n int); CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
+               "CREATE FUNCTION note() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING 1';"
+               "CREATE VIEW v AS SELECT note() AS n", db=db)
+    expected = 0
+    for mirror, shadow in (("sync", 0), ("sync", 100), ("async", 0)):
+        dw = DualWrite(ctx, mirror=mirror, reads_new_percent=100, shadow_percent=shadow)
+        try:
+            conn = dw.connect(db)
+            cur = conn.cursor()
+            cur.execute("SELECT id, inet_server_port() FROM t")
+            h.check_eq(cur.fetchall(), [(1, ctx.new.port)], f"{mirror}/{shadow}: a plain read is served by new")
+            for _ in range(3):
+                cur.execute("SELECT n FROM v")
+                h.check_eq(cur.fetchall(), [(1,)], f"{mirror}/{shadow}: the view's answer")
+                expected += 1
+            if mirror == "async":
+                time.sleep(1)   # reads stay on old while the session's queued writes are not on new
+            cur.execute("SELECT id, inet_server_port() FROM t")
+            h.check_eq(cur.fetchall(), [(1, ctx.new.port)], f"{mirror}/{shadow}: reads still served by new")
+            conn.close()
+            want = [str(expected)]
+            h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", want), [want, want],
+                       f"{mirror}/{shadow}: the view's INSERTs on old and new")
+            h.check_eq(dw.journal(), [], f"{mirror}/{shadow}: divergences.jsonl")
+        finally:
+            dw.tgt.stop()
+
+
 def check_reads_missed_by_a_down_store_are_not_journaled(ctx):
     """With new down, a transaction's reads are not journaled as secondary_unavailable (before:
     one line per SELECT, twice the writes' lines under pgbench); its writes still are."""
@@ -1984,7 +2023,8 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_read_ramp, check_new_store_killed, check_new_store_killed_async, check_large_batches,
           check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_wrap_keeps_the_unnamed_statement, check_refused_prepare_not_recorded,
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
-          check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes]
+          check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
+          check_ramped_read_that_writes]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
