@@ -1165,6 +1165,8 @@ void ClientSession::secondaryLost(const std::string& why) {
       metrics::global().readFallbacks().Increment();
       u.serve = authority_;
       u.mirrored = false;
+      u.read_only = false;   // its read-only transaction died with the store
+      u.wrapped = false;
       u.held = false;
       u.serve_done = false;
       u.secondary_done = true;
