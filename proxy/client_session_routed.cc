@@ -891,6 +891,18 @@ bool ClientSession::refusedAsWrite(Unit& u) {
             id_, served.backend->describe(), served.outcome.error, router::toString(authority_), u.text.substr(0, 200));
   u.info.kind = router::StatementKind::Write;
   u.info.reason = "refused in a read-only transaction (25006): a write";
+  // Remembered: the next run of this shape is a write from the start, wherever it is served
+  // (the authoritative store runs no read in a read-only transaction, so it would not tell).
+  if (!u.text_cut) {
+    worker_.classifier().learnWrite(u.text, u.info.reason);
+    for (const auto& [name, text] : parsed_text_) {   // the session's statements of that text
+      if (text != u.text) continue;
+      router::StatementInfo& recorded = parsed_[name];
+      recorded.kind = router::StatementKind::Write;
+      recorded.reason = u.info.reason;
+      recorded.wrappable = !recorded.multi_statement;
+    }
+  }
   u.info.wrappable = true;   // a SELECT: it does the same inside BEGIN … COMMIT
   u.read_only = false;
   u.serve = authority_;

@@ -29,10 +29,28 @@ const StatementInfo& Classifier::classify(std::string_view sql) {
   }
   ++misses_;
   lru_.push_front(Entry{key_, classifySql(sql)});
+  applyLearned(lru_.front().info);
   bytes_ += key_.size();
   index_.emplace(lru_.front().text, lru_.begin());
   evict();
   return lru_.front().info;
+}
+
+void Classifier::applyLearned(StatementInfo& info) const {
+  auto found = learned_.find(key_);
+  if (found == learned_.end() || writeRank(info.kind) >= writeRank(StatementKind::Write)) return;
+  info.kind = StatementKind::Write;
+  info.reason = found->second;
+  info.wrappable = !info.multi_statement;
+  info.catalog = false;
+}
+
+void Classifier::learnWrite(std::string_view sql, std::string reason) {
+  if (sql.size() > max_bytes_ / 16) return;   // never cached: each run is refused and re-run
+  cacheKey(sql, key_);
+  if (!learned_.contains(key_) && learned_.size() >= kMaxLearned) return;
+  learned_[key_] = std::move(reason);
+  if (auto found = index_.find(key_); found != index_.end()) applyLearned(found->second->info);
 }
 
 void Classifier::evict() {

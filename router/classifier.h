@@ -30,6 +30,13 @@ class Classifier {
   const StatementInfo& classify(std::string_view sql);
   static constexpr size_t kLongLiteral = 1024;
 
+  // A statement PostgreSQL refused as a write in a read-only transaction (25006) although it was
+  // classified a read (a view over a writing function, say): from now on this shape (numbers
+  // aside) is classified a write, `reason` saying why. At most kMaxLearned shapes are kept.
+  void learnWrite(std::string_view sql, std::string reason);
+  static constexpr size_t kMaxLearned = 4096;
+  size_t learnedWrites() const { return learned_.size(); }
+
   size_t cacheSize() const { return index_.size(); }
   size_t cacheBytes() const { return bytes_; }
   uint64_t hits() const { return hits_; }
@@ -43,6 +50,7 @@ class Classifier {
   using Lru = std::list<Entry>;  // most recently used first; nodes never move in memory
 
   void evict();
+  void applyLearned(StatementInfo& info) const;
 
   size_t max_entries_;
   size_t max_bytes_;
@@ -54,6 +62,7 @@ class Classifier {
   std::unordered_map<std::string_view, Lru::iterator> index_;
   StatementInfo uncached_;  // the answer for a text too long to cache
   std::string key_;         // the current statement's cache key (capacity reused)
+  std::unordered_map<std::string, std::string> learned_;   // cache key → why it is a write
 };
 
 }  // namespace cutover::router

@@ -1545,14 +1545,14 @@ def _wait_idle_on(cluster, db, pid, limit=10.0):
     return state
 
 
-def _backends_that_ran(cluster, db, sql):
-    """Pids of `cluster`'s backends whose last statement was `sql` (how a check finds the proxy's
-    connection there: pg_backend_pid() through the proxy is a catalog read, answered by old)."""
-    quoted = sql.replace("'", "''")
+def _session_backends(cluster, db):
+    """Pids of `cluster`'s client backends in `db` other than psql's own: the proxy session's
+    connection there, in a check with one client (pg_backend_pid() through the proxy is a catalog
+    read, answered by old; a ramped read's last statement there is the proxy's COMMIT)."""
     deadline = time.monotonic() + 5   # a closed session's backend may take a moment to exit
     while True:
-        out = cluster.psql(f"SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                           f"AND query = '{quoted}' ORDER BY pid", db=db)
+        out = cluster.psql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid", db=db)
         pids = [int(line) for line in out.split()]
         if len(pids) <= 1 or time.monotonic() > deadline:
             return pids
@@ -1587,7 +1587,7 @@ def check_ramped_read_timeout(ctx):
     cur.execute(probe)
     v, port = cur.fetchone()
     h.check_eq((v, port), (10, new_port), "the probe read is ramped to new")
-    pids = _backends_that_ran(ctx.new, db, probe)
+    pids = _session_backends(ctx.new, db)
     h.check_eq(len(pids), 1, f"new's backends that ran the probe: {pids}")
     new_pid = pids[0]
     locker = ctx.new.connect(db=db)
@@ -1609,7 +1609,7 @@ def check_ramped_read_timeout(ctx):
                "the write reached new (the cancel did not hit it)")
     cur.execute(probe)
     v, port = cur.fetchone()
-    h.check_eq((v, port, _backends_that_ran(ctx.new, db, probe)), (11, new_port, [new_pid]),
+    h.check_eq((v, port, _session_backends(ctx.new, db)), (11, new_port, [new_pid]),
                "reads ramp to new again, on the same connection")
     for _ in range(10):
         cur.execute("SELECT v FROM t WHERE id = 1")
@@ -1647,7 +1647,7 @@ def check_ramped_read_timeout(ctx):
     cur.execute(probe)
     v, port = cur.fetchone()
     h.check_eq(port, new_port, "the probe read is ramped to new")
-    pids = _backends_that_ran(ctx.new, db, probe)
+    pids = _session_backends(ctx.new, db)
     h.check_eq(len(pids), 1, f"new's backends that ran the probe: {pids}")
     pid = pids[0]
     os.kill(pid, signal.SIGSTOP)
@@ -1684,7 +1684,7 @@ def check_ramped_read_timeout(ctx):
     try:
         (port3,) = conn3.execute("SELECT inet_server_port()").fetchone()
         h.check_eq(port3, new_port, "psycopg3's unnamed read is ramped to new")
-        ran = _backends_that_ran(ctx.new, db, "SELECT inet_server_port()")
+        ran = _session_backends(ctx.new, db)
         h.check_eq(len(ran), 1, f"new's backends that ran psycopg3's read: {ran}")
         pid3 = ran[0]
         os.kill(pid3, signal.SIGSTOP)
@@ -1944,8 +1944,9 @@ def check_ramped_read_that_writes(ctx):
     """A read the classifier cannot see writing (a view over a function that inserts) ramped to
     new at 100 %: it runs there in a read-only transaction, PostgreSQL refuses it (25006), and it
     runs again as a mirrored write on old — both stores get the row once, the client gets old's
-    answer. With the shadow on too (its copy on old is read-only as well). Before: the INSERT
-    ran on new only."""
+    answer. With the shadow on too (its copy on old is read-only as well). The shape is then
+    remembered as a write: refused once per session's worker, mirrored from then on. Before: the
+    INSERT ran on new only."""
     if ctx.direct:
         return skip(ctx, "read-only enforcement of ramped reads")
     db = "ramp_writes"
@@ -1975,6 +1976,9 @@ def check_ramped_read_that_writes(ctx):
             h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", want), [want, want],
                        f"{mirror}/{shadow}: the view's INSERTs on old and new")
             h.check_eq(dw.journal(), [], f"{mirror}/{shadow}: divergences.jsonl")
+            # Refused once, then remembered as a write (mirrored from the start, wherever served).
+            h.check_eq(dw.tgt.stderr_text().count("refused a ramped read as a write"), 1,
+                       f"{mirror}/{shadow}: refusals in the log")
         finally:
             dw.tgt.stop()
 

@@ -407,6 +407,23 @@ TEST(Classifier, TransactionScopedFlag) {
   }
 }
 
+TEST(Classifier, LearnedWritesAreClassifiedAsWrites) {
+  Classifier classifier;
+  EXPECT_EQ(classifier.classify("SELECT n FROM v WHERE id = 1").kind, StatementKind::Read);
+  classifier.learnWrite("SELECT n FROM v WHERE id = 7", "refused in a read-only transaction (25006): a write");
+  const StatementInfo& learned = classifier.classify("SELECT n FROM v WHERE id = 1");   // the same shape
+  EXPECT_EQ(learned.kind, StatementKind::Write);
+  EXPECT_TRUE(learned.wrappable);
+  EXPECT_EQ(learned.reason, "refused in a read-only transaction (25006): a write");
+  EXPECT_EQ(classifier.classify("SELECT n FROM v").kind, StatementKind::Read);   // another shape
+  EXPECT_EQ(classifier.learnedWrites(), 1u);
+  // Learned before it was ever classified (or after it left the cache): applied on the miss.
+  Classifier fresh(1);
+  fresh.learnWrite("SELECT * FROM w", "why");
+  fresh.classify("SELECT 1");   // evicts nothing learned: the set is not the cache
+  EXPECT_EQ(fresh.classify("SELECT * FROM w").kind, StatementKind::Write);
+}
+
 TEST(Classifier, AllFlag) {
   EXPECT_TRUE(classifySql("DEALLOCATE ALL").all);
   EXPECT_TRUE(classifySql("DISCARD ALL").all);
