@@ -49,7 +49,7 @@ void ClientSession::startAsyncUnit() {
   }
   if (u.wrapped) {
     u.held = true;   // the client's ReadyForQuery comes from the COMMIT (releaseUnit)
-    sendToLane(u.serve, injectedStatement("BEGIN"), Segment{Reply::Swallow});
+    sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     return;
   }

@@ -621,15 +621,15 @@ void ClientSession::startUnit() {
     u.read_only = u.serve != authority_ && u.status_before == 'I' && !u.open && !u.info.multi_statement;
     if (u.read_only) {
       u.wrapped = true;
-      sendToLane(u.serve, injectedStatement("BEGIN READ ONLY"), Segment{Reply::Swallow});
+      sendToLane(u.serve, injectedStatement(Injected::BeginReadOnly), Segment{Reply::Swallow});
     }
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, u.read_only, u.shadowed});
     // A read takes no locks: the shadow runs at the same time, on the other store.
     if (u.shadowed) {
       const Store other = router::otherStore(u.serve);
-      if (u.read_only) sendToLane(other, injectedStatement("BEGIN READ ONLY"), Segment{Reply::Swallow});
+      if (u.read_only) sendToLane(other, injectedStatement(Injected::BeginReadOnly), Segment{Reply::Swallow});
       sendToLane(other, u.bytes, Segment{Reply::Shadow});
-      if (u.read_only) sendToLane(other, injectedStatement("COMMIT"), Segment{Reply::Swallow});
+      if (u.read_only) sendToLane(other, injectedStatement(Injected::Commit), Segment{Reply::Swallow});
     }
     if (u.serve != authority_) armRampTimer();
     return;
@@ -642,7 +642,7 @@ void ClientSession::startUnit() {
   // The serve store runs the unit first and keeps the locks it took; only then does the
   // secondary run it (advanceUnit). Running both at once would let two transactions take the
   // same rows' locks in opposite orders on the two stores: a deadlock across stores.
-  if (u.wrapped) sendToLane(u.serve, injectedStatement("BEGIN"), Segment{Reply::Swallow});
+  if (u.wrapped) sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
   sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
 }
 
@@ -881,7 +881,7 @@ bool ClientSession::refusedAsWrite(Unit& u) {
   const Store ramped = u.serve;
   evtimer_del(ramp_timer_.get());
   if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
-  sendToLane(ramped, injectedStatement("ROLLBACK"), Segment{Reply::Swallow});
+  sendToLane(ramped, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});
   if (u.shadowed) {
     abandonShadow(u.number);
     u.shadowed = false;
@@ -936,6 +936,7 @@ bool ClientSession::writesRows(const Unit& u, size_t result) {
 // batch runs in order and stops at its first error, so the first parse_completes Parses of the
 // unit are those PostgreSQL created; a PREPARE (alone in its Query) succeeded when it was tagged.
 void ClientSession::recordAccepted(Unit& u) {
+  if (u.pending_statements.empty()) return;
   const Lane& served = lane(u.serve);
   const bool prepared = !served.outcome.failed && std::find(served.outcome.tags.begin(), served.outcome.tags.end(),
                                                             "PREPARE") != served.outcome.tags.end();
@@ -1071,7 +1072,7 @@ void ClientSession::releaseUnit() {
   if (!unit_ || state_ != State::Relaying) return;
   Unit& u = *unit_;
   if (u.wrapped) {
-    sendToLane(u.serve, injectedStatement("COMMIT"), Segment{Reply::Commit});
+    sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit});
     return;   // its ReadyForQuery completes the unit
   }
   if (u.held) {
@@ -1314,7 +1315,7 @@ void ClientSession::abandonRampedRead() {
                                   });
   if (u.read_only) {
     // Its read-only transaction there ends once the cancelled read is answered.
-    sendToLane(slow, injectedStatement("ROLLBACK"), Segment{Reply::Swallow});
+    sendToLane(slow, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});
     u.read_only = false;
     u.wrapped = false;
   }

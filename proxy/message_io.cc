@@ -61,7 +61,9 @@ std::string sqlLiteral(std::string_view text) {
   return out + "'";
 }
 
-std::string injectedStatement(std::string_view sql) {
+namespace {
+
+std::string encodeInjected(std::string_view sql) {
   static constexpr std::string_view kName = "cutover:inject";
   std::string out = protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});
   protocol::Bind bind;
@@ -71,6 +73,14 @@ std::string injectedStatement(std::string_view sql) {
   out += protocol::encode(protocol::Close{'S', std::string(kName)});
   out += protocol::encode(protocol::Sync{});
   return out;
+}
+
+}  // namespace
+
+const std::string& injectedStatement(Injected which) {
+  static const std::string kEncoded[] = {encodeInjected("BEGIN"), encodeInjected("BEGIN READ ONLY"),
+                                         encodeInjected("COMMIT"), encodeInjected("ROLLBACK")};
+  return kEncoded[static_cast<size_t>(which)];
 }
 
 std::string sqlIdentifier(std::string_view name) {

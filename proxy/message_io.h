@@ -31,7 +31,9 @@ std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame
 // write), as extended-protocol messages through a statement of its own — Parse "cutover:inject",
 // Bind, Execute, Close, Sync — so the client's unnamed prepared statement survives it: a simple
 // Query would drop it, and a driver's Bind of it after the wrap would fail with 26000.
-std::string injectedStatement(std::string_view sql);
+// The statements cutover injects, encoded once per process (they are sent per wrapped unit).
+enum class Injected { Begin, BeginReadOnly, Commit, Rollback };
+const std::string& injectedStatement(Injected which);
 
 // A string literal PostgreSQL reads the same whatever standard_conforming_strings says: E'…'.
 std::string sqlLiteral(std::string_view text);
