@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libevent-dev libpq-dev libpg-query-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev
+  libevent-dev libpq-dev libpg-query-dev libprotobuf-c-dev libboost-dev libyaml-cpp-dev prometheus-cpp-dev
   libssl-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-client-15 pgbouncer
   postgresql-server-dev-15 dpkg-dev

@@ -1,0 +1,167 @@
+#include "router/insert_rewrite.h"
+
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+
+#include <memory>
+
+namespace cutover::router {
+namespace {
+
+// The protobuf parse tree of one statement text, freed with it.
+class ProtobufTree {
+ public:
+  explicit ProtobufTree(std::string_view sql) : result_(pg_query_parse_protobuf(std::string(sql).c_str())) {
+    if (result_.error == nullptr) {
+      tree_ = pg_query__parse_result__unpack(nullptr, result_.parse_tree.len,
+                                             reinterpret_cast<const uint8_t*>(result_.parse_tree.data));
+    }
+  }
+  ~ProtobufTree() {
+    if (tree_ != nullptr) pg_query__parse_result__free_unpacked(tree_, nullptr);
+    pg_query_free_protobuf_parse_result(result_);
+  }
+  ProtobufTree(const ProtobufTree&) = delete;
+  ProtobufTree& operator=(const ProtobufTree&) = delete;
+
+  PgQuery__ParseResult* tree() const { return tree_; }
+  // The statement when the text is exactly one INSERT, else null.
+  PgQuery__InsertStmt* insert() const {
+    if (tree_ == nullptr || tree_->n_stmts != 1 || tree_->stmts[0]->stmt == nullptr) return nullptr;
+    PgQuery__Node* node = tree_->stmts[0]->stmt;
+    return node->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ? node->insert_stmt : nullptr;
+  }
+
+ private:
+  PgQueryProtobufParseResult result_;
+  PgQuery__ParseResult* tree_ = nullptr;
+};
+
+std::string text(const char* s) { return s != nullptr ? std::string(s) : std::string(); }
+
+bool valuesUseDefault(const PgQuery__Node* select) {
+  if (select == nullptr) return true;   // DEFAULT VALUES
+  if (select->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return false;
+  const PgQuery__SelectStmt* s = select->select_stmt;
+  for (size_t i = 0; i < s->n_values_lists; ++i) {
+    const PgQuery__Node* row = s->values_lists[i];
+    if (row->node_case != PG_QUERY__NODE__NODE_LIST) continue;
+    for (size_t j = 0; j < row->list->n_items; ++j) {
+      if (row->list->items[j]->node_case == PG_QUERY__NODE__NODE_SET_TO_DEFAULT) return true;
+    }
+  }
+  return false;
+}
+
+// Nodes built for the rewrite: owned here, lent to the tree only while it is packed.
+struct Built {
+  std::vector<std::unique_ptr<PgQuery__Node>> nodes;
+  std::vector<std::unique_ptr<PgQuery__String>> strings;
+  std::vector<std::unique_ptr<PgQuery__ColumnRef>> refs;
+  std::vector<std::unique_ptr<PgQuery__ResTarget>> targets;
+  std::vector<std::unique_ptr<PgQuery__Node*[]>> arrays;
+  std::vector<std::string> names;   // reserved up front: the tree points into these
+
+  PgQuery__Node* node() {
+    nodes.push_back(std::make_unique<PgQuery__Node>());
+    pg_query__node__init(nodes.back().get());
+    return nodes.back().get();
+  }
+  PgQuery__Node* string(const std::string& value) {
+    names.push_back(value);
+    strings.push_back(std::make_unique<PgQuery__String>());
+    pg_query__string__init(strings.back().get());
+    strings.back()->sval = names.back().data();
+    PgQuery__Node* n = node();
+    n->node_case = PG_QUERY__NODE__NODE_STRING;
+    n->string = strings.back().get();
+    return n;
+  }
+  PgQuery__Node* column(const std::string& relation, const std::string& column) {
+    arrays.push_back(std::make_unique<PgQuery__Node*[]>(2));
+    PgQuery__Node** fields = arrays.back().get();
+    fields[0] = string(relation);
+    fields[1] = string(column);
+    refs.push_back(std::make_unique<PgQuery__ColumnRef>());
+    pg_query__column_ref__init(refs.back().get());
+    refs.back()->n_fields = 2;
+    refs.back()->fields = fields;
+    refs.back()->location = -1;
+    PgQuery__Node* ref = node();
+    ref->node_case = PG_QUERY__NODE__NODE_COLUMN_REF;
+    ref->column_ref = refs.back().get();
+    targets.push_back(std::make_unique<PgQuery__ResTarget>());
+    pg_query__res_target__init(targets.back().get());
+    targets.back()->val = ref;
+    targets.back()->location = -1;
+    PgQuery__Node* target = node();
+    target->node_case = PG_QUERY__NODE__NODE_RES_TARGET;
+    target->res_target = targets.back().get();
+    return target;
+  }
+};
+
+}  // namespace
+
+std::optional<InsertShape> insertShape(std::string_view sql) {
+  ProtobufTree parsed(sql);
+  const PgQuery__InsertStmt* insert = parsed.insert();
+  if (insert == nullptr || insert->relation == nullptr || insert->with_clause != nullptr) return std::nullopt;
+  if (insert->select_stmt != nullptr && insert->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+      insert->select_stmt->select_stmt->with_clause != nullptr) {
+    return std::nullopt;   // INSERT … WITH x AS (DELETE …) SELECT: the CTE may write
+  }
+  InsertShape shape;
+  shape.schema = text(insert->relation->schemaname);
+  shape.table = text(insert->relation->relname);
+  if (!text(insert->relation->catalogname).empty()) return std::nullopt;
+  shape.refname = insert->relation->alias != nullptr ? text(insert->relation->alias->aliasname) : shape.table;
+  for (size_t i = 0; i < insert->n_cols; ++i) {
+    const PgQuery__Node* col = insert->cols[i];
+    if (col->node_case != PG_QUERY__NODE__NODE_RES_TARGET || col->res_target->n_indirection > 0) {
+      return std::nullopt;   // INSERT INTO t (point.x …): a part of a column
+    }
+    shape.columns.push_back(text(col->res_target->name));
+  }
+  shape.uses_default = valuesUseDefault(insert->select_stmt);
+  shape.has_returning = insert->n_returning_list > 0;
+  if (insert->on_conflict_clause != nullptr) {
+    shape.on_conflict = insert->on_conflict_clause->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE
+                            ? OnConflict::Update
+                            : OnConflict::Nothing;
+  }
+  return shape;
+}
+
+Result<std::string> withReturning(std::string_view sql, const InsertShape& shape,
+                                  const std::vector<std::string>& columns) {
+  ProtobufTree parsed(sql);
+  PgQuery__InsertStmt* insert = parsed.insert();
+  if (insert == nullptr) return Status::error("not a single INSERT statement");
+  Built built;
+  built.names.reserve(columns.size() * 2);   // no reallocation: the tree points into the strings
+  const size_t client_items = insert->n_returning_list;
+  auto items = std::make_unique<PgQuery__Node*[]>(client_items + columns.size());
+  for (size_t i = 0; i < client_items; ++i) items[i] = insert->returning_list[i];
+  for (size_t i = 0; i < columns.size(); ++i) items[client_items + i] = built.column(shape.refname, columns[i]);
+  PgQuery__Node** original = insert->returning_list;
+  insert->returning_list = items.get();
+  insert->n_returning_list = client_items + columns.size();
+
+  std::string packed(pg_query__parse_result__get_packed_size(parsed.tree()), '\0');
+  pg_query__parse_result__pack(parsed.tree(), reinterpret_cast<uint8_t*>(packed.data()));
+  insert->returning_list = original;   // the tree frees only what it unpacked
+  insert->n_returning_list = client_items;
+
+  PgQueryProtobuf protobuf{packed.size(), packed.data()};
+  PgQueryDeparseResult deparsed = pg_query_deparse_protobuf(protobuf);
+  Result<std::string> out = deparsed.error != nullptr
+                                ? Result<std::string>(Status::error(std::string("libpg_query could not deparse the "
+                                                                                "statement: ") +
+                                                                    deparsed.error->message))
+                                : Result<std::string>(std::string(deparsed.query));
+  pg_query_free_deparse_result(deparsed);
+  return out;
+}
+
+}  // namespace cutover::router

@@ -1,0 +1,38 @@
+#pragma once
+
+// What exact mirroring needs to know about one INSERT statement's text, and the rewrite that
+// makes the authoritative store return the rows it wrote (DESIGN.md "Exact mirroring"). Parsed
+// and deparsed with libpg_query: the client's statement is never edited as a string.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cutover::router {
+
+enum class OnConflict { None, Nothing, Update };
+
+struct InsertShape {
+  std::string schema;                 // the target as written ("" when unqualified)
+  std::string table;
+  std::string refname;                // what RETURNING names the target by: its alias, else its name
+  std::vector<std::string> columns;   // the explicit column list; empty: every column, in order
+  bool uses_default = false;          // DEFAULT in VALUES, or DEFAULT VALUES
+  bool has_returning = false;         // the client asked for rows back
+  OnConflict on_conflict = OnConflict::None;
+};
+
+// The shape of `sql` when it is exactly one INSERT without WITH (a CTE may write elsewhere),
+// else nullopt. Unparsable text is nullopt too.
+std::optional<InsertShape> insertShape(std::string_view sql);
+
+// `sql` (one INSERT, as insertShape accepted) deparsed with `columns` appended to its RETURNING
+// list, each as refname.column. The client's own RETURNING items come first, unchanged, so its
+// answer is the first columns of every row.
+Result<std::string> withReturning(std::string_view sql, const InsertShape& shape,
+                                  const std::vector<std::string>& columns);
+
+}  // namespace cutover::router
