@@ -1,0 +1,132 @@
+#include "router/row_images.h"
+
+#include <algorithm>
+
+#include "pgclient/quote.h"
+
+namespace cutover::router {
+namespace {
+
+bool flag(const std::optional<std::string>& value) { return value && *value == "t"; }
+
+std::string joined(const std::vector<std::string>& columns, std::string_view prefix = {}) {
+  std::string out;
+  for (const std::string& c : columns) {
+    if (!out.empty()) out += ", ";
+    out += prefix;
+    out += pgclient::quoteIdentifier(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string tableFactsQuery(const InsertShape& shape) {
+  const std::string name = pgclient::quoteLiteral(pgclient::quoteQualified(shape.schema, shape.table));
+  // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE.
+  return "SELECT n.nspname, c.relname, c.relkind, a.attname, a.attidentity, a.attgenerated, "
+         "pg_catalog.pg_get_expr(d.adbin, d.adrelid), "
+         "coalesce(a.attnum = ANY ((SELECT i.indkey FROM pg_catalog.pg_index i "
+         "WHERE i.indrelid = c.oid AND i.indisprimary)::int2[]), false), "
+         "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & 20 <> 0) "
+         "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+         "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+         "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+         "WHERE c.oid = pg_catalog.to_regclass(" + name + ") ORDER BY a.attnum";
+}
+
+TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool(std::string_view)>& constant) {
+  TableFacts facts;
+  for (const Row& row : rows) {
+    if (row.size() < 9 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
+    if (*row[2] != "r" && *row[2] != "p") return TableFacts{};   // a view, a foreign table: not ours to image
+    facts.found = true;
+    facts.schema = *row[0];
+    facts.name = *row[1];
+    ColumnFacts column;
+    column.name = *row[3];
+    column.identity = row[4] && !row[4]->empty();
+    column.generated = row[5] && !row[5]->empty();
+    column.default_expr = row[6].value_or("");
+    column.key = flag(row[7]);
+    column.store_picked = column.identity || (!column.generated && !column.default_expr.empty() &&
+                                              !constant(column.default_expr));
+    facts.before_row_trigger = flag(row[8]);
+    facts.columns.push_back(std::move(column));
+  }
+  return facts;
+}
+
+ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bool text_nondeterministic) {
+  ImagePlan plan;
+  if (!facts.found) {
+    if (text_nondeterministic) plan.inexact = "its target is not a table cutover knows (a view, a foreign table)";
+    return plan;
+  }
+  for (const ColumnFacts& c : facts.columns) {
+    if (!c.generated) plan.columns.push_back(c.name);
+  }
+  // Omitted columns, or all of them when DEFAULT appears in the VALUES (it may stand anywhere).
+  for (const ColumnFacts& c : facts.columns) {
+    if (!c.store_picked) continue;
+    const bool listed = shape.columns.empty() || std::find(shape.columns.begin(), shape.columns.end(), c.name) !=
+                                                     shape.columns.end();
+    if (!listed || shape.uses_default) {
+      plan.why = c.name + ": " + (c.identity ? std::string("identity") : c.default_expr);
+      break;
+    }
+  }
+  if (plan.why.empty() && text_nondeterministic) plan.why = "the statement calls a function each store evaluates itself";
+  if (plan.why.empty() && facts.before_row_trigger) plan.why = "a BEFORE ROW trigger may set values";
+  if (plan.why.empty()) return plan;
+  const bool keyed = std::any_of(facts.columns.begin(), facts.columns.end(), [](const ColumnFacts& c) { return c.key; });
+  if (shape.on_conflict == OnConflict::Update && !keyed) {
+    plan.inexact = "INSERT … ON CONFLICT DO UPDATE into a table without a primary key (" + plan.why + ")";
+    return plan;
+  }
+  plan.images = true;
+  return plan;
+}
+
+std::string imageApplyStatement(const TableFacts& facts, const ImagePlan& plan, const InsertShape& shape,
+                                const std::vector<Row>& rows) {
+  const std::string table = pgclient::quoteQualified(facts.schema, facts.name);
+  const std::string columns = joined(plan.columns);
+  std::string sql = "INSERT INTO " + table + " (" + columns + ") OVERRIDING SYSTEM VALUE ";
+  if (rows.empty()) {
+    // Nothing to write; the same tag ("INSERT 0 0") keeps the outcomes comparable.
+    sql += "SELECT " + columns + " FROM " + table + " WHERE false";
+  } else {
+    sql += "VALUES ";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (r > 0) sql += ", ";
+      sql += '(';
+      for (size_t i = 0; i < rows[r].size(); ++i) {
+        if (i > 0) sql += ", ";
+        sql += rows[r][i] ? pgclient::quoteLiteral(*rows[r][i]) : std::string("NULL");
+      }
+      sql += ')';
+    }
+  }
+  if (shape.on_conflict == OnConflict::Nothing) {
+    sql += " ON CONFLICT DO NOTHING";
+  } else if (shape.on_conflict == OnConflict::Update) {
+    std::vector<std::string> key, rest;
+    for (const ColumnFacts& c : facts.columns) {
+      if (c.generated) continue;
+      (c.key ? key : rest).push_back(c.name);
+    }
+    if (rest.empty()) rest = key;   // a table of key columns only: the row is still returned
+    sql += " ON CONFLICT (" + joined(key) + ") DO UPDATE SET ";
+    for (size_t i = 0; i < rest.size(); ++i) {
+      if (i > 0) sql += ", ";
+      const std::string c = pgclient::quoteIdentifier(rest[i]);
+      sql += c + " = EXCLUDED." + c;
+    }
+  }
+  sql += " RETURNING " + columns;
+  return sql;
+}
+
+}  // namespace cutover::router

@@ -1,0 +1,64 @@
+#pragma once
+
+// Exact mirroring of INSERTs by row images (DESIGN.md "Exact mirroring", "Schema cache"): what
+// the authoritative store's catalog says about a target table, whether an INSERT's values are
+// picked by the store, and the statement that applies the store's resulting rows on the
+// secondary. Pure: the catalog rows come from the proxy, which runs tableFactsQuery on the
+// session's own connection (so the name resolves by the session's search_path).
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/insert_rewrite.h"
+
+namespace cutover::router {
+
+struct ColumnFacts {
+  std::string name;
+  bool identity = false;        // GENERATED … AS IDENTITY: the store picks it when omitted
+  bool generated = false;       // GENERATED ALWAYS AS (…) STORED: each store computes it, never written
+  bool key = false;             // part of the primary key
+  std::string default_expr;     // pg_get_expr of its default, "" when none
+  bool store_picked = false;    // omitted, the store picks its value (identity, a non-constant default)
+};
+
+struct TableFacts {
+  bool found = false;           // the name resolved to a table (or partitioned table)
+  std::string schema, name;     // as the catalog spells them
+  std::vector<ColumnFacts> columns;   // in attnum order
+  bool before_row_trigger = false;    // a BEFORE … FOR EACH ROW trigger on INSERT or UPDATE
+};
+
+// One row per column of `shape`'s target, resolved by the session's search_path, in attnum
+// order: nspname, relname, relkind, attname, attidentity, attgenerated, default expression,
+// in primary key, has a BEFORE ROW INSERT/UPDATE trigger. No row: not a table.
+std::string tableFactsQuery(const InsertShape& shape);
+
+// `rows` of tableFactsQuery. `constant(expr)` tells whether a default expression is a constant
+// (the same value on every store and every run); anything else is store-picked.
+TableFacts tableFactsFrom(const std::vector<std::vector<std::optional<std::string>>>& rows,
+                          const std::function<bool(std::string_view)>& constant);
+
+struct ImagePlan {
+  bool images = false;              // run with RETURNING on the serve store, apply the rows on the secondary
+  std::string why;                  // what the store picks ("id: nextval('t_id_seq'::regclass)")
+  std::string inexact;              // images needed but not possible: why (a nondeterministic divergence)
+  std::vector<std::string> columns; // written by the images: every column but generated ones
+};
+
+// Whether the INSERT `shape` (text nondeterministic: it calls now(), random() …) needs row images
+// to leave the secondary with the authoritative store's values.
+ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bool text_nondeterministic);
+
+using Row = std::vector<std::optional<std::string>>;
+
+// The statement that writes `rows` (text values of plan.columns, in order) into the secondary's
+// copy of the table: INSERT … OVERRIDING SYSTEM VALUE VALUES …, an upsert by primary key for ON
+// CONFLICT DO UPDATE, RETURNING the same columns so its rows are compared with the images.
+std::string imageApplyStatement(const TableFacts& facts, const ImagePlan& plan, const InsertShape& shape,
+                                const std::vector<Row>& rows);
+
+}  // namespace cutover::router

@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "router/row_images.h"
+
+namespace cutover::router {
+namespace {
+
+using Rows = std::vector<Row>;
+
+// nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger
+Row column(const char* name, const char* identity, const char* generated, std::optional<std::string> def,
+           bool key, bool trigger = false, const char* kind = "r") {
+  return {"app", "orders", kind, name, identity, generated, def, key ? "t" : "f", trigger ? "t" : "f"};
+}
+
+bool constant(std::string_view expr) { return expr == "0" || expr == "'new'::text"; }
+
+TableFacts orders(bool trigger = false) {
+  return tableFactsFrom({column("id", "", "", "nextval('orders_id_seq'::regclass)", true, trigger),
+                         column("n", "a", "", std::nullopt, false, trigger),
+                         column("state", "", "", "'new'::text", false, trigger),
+                         column("qty", "", "", "0", false, trigger),
+                         column("twice", "", "s", "(qty * 2)", false, trigger),
+                         column("note", "", "", std::nullopt, false, trigger)},
+                        constant);
+}
+
+InsertShape shapeOf(const char* sql) {
+  auto shape = insertShape(sql);
+  EXPECT_TRUE(shape.has_value()) << sql;
+  return shape.value_or(InsertShape{});
+}
+
+TEST(TableFacts, FromCatalogRows) {
+  TableFacts facts = orders();
+  ASSERT_TRUE(facts.found);
+  EXPECT_EQ(facts.schema, "app");
+  ASSERT_EQ(facts.columns.size(), 6u);
+  EXPECT_TRUE(facts.columns[0].store_picked);   // nextval
+  EXPECT_TRUE(facts.columns[0].key);
+  EXPECT_TRUE(facts.columns[1].store_picked);   // identity
+  EXPECT_FALSE(facts.columns[2].store_picked);  // a constant
+  EXPECT_FALSE(facts.columns[4].store_picked);  // generated: each store computes it
+  EXPECT_TRUE(facts.columns[4].generated);
+  EXPECT_FALSE(facts.before_row_trigger);
+  EXPECT_FALSE(tableFactsFrom({column("a", "", "", std::nullopt, false, false, "v")}, constant).found);
+  EXPECT_FALSE(tableFactsFrom({}, constant).found);
+}
+
+TEST(PlanInsertImages, WhatTheStorePicks) {
+  // Every store-picked column given, no DEFAULT, deterministic text: the statement is enough.
+  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(), false);
+  EXPECT_FALSE(plan.images);
+  EXPECT_TRUE(plan.inexact.empty());
+  // Omitted serial.
+  plan = planInsertImages(shapeOf("INSERT INTO app.orders (n, note) VALUES (2, 'x')"), orders(), false);
+  EXPECT_TRUE(plan.images);
+  EXPECT_EQ(plan.why, "id: nextval('orders_id_seq'::regclass)");
+  EXPECT_EQ(plan.columns, (std::vector<std::string>{"id", "n", "state", "qty", "note"}));
+  // DEFAULT in VALUES.
+  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, DEFAULT, 'x')"), orders(), false);
+  EXPECT_TRUE(plan.images);
+  // now() in the text.
+  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, now()::text)"), orders(), true);
+  EXPECT_TRUE(plan.images);
+  // A BEFORE ROW trigger.
+  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(true), false);
+  EXPECT_TRUE(plan.images);
+  EXPECT_EQ(plan.why, "a BEFORE ROW trigger may set values");
+}
+
+TEST(PlanInsertImages, InexactWithoutAKeyOrATable) {
+  TableFacts keyless = tableFactsFrom({column("id", "", "", "nextval('s'::regclass)", false)}, constant);
+  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO orders (note) VALUES ('x') ON CONFLICT (note) DO UPDATE SET "
+                                            "note = 'y'"),
+                                    keyless, false);
+  EXPECT_FALSE(plan.images);
+  EXPECT_NE(plan.inexact.find("without a primary key"), std::string::npos);
+  // A plain INSERT needs no key: the rows are inserted as they are.
+  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO orders (note) VALUES ('x')"), keyless, false).images);
+  plan = planInsertImages(shapeOf("INSERT INTO v VALUES (now())"), TableFacts{}, true);
+  EXPECT_FALSE(plan.images);
+  EXPECT_FALSE(plan.inexact.empty());
+  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO v VALUES (1)"), TableFacts{}, false).inexact.empty());
+}
+
+TEST(ImageApplyStatement, InsertUpsertAndNothing) {
+  TableFacts facts = orders();
+  InsertShape shape = shapeOf("INSERT INTO app.orders (note) VALUES ('it''s'), (NULL)");
+  ImagePlan plan = planInsertImages(shape, facts, false);
+  std::vector<Row> rows{{"1", "10", "new", "0", "it's"}, {"2", "11", "new", "0", std::nullopt}};
+  EXPECT_EQ(imageApplyStatement(facts, plan, shape, rows),
+            "INSERT INTO \"app\".\"orders\" (\"id\", \"n\", \"state\", \"qty\", \"note\") OVERRIDING SYSTEM VALUE "
+            "VALUES ('1', '10', 'new', '0', 'it''s'), ('2', '11', 'new', '0', NULL) "
+            "RETURNING \"id\", \"n\", \"state\", \"qty\", \"note\"");
+  EXPECT_EQ(imageApplyStatement(facts, plan, shape, {}),
+            "INSERT INTO \"app\".\"orders\" (\"id\", \"n\", \"state\", \"qty\", \"note\") OVERRIDING SYSTEM VALUE "
+            "SELECT \"id\", \"n\", \"state\", \"qty\", \"note\" FROM \"app\".\"orders\" WHERE false "
+            "RETURNING \"id\", \"n\", \"state\", \"qty\", \"note\"");
+  InsertShape upsert = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT (id) DO UPDATE SET note = 'y'");
+  std::string sql = imageApplyStatement(facts, planInsertImages(upsert, facts, false), upsert, {rows[0]});
+  EXPECT_NE(sql.find(" ON CONFLICT (\"id\") DO UPDATE SET \"n\" = EXCLUDED.\"n\", \"state\" = EXCLUDED.\"state\", "
+                     "\"qty\" = EXCLUDED.\"qty\", \"note\" = EXCLUDED.\"note\" RETURNING"),
+            std::string::npos)
+      << sql;
+  InsertShape nothing = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT DO NOTHING");
+  sql = imageApplyStatement(facts, planInsertImages(nothing, facts, false), nothing, {rows[0]});
+  EXPECT_NE(sql.find("') ON CONFLICT DO NOTHING RETURNING"), std::string::npos) << sql;
+}
+
+}  // namespace
+}  // namespace cutover::router
