@@ -16,7 +16,7 @@ nlohmann::json toJson(const Divergence& d) {
       parameters.push_back(nullptr);
     }
   }
-  return nlohmann::json{
+  nlohmann::json out{
       {"time", d.time},
       {"session_id", d.session_id},
       {"transaction_id", d.transaction_id},
@@ -28,6 +28,9 @@ nlohmann::json toJson(const Divergence& d) {
       {"authoritative_outcome", d.authoritative_outcome},
       {"secondary_outcome", d.secondary_outcome},
   };
+  if (!d.table.empty()) out["table"] = d.table;
+  if (!d.reason.empty()) out["reason"] = d.reason;
+  return out;
 }
 
 std::string hexParameter(std::string_view bytes) {

@@ -37,6 +37,9 @@ struct Divergence {
   std::string authoritative_store, secondary_store;  // "old" / "new"
   // "UPDATE 3", "ERROR 23505 duplicate key ...", "not sent: new store down".
   std::string authoritative_outcome, secondary_outcome;
+  // nondeterministic: the table whose values the stores may have picked differently, and why
+  // (written only when set).
+  std::string table, reason;
 };
 
 // Keys are the member names; NULL parameters are JSON null. Strings that are not valid UTF-8

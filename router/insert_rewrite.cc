@@ -59,6 +59,8 @@ struct Built {
   std::vector<std::unique_ptr<PgQuery__String>> strings;
   std::vector<std::unique_ptr<PgQuery__ColumnRef>> refs;
   std::vector<std::unique_ptr<PgQuery__ResTarget>> targets;
+  std::vector<std::unique_ptr<PgQuery__AConst>> constants;
+  std::vector<std::unique_ptr<PgQuery__AStar>> stars;
   std::vector<std::unique_ptr<PgQuery__Node*[]>> arrays;
   std::vector<std::string> names;   // reserved up front: the tree points into these
 
@@ -77,11 +79,38 @@ struct Built {
     n->string = strings.back().get();
     return n;
   }
-  PgQuery__Node* column(const std::string& relation, const std::string& column) {
+  PgQuery__Node* target(PgQuery__Node* value, const std::string* name) {
+    targets.push_back(std::make_unique<PgQuery__ResTarget>());
+    pg_query__res_target__init(targets.back().get());
+    if (name != nullptr) targets.back()->name = const_cast<char*>(name->c_str());
+    targets.back()->val = value;
+    targets.back()->location = -1;
+    PgQuery__Node* n = node();
+    n->node_case = PG_QUERY__NODE__NODE_RES_TARGET;
+    n->res_target = targets.back().get();
+    return n;
+  }
+  // NULL AS name
+  PgQuery__Node* marker(const std::string& name) {
+    constants.push_back(std::make_unique<PgQuery__AConst>());
+    pg_query__a__const__init(constants.back().get());
+    constants.back()->isnull = true;
+    constants.back()->location = -1;
+    PgQuery__Node* value = node();
+    value->node_case = PG_QUERY__NODE__NODE_A_CONST;
+    value->a_const = constants.back().get();
+    return target(value, &name);
+  }
+  // relation.*
+  PgQuery__Node* everyColumn(const std::string& relation) {
     arrays.push_back(std::make_unique<PgQuery__Node*[]>(2));
     PgQuery__Node** fields = arrays.back().get();
     fields[0] = string(relation);
-    fields[1] = string(column);
+    stars.push_back(std::make_unique<PgQuery__AStar>());
+    pg_query__a__star__init(stars.back().get());
+    fields[1] = node();
+    fields[1]->node_case = PG_QUERY__NODE__NODE_A_STAR;
+    fields[1]->a_star = stars.back().get();
     refs.push_back(std::make_unique<PgQuery__ColumnRef>());
     pg_query__column_ref__init(refs.back().get());
     refs.back()->n_fields = 2;
@@ -90,14 +119,7 @@ struct Built {
     PgQuery__Node* ref = node();
     ref->node_case = PG_QUERY__NODE__NODE_COLUMN_REF;
     ref->column_ref = refs.back().get();
-    targets.push_back(std::make_unique<PgQuery__ResTarget>());
-    pg_query__res_target__init(targets.back().get());
-    targets.back()->val = ref;
-    targets.back()->location = -1;
-    PgQuery__Node* target = node();
-    target->node_case = PG_QUERY__NODE__NODE_RES_TARGET;
-    target->res_target = targets.back().get();
-    return target;
+    return target(ref, nullptr);
   }
 };
 
@@ -133,20 +155,21 @@ std::optional<InsertShape> insertShape(std::string_view sql) {
   return shape;
 }
 
-Result<std::string> withReturning(std::string_view sql, const InsertShape& shape,
-                                  const std::vector<std::string>& columns) {
+Result<std::string> withImageReturning(std::string_view sql, const InsertShape& shape) {
   ProtobufTree parsed(sql);
   PgQuery__InsertStmt* insert = parsed.insert();
   if (insert == nullptr) return Status::error("not a single INSERT statement");
   Built built;
-  built.names.reserve(columns.size() * 2);   // no reallocation: the tree points into the strings
+  built.names.reserve(1);   // no reallocation: the tree points into the strings
+  const std::string marker_name(kImageMarker);
   const size_t client_items = insert->n_returning_list;
-  auto items = std::make_unique<PgQuery__Node*[]>(client_items + columns.size());
+  auto items = std::make_unique<PgQuery__Node*[]>(client_items + 2);
   for (size_t i = 0; i < client_items; ++i) items[i] = insert->returning_list[i];
-  for (size_t i = 0; i < columns.size(); ++i) items[client_items + i] = built.column(shape.refname, columns[i]);
+  items[client_items] = built.marker(marker_name);
+  items[client_items + 1] = built.everyColumn(shape.refname);
   PgQuery__Node** original = insert->returning_list;
   insert->returning_list = items.get();
-  insert->n_returning_list = client_items + columns.size();
+  insert->n_returning_list = client_items + 2;
 
   std::string packed(pg_query__parse_result__get_packed_size(parsed.tree()), '\0');
   pg_query__parse_result__pack(parsed.tree(), reinterpret_cast<uint8_t*>(packed.data()));

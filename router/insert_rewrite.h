@@ -29,10 +29,13 @@ struct InsertShape {
 // else nullopt. Unparsable text is nullopt too.
 std::optional<InsertShape> insertShape(std::string_view sql);
 
-// `sql` (one INSERT, as insertShape accepted) deparsed with `columns` appended to its RETURNING
-// list, each as refname.column. The client's own RETURNING items come first, unchanged, so its
-// answer is the first columns of every row.
-Result<std::string> withReturning(std::string_view sql, const InsertShape& shape,
-                                  const std::vector<std::string>& columns);
+// The column that separates the client's RETURNING items from the rows cutover asked for.
+inline constexpr std::string_view kImageMarker = "cutover:images";
+
+// `sql` (one INSERT, as insertShape accepted) deparsed with `NULL AS "cutover:images",
+// refname.*` appended to its RETURNING list. The client's own items come first, unchanged, so its
+// answer is every row's columns before the marker; after it come the stored row's columns, named
+// in the RowDescription (the catalog as the store sees it at that moment, not as cached).
+Result<std::string> withImageReturning(std::string_view sql, const InsertShape& shape);
 
 }  // namespace cutover::router

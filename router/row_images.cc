@@ -64,9 +64,6 @@ ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bo
     if (text_nondeterministic) plan.inexact = "its target is not a table cutover knows (a view, a foreign table)";
     return plan;
   }
-  for (const ColumnFacts& c : facts.columns) {
-    if (!c.generated) plan.columns.push_back(c.name);
-  }
   // Omitted columns, or all of them when DEFAULT appears in the VALUES (it may stand anywhere).
   for (const ColumnFacts& c : facts.columns) {
     if (!c.store_picked) continue;
@@ -89,10 +86,15 @@ ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bo
   return plan;
 }
 
-std::string imageApplyStatement(const TableFacts& facts, const ImagePlan& plan, const InsertShape& shape,
-                                const std::vector<Row>& rows) {
+bool writtenByImages(const TableFacts& facts, std::string_view name) {
+  auto it = std::find_if(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) { return c.name == name; });
+  return it == facts.columns.end() || !it->generated;
+}
+
+std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::string>& names,
+                                const InsertShape& shape, const std::vector<Row>& rows) {
   const std::string table = pgclient::quoteQualified(facts.schema, facts.name);
-  const std::string columns = joined(plan.columns);
+  const std::string columns = joined(names);
   std::string sql = "INSERT INTO " + table + " (" + columns + ") OVERRIDING SYSTEM VALUE ";
   if (rows.empty()) {
     // Nothing to write; the same tag ("INSERT 0 0") keeps the outcomes comparable.
@@ -113,9 +115,9 @@ std::string imageApplyStatement(const TableFacts& facts, const ImagePlan& plan, 
     sql += " ON CONFLICT DO NOTHING";
   } else if (shape.on_conflict == OnConflict::Update) {
     std::vector<std::string> key, rest;
-    for (const ColumnFacts& c : facts.columns) {
-      if (c.generated) continue;
-      (c.key ? key : rest).push_back(c.name);
+    for (const std::string& name : names) {
+      auto it = std::find_if(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) { return c.name == name; });
+      (it != facts.columns.end() && it->key ? key : rest).push_back(name);
     }
     if (rest.empty()) rest = key;   // a table of key columns only: the row is still returned
     sql += " ON CONFLICT (" + joined(key) + ") DO UPDATE SET ";

@@ -46,7 +46,6 @@ struct ImagePlan {
   bool images = false;              // run with RETURNING on the serve store, apply the rows on the secondary
   std::string why;                  // what the store picks ("id: nextval('t_id_seq'::regclass)")
   std::string inexact;              // images needed but not possible: why (a nondeterministic divergence)
-  std::vector<std::string> columns; // written by the images: every column but generated ones
 };
 
 // Whether the INSERT `shape` (text nondeterministic: it calls now(), random() …) needs row images
@@ -55,10 +54,14 @@ ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bo
 
 using Row = std::vector<std::optional<std::string>>;
 
-// The statement that writes `rows` (text values of plan.columns, in order) into the secondary's
-// copy of the table: INSERT … OVERRIDING SYSTEM VALUE VALUES …, an upsert by primary key for ON
+// Whether the column `name` is written by the images (generated columns are each store's own).
+// A column the facts do not know (added since they were read) is written.
+bool writtenByImages(const TableFacts& facts, std::string_view name);
+
+// The statement that writes `rows` (text values of `columns`, in order) into the secondary's copy
+// of the table: INSERT … OVERRIDING SYSTEM VALUE VALUES …, an upsert by primary key for ON
 // CONFLICT DO UPDATE, RETURNING the same columns so its rows are compared with the images.
-std::string imageApplyStatement(const TableFacts& facts, const ImagePlan& plan, const InsertShape& shape,
-                                const std::vector<Row>& rows);
+std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::string>& columns,
+                                const InsertShape& shape, const std::vector<Row>& rows);
 
 }  // namespace cutover::router

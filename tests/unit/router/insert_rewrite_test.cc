@@ -44,26 +44,26 @@ TEST(InsertShape, NotOneInsert) {
   EXPECT_FALSE(insertShape("INSERT INTO").has_value());
 }
 
-TEST(WithReturning, AppendsQualifiedColumnsAfterTheClientsOwn) {
+TEST(WithImageReturning, AppendsTheMarkerAndTheRowAfterTheClientsOwn) {
   const char* sql = "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice";
   auto shape = insertShape(sql);
   ASSERT_TRUE(shape.has_value());
-  auto rewritten = withReturning(sql, *shape, {"id", "Created At"});
+  auto rewritten = withImageReturning(sql, *shape);
   ASSERT_TRUE(rewritten.isOk()) << rewritten.status().message();
   EXPECT_EQ(*rewritten,
-            "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice, o.id, o.\"Created At\"");
+            "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice, NULL AS \"cutover:images\", o.*");
 
   const char* plain = "insert into t select g from generate_series(1, 3) g";
   shape = insertShape(plain);
   ASSERT_TRUE(shape.has_value());
-  rewritten = withReturning(plain, *shape, {"id"});
+  rewritten = withImageReturning(plain, *shape);
   ASSERT_TRUE(rewritten.isOk());
-  EXPECT_EQ(*rewritten, "INSERT INTO t SELECT g FROM generate_series(1, 3) g RETURNING t.id");
+  EXPECT_EQ(*rewritten, "INSERT INTO t SELECT g FROM generate_series(1, 3) g RETURNING NULL AS \"cutover:images\", t.*");
 }
 
-TEST(WithReturning, RefusesWhatIsNotOneInsert) {
+TEST(WithImageReturning, RefusesWhatIsNotOneInsert) {
   InsertShape shape;
-  EXPECT_FALSE(withReturning("UPDATE t SET a = 1", shape, {"a"}).isOk());
+  EXPECT_FALSE(withImageReturning("UPDATE t SET a = 1", shape).isOk());
 }
 
 }  // namespace
