@@ -20,6 +20,7 @@
 #include "router/classifier.h"
 #include "router/decide.h"
 #include "router/prepared_statements.h"
+#include "router/row_images.h"
 #include "protocol/scram_server.h"
 #include "proxy/auth_query.h"
 #include "proxy/backend.h"
@@ -136,6 +137,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     Apply,        // mirror: async: the secondary's answer to a queued write: recorded, compared
     ApplyCommit,  // mirror: async: the commit that ends a queued write (errors recorded, no tag)
     Discard,      // a ramped read given up after ramp_read_timeout_ms: its late answer is dropped
+    Schema,       // the proxy's catalog query for a write's target table: rows kept in captured_
   };
   struct Segment {
     Reply reply;
@@ -173,6 +175,22 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::string replay;                // what a reconnection replays (PREPARE text, Parse message)
     bool replayable = true;            // within the replay limits
     int parse_ordinal = 0;             // Parse: its place among the unit's Parses
+  };
+  // Exact mirroring of one INSERT whose values the store picks (client_session_images.cc): the
+  // serve store runs it with the target's columns appended to RETURNING; those columns are cut
+  // from the client's answer and kept as the rows the secondary then writes as they are.
+  struct Images {
+    router::InsertShape shape;
+    router::ImagePlan plan;
+    std::shared_ptr<const router::TableFacts> facts;
+    std::string statement;             // the Query message the serve store runs
+    size_t client_columns = 0;         // the first columns of each row: the client's RETURNING
+    std::vector<std::string> columns;  // the image columns written on the secondary (not generated ones)
+    std::vector<size_t> keep;          // their places in the serve store's rows
+    std::vector<router::Row> rows;
+    size_t bytes = 0;
+    bool overflow = false;             // the rows outgrew kMaxImageBytes: statement-mirrored, journaled
+    bool extended = false;             // an extended-protocol batch: facts read, never imaged (yet)
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.
@@ -224,6 +242,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     // RETURNING rows compared between the stores. A pipelined SELECT's rows are not: beside other
     // sessions' writes they may differ without any divergence. Empty: every row compared.
     std::vector<bool> execute_writes;
+    bool images_checked = false;       // prepareImages ran (it may have asked the catalog first)
+    std::optional<Images> images;
+    std::string inexact;               // statement-mirrored although the store picks values: why
   };
 
   // mirror: async: a write acknowledged to the client and queued for the secondary store, which
@@ -329,6 +350,20 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
                    std::string secondary_outcome);
   void asyncCommitDone(Unit& unit);
   static void onApplyTimeout(evutil_socket_t, short, void* arg);
+  // Exact mirroring (client_session_images.cc). True while the unit waits for the catalog.
+  bool prepareImages(Unit& u);
+  void schemaLoaded();
+  void planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts);
+  // A RowDescription or DataRow of the serve store's answer to an imaged unit: the image columns
+  // are kept, the client's part forwarded.
+  void imageMessage(router::Store store, char type, std::span<const uint8_t> body);
+  // The Query message the secondary runs for `u`: its images' statement, or "" for the client's
+  // own bytes (no images, the serve store failed, too many rows: then u.inexact says why).
+  std::string secondaryStatement(Unit& u);
+  // A write mirrored as its text although the store picks values (u.inexact): journaled.
+  void journalInexact(const Unit& u, router::Store serve);
+  // DDL ran: every session reads its tables' facts again.
+  static void schemaChanged();
   // Shadow reads (client_session_shadow.cc).
   bool startShadow(const Unit& unit);
   // The shadow that `store`'s next result messages belong to: the serve side of the newest
@@ -378,7 +413,17 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // Shadowed reads in flight, oldest first: each store answers its side in this order.
   std::deque<std::shared_ptr<Shadow>> shadows_;
   static constexpr size_t kMaxShadowsPerSession = 8;
-  std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state query
+  std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state or catalog query
+  // Target tables of this session's writes, by the name as written (schema cache, DESIGN.md):
+  // looked up on the session's own connection, so names resolve by its search_path. Cleared on
+  // SET/RESET and whenever any session of the process ran DDL (ddl generation).
+  struct CachedFacts {
+    std::shared_ptr<const router::TableFacts> facts;
+    std::chrono::steady_clock::time_point read_at;
+  };
+  std::unordered_map<std::string, CachedFacts> table_facts_;
+  uint64_t table_facts_generation_ = 0;
+  bool schema_failed_ = false;             // the catalog query of the running unit failed
   size_t captured_bytes_ = 0;
   flags::FlagSnapshotPtr flags_;
   router::Store authority_ = router::Store::Old;

@@ -50,17 +50,32 @@ void ClientSession::startAsyncUnit() {
   if (u.wrapped) {
     u.held = true;   // the client's ReadyForQuery comes from the COMMIT (releaseUnit)
     sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
-    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+    if (u.images) {
+      sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
+    } else {
+      sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+    }
     return;
   }
-  sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+  if (u.images) {
+    sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, false});
+  } else {
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+  }
 }
 
 // The serve store finished `u` (for a wrapped write: its statement, before the COMMIT).
 void ClientSession::queueMirror(Unit& u) {
   const Outcome& served = lane(u.serve).outcome;
   u.failed_before_commit = served.failed;
-  std::string bytes = u.bytes.release();
+  std::string bytes = secondaryStatement(u);   // the row images' statement, when imaged
+  if (bytes.empty()) {
+    bytes = u.bytes.release();
+  } else {
+    u.bytes.release();
+  }
+  const bool nondeterministic = (u.info.nondeterministic || !u.inexact.empty()) && !u.images;
+  if (!u.inexact.empty() && !served.failed && u.route.mirror) journalInexact(u, u.serve);
   bytes += u.copy_data;
   u.copy_data.clear();
   u.copy_data.shrink_to_fit();
@@ -90,7 +105,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.body_units = 1;
     item.compare = u.route.mirror;
     item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write && u.info.unrepeatable.empty();
-    item.nondeterministic = u.info.nondeterministic;
+    item.nondeterministic = nondeterministic;
     item.copy_streams = u.copy_streams;
     item.text = u.text.substr(0, kMaxItemText);
     item.parameters = u.parameters;
@@ -104,7 +119,7 @@ void ClientSession::queueMirror(Unit& u) {
     mirror_txn_->body = std::move(bytes);
     mirror_txn_->body_units = 1;
     mirror_txn_->compare = u.route.mirror;
-    mirror_txn_->nondeterministic = u.info.nondeterministic;
+    mirror_txn_->nondeterministic = nondeterministic;
     mirror_txn_->copy_streams = u.copy_streams;
     addText(mirror_txn_->text, u.text);
     mirror_txn_->serve.add(served);
@@ -117,7 +132,7 @@ void ClientSession::queueMirror(Unit& u) {
   }
   MirrorItem& txn = *mirror_txn_;
   txn.compare = txn.compare || u.route.mirror;
-  txn.nondeterministic = txn.nondeterministic || u.info.nondeterministic;
+  txn.nondeterministic = txn.nondeterministic || nondeterministic;
   if (!txn.ticket && u.ticket) txn.ticket = std::move(u.ticket);
   txn.copy_streams += u.copy_streams;
   if (u.serve_status != 'I') {

@@ -441,6 +441,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       // A PREPARE counts once the store accepted it (recordAccepted); with other statements in
       // the same string it is not recorded at all, and its EXECUTE stays a write (the safe default).
       if (!prepare) sql_prepared_.apply(info);
+      if (info.session == router::SessionCommand::Set || info.session == router::SessionCommand::Reset ||
+          info.session == router::SessionCommand::Discard) {
+        table_facts_.clear();   // search_path may have changed what a table name means
+      }
       unit.text_cut = journalText(*sql, unit.text);
       if (prepare && !info.multi_statement) {
         PendingStatement pending{.sql = true, .name = info.prepared_name, .info = info};
@@ -606,6 +610,7 @@ void ClientSession::startUnit() {
     armFenceTimer();
     return;
   }
+  if (u.mirrored && prepareImages(u)) return;   // the catalog answers first: schemaLoaded resumes
   u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
   lane(u.serve).parse_completes = 0;
@@ -643,14 +648,22 @@ void ClientSession::startUnit() {
   // secondary run it (advanceUnit). Running both at once would let two transactions take the
   // same rows' locks in opposite orders on the two stores: a deadlock across stores.
   if (u.wrapped) sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
-  sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+  if (u.images) {
+    sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
+  } else {
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
+  }
 }
 
 void ClientSession::sendToSecondary() {
   Unit& u = *unit_;
   u.secondary_sent = true;
   u.secondary_started = std::chrono::steady_clock::now();
-  sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
+  if (std::string images = secondaryStatement(u); !images.empty()) {
+    sendToLane(router::otherStore(u.serve), images, Segment{Reply::Record});
+  } else {
+    sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
+  }
   armMirrorTimer();
 }
 
@@ -737,6 +750,15 @@ void ClientSession::drainLane(Store store) {
         digestShadow(*shadow, store, type, pullBody(in, frame));
       }
     }
+    // An imaged INSERT's answer: the client's columns go on, the row images are kept.
+    if (unit_ && unit_->images && store == unit_->serve && segment.reply == Reply::Forward &&
+        (type == protocol::RowDescription::kType || type == protocol::DataRow::kType)) {
+      if (evbuffer_get_length(in) < frame.totalSize()) break;
+      imageMessage(store, type, pullBody(in, frame));
+      if (state_ != State::Relaying) return;
+      evbuffer_drain(in, frame.totalSize());
+      continue;
+    }
     // RETURNING rows of a mirrored write are digested on both stores (small rows whole; a row
     // over kMaxDigestedRow counts by its length only, so memory stays bounded).
     const bool applying = segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit;
@@ -754,12 +776,15 @@ void ClientSession::drainLane(Store store) {
     }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
-    if (segment.reply == Reply::Capture && type == protocol::DataRow::kType && frame.totalSize() <= kMaxControlMessage) {
+    if ((segment.reply == Reply::Capture || segment.reply == Reply::Schema) && type == protocol::DataRow::kType &&
+        frame.totalSize() <= kMaxControlMessage) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
       auto row = protocol::decode<protocol::DataRow>(pullBody(in, frame));
       captured_bytes_ += frame.totalSize();
       if (row.isOk() && captured_bytes_ <= kMaxCapturedBytes) {
         captured_.push_back(std::move(row.value().columns));
+      } else if (segment.reply == Reply::Schema) {
+        schema_failed_ = true;
       } else {
         replay_complete_ = false;
       }
@@ -788,13 +813,16 @@ void ClientSession::drainLane(Store store) {
     // a shadow still running on the other store when the next write starts there would
     // otherwise add its "SELECT n" to that write's tags (a false tag_mismatch).
     const bool own_work = segment.reply == Reply::Swallow || segment.reply == Reply::Discard ||
-                          segment.reply == Reply::Shadow || segment.reply == Reply::Capture;
+                          segment.reply == Reply::Shadow || segment.reply == Reply::Capture ||
+                          segment.reply == Reply::Schema;
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
       // A pipelined read's tag ("SELECT 2") counts rows that may differ beside other writes.
       const bool read_beside_writes = own_result && unit_ && !writesRows(*unit_, l.results);
+      // "SET" says nothing of data: not compared, so the SET LOCAL pair around a row image
+      // apply (router::imageApplyStatement) does not count as a difference either.
       if (tag.isOk() && !own_work && !read_beside_writes && segment.reply != Reply::Commit &&
-          segment.reply != Reply::ApplyCommit) {
+          segment.reply != Reply::ApplyCommit && tag.value().tag != router::kTriggerBracketTag) {
         outcome.addTag(tag.value().tag);
       }
       if (own_result) ++l.results;
@@ -807,8 +835,10 @@ void ClientSession::drainLane(Store store) {
       if (segment.reply == Reply::Forward && copy_in_ == CopyIn::Streaming && unit_ && store == unit_->serve) {
         serveCopyFailed(outcome.error);
       }
-      if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture) && error.isOk()) {
+      if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture || segment.reply == Reply::Schema) &&
+          error.isOk()) {
         if (segment.reply == Reply::Capture) replay_complete_ = false;
+        if (segment.reply == Reply::Schema) schema_failed_ = true;
         log::warn("session {}: the {} rejected a statement cutover injected: {}", id_, l.backend->describe(),
                   error.value().field('M'));
       }
@@ -839,6 +869,7 @@ void ClientSession::drainLane(Store store) {
 
 void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
   if (segment.reply == Reply::Capture) return capturedState();
+  if (segment.reply == Reply::Schema) return schemaLoaded();
   if (segment.reply == Reply::Discard) {
     --lane(store).abandoned;
     return fenceMaybeLifted(store);
@@ -860,6 +891,7 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
     u.serve_done = true;
     u.serve_status = status;
     recordAccepted(u);
+    if (u.info.kind == router::StatementKind::Ddl) schemaChanged();
     if (copy_in_ == CopyIn::Streaming) serveCopyFailed("it ended the COPY before the client did");
     endUnfedCopies();
     metrics::global().statementDuration(label(store)).observe(std::chrono::duration<double>(now - u.serve_started).count());
@@ -1039,14 +1071,22 @@ void ClientSession::finishComparison() {
   }
   if (u.mirrored && u.route.mirror && lane(secondary).up) {
     // Rows of an EXPLAIN ANALYZE (timings) and the like are not the write's values: not compared.
-    kind = compare::judgeWrite(a, b, {.nondeterministic = u.info.nondeterministic,
+    // Row images make the store-picked values the same on both: their rows are compared.
+    const bool nondeterministic = (u.info.nondeterministic || !u.inexact.empty()) && !u.images;
+    kind = compare::judgeWrite(a, b, {.nondeterministic = nondeterministic,
                                       .compare_rows = u.info.unrepeatable.empty()});
-    countMirrorWrite(!kind.empty(), a.failed, u.info.nondeterministic);
+    countMirrorWrite(!kind.empty(), a.failed, nondeterministic);
+    // Mirrored as its text although the store picked values: said so, never silent.
+    if (kind.empty() && !u.inexact.empty() && !a.failed) kind = compare::divergence_kind::kNondeterministic;
   }
   const bool diverged = !kind.empty();
   if (!diverged) return releaseUnit();
   metrics::global().divergences().Increment();
   compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
+  if (kind == compare::divergence_kind::kNondeterministic) {
+    d.table = fmt::format("{}", fmt::join(u.info.tables, ", "));
+    d.reason = u.inexact;
+  }
   missedWriteOn(router::otherStore(u.serve), kind);
   log::warn("session {}: divergence ({}) on \"{}\": {} {} vs {} {}", id_, kind, u.text.substr(0, 200),
             d.authoritative_store, d.authoritative_outcome, d.secondary_store, d.secondary_outcome);

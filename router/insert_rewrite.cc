@@ -3,6 +3,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace cutover::router {
@@ -51,6 +52,31 @@ bool valuesUseDefault(const PgQuery__Node* select) {
     }
   }
   return false;
+}
+
+int rowWidth(const PgQuery__Node* select) {
+  if (select == nullptr) return 0;   // DEFAULT VALUES
+  if (select->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return -1;
+  const PgQuery__SelectStmt* s = select->select_stmt;
+  if (s->n_values_lists > 0) {
+    size_t width = 0;
+    for (size_t i = 0; i < s->n_values_lists; ++i) {
+      const PgQuery__Node* row = s->values_lists[i];
+      if (row->node_case == PG_QUERY__NODE__NODE_LIST) width = std::max(width, row->list->n_items);
+    }
+    return static_cast<int>(width);
+  }
+  if (s->larg != nullptr || s->n_target_list == 0) return -1;
+  for (size_t i = 0; i < s->n_target_list; ++i) {
+    const PgQuery__Node* item = s->target_list[i];
+    if (item->node_case != PG_QUERY__NODE__NODE_RES_TARGET || item->res_target->val == nullptr) return -1;
+    const PgQuery__Node* value = item->res_target->val;
+    if (value->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+      const PgQuery__ColumnRef* ref = value->column_ref;
+      if (ref->n_fields > 0 && ref->fields[ref->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR) return -1;
+    }
+  }
+  return static_cast<int>(s->n_target_list);
 }
 
 // Nodes built for the rewrite: owned here, lent to the tree only while it is packed.
@@ -146,6 +172,7 @@ std::optional<InsertShape> insertShape(std::string_view sql) {
     shape.columns.push_back(text(col->res_target->name));
   }
   shape.uses_default = valuesUseDefault(insert->select_stmt);
+  shape.width = rowWidth(insert->select_stmt);
   shape.has_returning = insert->n_returning_list > 0;
   if (insert->on_conflict_clause != nullptr) {
     shape.on_conflict = insert->on_conflict_clause->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE

@@ -20,6 +20,9 @@ struct InsertShape {
   std::string table;
   std::string refname;                // what RETURNING names the target by: its alias, else its name
   std::vector<std::string> columns;   // the explicit column list; empty: every column, in order
+  // Without a column list: how many leading columns the rows supply (VALUES items, SELECT output
+  // columns; 0 for DEFAULT VALUES), -1 when the text does not say (SELECT *, UNION …).
+  int width = -1;
   bool uses_default = false;          // DEFAULT in VALUES, or DEFAULT VALUES
   bool has_returning = false;         // the client asked for rows back
   OnConflict on_conflict = OnConflict::None;

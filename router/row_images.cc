@@ -65,10 +65,12 @@ ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bo
     return plan;
   }
   // Omitted columns, or all of them when DEFAULT appears in the VALUES (it may stand anywhere).
-  for (const ColumnFacts& c : facts.columns) {
+  for (size_t i = 0; i < facts.columns.size(); ++i) {
+    const ColumnFacts& c = facts.columns[i];
     if (!c.store_picked) continue;
-    const bool listed = shape.columns.empty() || std::find(shape.columns.begin(), shape.columns.end(), c.name) !=
-                                                     shape.columns.end();
+    const bool listed = shape.columns.empty()
+                            ? shape.width >= 0 && i < static_cast<size_t>(shape.width)
+                            : std::find(shape.columns.begin(), shape.columns.end(), c.name) != shape.columns.end();
     if (!listed || shape.uses_default) {
       plan.why = c.name + ": " + (c.identity ? std::string("identity") : c.default_expr);
       break;
@@ -117,7 +119,12 @@ std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::
     std::vector<std::string> key, rest;
     for (const std::string& name : names) {
       auto it = std::find_if(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) { return c.name == name; });
-      (it != facts.columns.end() && it->key ? key : rest).push_back(name);
+      const bool known = it != facts.columns.end();
+      if (known && it->key) {
+        key.push_back(name);
+      } else if (!known || !it->identity) {
+        rest.push_back(name);   // an identity column is not updated (ALWAYS refuses it): the row keeps its own
+      }
     }
     if (rest.empty()) rest = key;   // a table of key columns only: the row is still returned
     sql += " ON CONFLICT (" + joined(key) + ") DO UPDATE SET ";
@@ -128,6 +135,9 @@ std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::
     }
   }
   sql += " RETURNING " + columns;
+  if (facts.before_row_trigger) {
+    sql = "SET LOCAL session_replication_role = replica; " + sql + "; SET LOCAL session_replication_role TO DEFAULT";
+  }
   return sql;
 }
 

@@ -61,7 +61,12 @@ bool writtenByImages(const TableFacts& facts, std::string_view name);
 // The statement that writes `rows` (text values of `columns`, in order) into the secondary's copy
 // of the table: INSERT … OVERRIDING SYSTEM VALUE VALUES …, an upsert by primary key for ON
 // CONFLICT DO UPDATE, RETURNING the same columns so its rows are compared with the images.
+// A table with a BEFORE ROW trigger gets the statement between `SET LOCAL
+// session_replication_role = replica` and `… TO DEFAULT` (kTriggerBracketTags more tags): the
+// secondary's own trigger would pick its own values again. Needs superuser or, on PostgreSQL 15,
+// GRANT SET ON PARAMETER session_replication_role for the secondary's user.
 std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::string>& columns,
                                 const InsertShape& shape, const std::vector<Row>& rows);
+inline constexpr std::string_view kTriggerBracketTag = "SET";
 
 }  // namespace cutover::router

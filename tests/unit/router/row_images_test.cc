@@ -103,13 +103,27 @@ TEST(ImageApplyStatement, InsertUpsertAndNothing) {
             "RETURNING \"id\", \"n\", \"state\", \"qty\", \"note\"");
   InsertShape upsert = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT (id) DO UPDATE SET note = 'y'");
   std::string sql = imageApplyStatement(facts, plan, upsert, {rows[0]});
-  EXPECT_NE(sql.find(" ON CONFLICT (\"id\") DO UPDATE SET \"n\" = EXCLUDED.\"n\", \"state\" = EXCLUDED.\"state\", "
+  // The identity column n is not updated (GENERATED ALWAYS refuses it).
+  EXPECT_NE(sql.find(" ON CONFLICT (\"id\") DO UPDATE SET \"state\" = EXCLUDED.\"state\", "
                      "\"qty\" = EXCLUDED.\"qty\", \"note\" = EXCLUDED.\"note\" RETURNING"),
             std::string::npos)
       << sql;
   InsertShape nothing = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT DO NOTHING");
   sql = imageApplyStatement(facts, plan, nothing, {rows[0]});
   EXPECT_NE(sql.find("') ON CONFLICT DO NOTHING RETURNING"), std::string::npos) << sql;
+  sql = imageApplyStatement(orders(true), plan, shape, {rows[0]});
+  EXPECT_TRUE(sql.starts_with("SET LOCAL session_replication_role = replica; INSERT INTO")) << sql;
+  EXPECT_TRUE(sql.ends_with("; SET LOCAL session_replication_role TO DEFAULT")) << sql;
+}
+
+TEST(PlanInsertImages, WithoutAColumnListTheRowsSupplyTheLeadingColumns) {
+  EXPECT_FALSE(planInsertImages(shapeOf("INSERT INTO app.orders VALUES (1, 2)"), orders(), false).images);
+  EXPECT_FALSE(planInsertImages(shapeOf("INSERT INTO app.orders SELECT a, b FROM x"), orders(), false).images);
+  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO app.orders VALUES (1)"), orders(), false);
+  EXPECT_TRUE(plan.images);
+  EXPECT_EQ(plan.why, "n: identity");
+  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO app.orders SELECT * FROM x"), orders(), false).images);
+  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO app.orders DEFAULT VALUES"), orders(), false).images);
 }
 
 }  // namespace

@@ -1,0 +1,224 @@
+// Exact mirroring of ClientSession by row images (DESIGN.md "Exact mirroring", issue 13).
+//
+// A single INSERT (a simple Query) whose values the store picks — an omitted column with a
+// serial, identity or non-constant default, DEFAULT in its VALUES, now()/random()… in its text, a
+// BEFORE ROW trigger on its table — runs on the serve store rewritten (libpg_query's deparser)
+// to return, after the client's own RETURNING items, a marker column and every column of the
+// rows it wrote. The client gets its own columns only (no RowDescription or rows when it asked
+// for none); the rest are the row images, which the secondary then writes as they are
+// (INSERT … OVERRIDING SYSTEM VALUE, by key for ON CONFLICT DO UPDATE), returning them so the
+// comparison proves both stores hold the same values. The target's catalog facts are read once
+// per session and table on the serve store's connection (the session's own search_path).
+//
+// What is not imaged is said so: a write the store picks values for that is mirrored as its
+// statement (not a single simple-protocol INSERT, too many rows, a table without a primary key
+// for an upsert) is journaled `nondeterministic` with its table and the reason.
+#include <atomic>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "compare/divergence.h"
+#include "proxy/client_session.h"
+#include "proxy/message_io.h"
+#include "proxy/worker.h"
+
+namespace cutover::proxy {
+namespace {
+
+using router::Store;
+
+// Row images kept for one statement; beyond it the statement is mirrored as it is, journaled.
+constexpr size_t kMaxImageBytes = 8u << 20;
+// Facts of a table are read again after this long: DDL run beside cutover is seen within it.
+constexpr auto kFactsMaxAge = std::chrono::seconds(60);
+
+// Bumped when any session of the process ran DDL: every session's table facts are read again.
+std::atomic<uint64_t> g_schema_generation{1};
+
+std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
+
+std::string factsKey(const router::InsertShape& shape) { return shape.schema + '\0' + shape.table; }
+
+std::string tablesOf(const router::StatementInfo& info) {
+  std::string out;
+  for (const std::string& t : info.tables) {
+    if (!out.empty()) out += ", ";
+    out += t;
+  }
+  return out;
+}
+
+}  // namespace
+
+void ClientSession::schemaChanged() { g_schema_generation.fetch_add(1, std::memory_order_relaxed); }
+
+bool ClientSession::prepareImages(Unit& u) {
+  if (u.images_checked) return false;
+  u.images_checked = true;
+  if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
+  auto span = u.bytes.span();
+  const bool one_query = !span.empty() && static_cast<char>(span[0]) == protocol::Query::kType;
+  // An extended batch of one statement is not imaged yet; its facts still say whether the store
+  // picks values, so that it is journaled as mirrored by its text rather than passed in silence.
+  const bool one_execute = !one_query && u.execute_writes.size() == 1 && !u.open && !u.cut;
+  std::optional<router::InsertShape> shape;
+  if ((one_query || one_execute) && !u.info.multi_statement && !u.text_cut && u.status_before != 'E') {
+    shape = router::insertShape(u.text);
+  }
+  if (!shape) {
+    if (u.info.nondeterministic) {
+      u.inexact = one_query ? "the statement calls a function each store evaluates itself; only a single INSERT is "
+                              "mirrored by row images, this is mirrored as its text"
+                            : "the statement calls a function each store evaluates itself; an extended-protocol "
+                              "statement is mirrored as its text (row images: simple-protocol INSERT only)";
+    }
+    return false;
+  }
+  const uint64_t generation = g_schema_generation.load(std::memory_order_relaxed);
+  if (generation != table_facts_generation_) {
+    table_facts_.clear();
+    table_facts_generation_ = generation;
+  }
+  u.images.emplace();
+  u.images->shape = std::move(*shape);
+  u.images->extended = !one_query;
+  auto cached = table_facts_.find(factsKey(u.images->shape));
+  if (cached != table_facts_.end() && std::chrono::steady_clock::now() - cached->second.read_at < kFactsMaxAge) {
+    planImages(u, cached->second.facts);
+    return false;
+  }
+  captured_.clear();
+  captured_bytes_ = 0;
+  schema_failed_ = false;
+  sendToLane(u.serve, queryMessage(router::tableFactsQuery(u.images->shape)), Segment{Reply::Schema});
+  return true;
+}
+
+void ClientSession::schemaLoaded() {
+  if (!unit_ || !unit_->images) return;
+  Unit& u = *unit_;
+  router::Classifier& classifier = worker_.classifier();
+  // A default is a constant when it reads nothing and calls nothing that differs between runs.
+  auto constant = [&classifier](std::string_view expr) {
+    router::StatementInfo info = classifier.classify("SELECT " + std::string(expr));
+    return info.kind == router::StatementKind::Read && !info.nondeterministic && !info.catalog;
+  };
+  auto facts = std::make_shared<const router::TableFacts>(
+      schema_failed_ ? router::TableFacts{} : router::tableFactsFrom(captured_, constant));
+  captured_.clear();
+  captured_.shrink_to_fit();
+  if (!schema_failed_) table_facts_[factsKey(u.images->shape)] = {facts, std::chrono::steady_clock::now()};
+  planImages(u, std::move(facts));
+  startUnit();
+}
+
+void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts) {
+  Images& im = *u.images;
+  im.plan = router::planInsertImages(im.shape, *facts, u.info.nondeterministic);
+  if (!im.plan.images) {
+    u.inexact = im.plan.inexact;
+    u.images.reset();
+    return;
+  }
+  if (im.extended) {
+    u.inexact = im.plan.why + "; an extended-protocol INSERT is mirrored as its text (row images: simple-protocol "
+                              "INSERT only)";
+    u.images.reset();
+    return;
+  }
+  Result<std::string> rewritten = router::withImageReturning(u.text, im.shape);
+  if (!rewritten) {
+    u.inexact = im.plan.why + "; the statement could not be rewritten to return its rows: " +
+                rewritten.status().message();
+    u.images.reset();
+    return;
+  }
+  im.facts = std::move(facts);
+  im.statement = queryMessage(*rewritten);
+}
+
+void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t> body) {
+  Images& im = *unit_->images;
+  evbuffer* out = forwardTarget(store);
+  if (type == protocol::RowDescription::kType) {
+    auto description = protocol::decode<protocol::RowDescription>(body);
+    if (!description.isOk()) return fatal("08P01", "cutover could not read the store's RowDescription of a write");
+    auto& fields = description.value().fields;
+    auto marker = std::find_if(fields.begin(), fields.end(),
+                               [](const auto& f) { return f.name == router::kImageMarker; });
+    if (marker == fields.end()) return fatal("08P01", "the store's answer to a write lacks the row image marker");
+    im.client_columns = static_cast<size_t>(marker - fields.begin());
+    im.columns.clear();
+    im.keep.clear();
+    for (size_t i = im.client_columns + 1; i < fields.size(); ++i) {
+      if (!router::writtenByImages(*im.facts, fields[i].name)) continue;
+      im.columns.push_back(fields[i].name);
+      im.keep.push_back(i);
+    }
+    if (im.client_columns == 0) return;   // the client asked for no rows: it sees none
+    fields.resize(im.client_columns);
+    append(out, protocol::encode(description.value()));
+    return;
+  }
+  auto row = protocol::decode<protocol::DataRow>(body);
+  if (!row.isOk() || row.value().columns.size() < im.client_columns + 1) {
+    return fatal("08P01", "cutover could not read the store's row of a write");
+  }
+  auto& columns = row.value().columns;
+  protocol::DataRow image;
+  size_t bytes = 16;
+  for (size_t i : im.keep) {
+    if (i >= columns.size()) return fatal("08P01", "the store's row of a write is shorter than its RowDescription");
+    bytes += columns[i] ? columns[i]->size() + 4 : 4;
+    image.columns.push_back(std::move(columns[i]));
+  }
+  // Digested as the secondary's RETURNING row of the same columns will be.
+  const std::string encoded = protocol::encode(image);
+  lane(store).outcome.addRow(std::span(reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()).subspan(5));
+  if (!im.overflow) {
+    im.bytes += bytes;
+    if (im.bytes > kMaxImageBytes) {
+      im.overflow = true;
+      im.rows.clear();
+      im.rows.shrink_to_fit();
+    } else {
+      im.rows.push_back(std::move(image.columns));
+    }
+  }
+  if (im.client_columns == 0) return;
+  columns.resize(im.client_columns);
+  append(out, protocol::encode(row.value()));
+}
+
+std::string ClientSession::secondaryStatement(Unit& u) {
+  if (!u.images) return {};
+  Images& im = *u.images;
+  if (lane(u.serve).outcome.failed) {
+    // Nothing was written: the secondary runs the statement, to fail (or not) as a mirror does.
+    u.images.reset();
+    return {};
+  }
+  if (im.overflow) {
+    u.inexact = im.plan.why + fmt::format("; its row images passed {} MiB, so it is mirrored as its text",
+                                          kMaxImageBytes >> 20);
+    u.images.reset();
+    return {};
+  }
+  std::string sql = router::imageApplyStatement(*im.facts, im.columns, im.shape, im.rows);
+  im.rows.clear();
+  im.rows.shrink_to_fit();
+  return queryMessage(sql);
+}
+
+void ClientSession::journalInexact(const Unit& u, Store serve) {
+  metrics::global().divergences().Increment();
+  compare::Divergence d = divergenceOf(u, compare::divergence_kind::kNondeterministic, serve,
+                                       lane(serve).outcome.describe(), "mirrored as the statement");
+  d.table = tablesOf(u.info);
+  d.reason = u.inexact;
+  missedWriteOn(router::otherStore(serve), compare::divergence_kind::kNondeterministic);
+  log::warn("session {}: nondeterministic write on {} mirrored as its text: {}", id_, d.table, u.inexact);
+  if (compare::Journal* journal = worker_.context().journal) journal->append(compare::toJson(d));
+}
+
+}  // namespace cutover::proxy
