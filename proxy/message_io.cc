@@ -61,9 +61,7 @@ std::string sqlLiteral(std::string_view text) {
   return out + "'";
 }
 
-namespace {
-
-std::string encodeInjected(std::string_view sql) {
+std::string injectedQuery(std::string_view sql) {
   static constexpr std::string_view kName = "cutover:inject";
   std::string out = protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});
   protocol::Bind bind;
@@ -75,11 +73,9 @@ std::string encodeInjected(std::string_view sql) {
   return out;
 }
 
-}  // namespace
-
 const std::string& injectedStatement(Injected which) {
-  static const std::string kEncoded[] = {encodeInjected("BEGIN"), encodeInjected("BEGIN READ ONLY"),
-                                         encodeInjected("COMMIT"), encodeInjected("ROLLBACK")};
+  static const std::string kEncoded[] = {injectedQuery("BEGIN"), injectedQuery("BEGIN READ ONLY"),
+                                         injectedQuery("COMMIT"), injectedQuery("ROLLBACK")};
   return kEncoded[static_cast<size_t>(which)];
 }
 

@@ -34,6 +34,8 @@ std::span<const uint8_t> pullBody(evbuffer* buffer, const protocol::Frame& frame
 // The statements cutover injects, encoded once per process (they are sent per wrapped unit).
 enum class Injected { Begin, BeginReadOnly, Commit, Rollback };
 const std::string& injectedStatement(Injected which);
+// Any statement injected that way (its rows come as DataRows without a RowDescription).
+std::string injectedQuery(std::string_view sql);
 
 // A string literal PostgreSQL reads the same whatever standard_conforming_strings says: E'…'.
 std::string sqlLiteral(std::string_view text);
