@@ -190,7 +190,13 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::vector<router::Row> rows;
     size_t bytes = 0;
     bool overflow = false;             // the rows outgrew kMaxImageBytes: statement-mirrored, journaled
-    bool extended = false;             // an extended-protocol batch: facts read, never imaged (yet)
+    bool extended = false;             // an extended-protocol batch
+    bool unnamed = false;              // … of the form imaged (Parse/Bind/Execute of the unnamed statement)
+    bool hidden_describe = false;      // cutover added the Describe: its RowDescription is not forwarded
+    std::string restore;               // Parse of the client's own statement + Sync, sent after the batch
+    std::string prologue;              // a Bind-only batch: Parse of the rewritten statement + Sync, sent before it
+    bool bind_only = false;
+    std::vector<uint32_t> param_types; // of the unnamed statement's Parse
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.
@@ -436,6 +442,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   router::PreparedStatements sql_prepared_;
   std::unordered_map<std::string, router::StatementInfo> parsed_;   // extended-protocol statements by name
   std::unordered_map<std::string, std::string> parsed_text_;
+  std::optional<protocol::Parse> unnamed_statement_;   // the client's last Parse of the unnamed statement
   EventPtr mirror_timer_;
   EventPtr ramp_timer_;    // ramp_read_timeout_ms of the running ramped read
   EventPtr fence_timer_;   // mirror_timeout_ms: the longest work waits for a fenced secondary

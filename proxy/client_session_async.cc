@@ -51,14 +51,18 @@ void ClientSession::startAsyncUnit() {
     u.held = true;   // the client's ReadyForQuery comes from the COMMIT (releaseUnit)
     sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
     if (u.images) {
-      sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
+      if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
+    sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
+    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
     } else {
       sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     }
     return;
   }
   if (u.images) {
+    if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, false});
+    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
   } else {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
   }
@@ -69,10 +73,15 @@ void ClientSession::queueMirror(Unit& u) {
   const Outcome& served = lane(u.serve).outcome;
   u.failed_before_commit = served.failed;
   std::string bytes = secondaryStatement(u);   // the row images' statement, when imaged
+  int units = 1;                               // ReadyForQuery the secondary gives for `bytes`
   if (bytes.empty()) {
     bytes = u.bytes.release();
   } else {
     u.bytes.release();
+    if (!u.images->restore.empty()) {
+      bytes += u.images->restore;   // the apply dropped the unnamed statement the client's batch made
+      ++units;
+    }
   }
   const bool nondeterministic = (u.info.nondeterministic || !u.inexact.empty()) && !u.images;
   if (!u.inexact.empty() && !served.failed && u.route.mirror) journalInexact(u, u.serve);
@@ -102,7 +111,7 @@ void ClientSession::queueMirror(Unit& u) {
     if (u.route.mirror) item.ticket = MirrorTicket(sequencer, sequencer->take());   // a wrapped write: locks held
     item.unit = u.number;
     item.body = std::move(bytes);
-    item.body_units = 1;
+    item.body_units = units;
     item.compare = u.route.mirror;
     item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write && u.info.unrepeatable.empty();
     item.nondeterministic = nondeterministic;
@@ -117,7 +126,7 @@ void ClientSession::queueMirror(Unit& u) {
     mirror_txn_.emplace();
     mirror_txn_->unit = u.number;
     mirror_txn_->body = std::move(bytes);
-    mirror_txn_->body_units = 1;
+    mirror_txn_->body_units = units;
     mirror_txn_->compare = u.route.mirror;
     mirror_txn_->nondeterministic = nondeterministic;
     mirror_txn_->copy_streams = u.copy_streams;
@@ -138,7 +147,7 @@ void ClientSession::queueMirror(Unit& u) {
   if (u.serve_status != 'I') {
     if (!txn.overflow) {
       txn.body += bytes;
-      ++txn.body_units;
+      txn.body_units += units;
       if (txn.bytes() > static_cast<size_t>(worker_.context().config().mirror_queue_bytes)) {
         txn.overflow = true;
         txn.body.clear();

@@ -48,6 +48,75 @@ std::string tablesOf(const router::StatementInfo& info) {
   return out;
 }
 
+// The extended-protocol form that is imaged: Parse(unnamed) Bind(unnamed portal of it, text
+// results) Execute(all rows) Sync, a Describe of either anywhere. Drivers send it for a statement
+// with parameters (node-postgres, psycopg 3, libpq's PQexecParams). Its Parse, or nullopt.
+struct UnnamedBatch {
+  protocol::Parse parse;
+  bool described = false;
+  bool bind_only = false;   // Bind/Execute of the unnamed statement parsed earlier (pgx's describe-exec)
+};
+
+std::optional<UnnamedBatch> unnamedBatch(std::span<const uint8_t> bytes, const std::optional<protocol::Parse>& earlier) {
+  UnnamedBatch batch;
+  std::string order;   // the message types, in order
+  bool ok = true;
+  forEachMessage(bytes, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t>) {
+    order += type;
+    if (type == protocol::Parse::kType) {
+      auto parse = protocol::decode<protocol::Parse>(body);
+      ok = ok && parse.isOk() && parse.value().name.empty();
+      if (parse.isOk()) batch.parse = std::move(parse.value());
+    } else if (type == protocol::Bind::kType) {
+      auto bind = protocol::decode<protocol::Bind>(body);
+      ok = ok && bind.isOk() && bind.value().portal.empty() && bind.value().statement.empty() &&
+           std::all_of(bind.value().result_formats.begin(), bind.value().result_formats.end(),
+                       [](int16_t f) { return f == 0; });
+    } else if (type == protocol::Describe::kType) {
+      auto describe = protocol::decode<protocol::Describe>(body);
+      ok = ok && describe.isOk() && describe.value().name.empty();
+      batch.described = true;
+    } else if (type == protocol::Execute::kType) {
+      auto execute = protocol::decode<protocol::Execute>(body);
+      ok = ok && execute.isOk() && execute.value().portal.empty() && execute.value().max_rows == 0;
+    } else if (type != protocol::Sync::kType) {
+      ok = false;
+    }
+  });
+  std::erase(order, protocol::Describe::kType);
+  if (ok && order == "BES" && earlier) {
+    batch.parse = *earlier;
+    batch.bind_only = true;
+    return batch;
+  }
+  if (!ok || order != "PBES") return std::nullopt;
+  return batch;
+}
+
+// The batch with the rewritten query, text results for every column (the client asked for text
+// only), and a Describe of the portal before the Execute when the client sent none: the image
+// columns are known by name only from a RowDescription.
+std::string imagedBatch(std::span<const uint8_t> bytes, const std::string& query, bool add_describe) {
+  std::string out;
+  forEachMessage(bytes, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t> whole) {
+    if (type == protocol::Parse::kType) {
+      auto parse = protocol::decode<protocol::Parse>(body);
+      parse.value().query = query;
+      out += protocol::encode(parse.value());
+      return;
+    }
+    if (type == protocol::Bind::kType) {
+      auto bind = protocol::decode<protocol::Bind>(body);
+      bind.value().result_formats.clear();
+      out += protocol::encode(bind.value());
+      return;
+    }
+    if (type == protocol::Execute::kType && add_describe) out += protocol::encode(protocol::Describe{'P', ""});
+    out.append(reinterpret_cast<const char*>(whole.data()), whole.size());
+  });
+  return out;
+}
+
 }  // namespace
 
 void ClientSession::schemaChanged() { g_schema_generation.fetch_add(1, std::memory_order_relaxed); }
@@ -58,8 +127,9 @@ bool ClientSession::prepareImages(Unit& u) {
   if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
   auto span = u.bytes.span();
   const bool one_query = !span.empty() && static_cast<char>(span[0]) == protocol::Query::kType;
-  // An extended batch of one statement is not imaged yet; its facts still say whether the store
-  // picks values, so that it is journaled as mirrored by its text rather than passed in silence.
+  // An extended batch of one statement: imaged in the unnamed form (unnamedBatch); for any other
+  // the facts still say whether the store picks values, so that it is journaled as mirrored by
+  // its text rather than passed in silence.
   const bool one_execute = !one_query && u.execute_writes.size() == 1 && !u.open && !u.cut;
   std::optional<router::InsertShape> shape;
   if ((one_query || one_execute) && !u.info.multi_statement && !u.text_cut && u.status_before != 'E') {
@@ -82,6 +152,17 @@ bool ClientSession::prepareImages(Unit& u) {
   u.images.emplace();
   u.images->shape = std::move(*shape);
   u.images->extended = !one_query;
+  if (!one_query) {
+    if (auto batch = unnamedBatch(span, unnamed_statement_)) {
+      u.images->unnamed = true;
+      u.images->bind_only = batch->bind_only;
+      u.images->param_types = batch->parse.param_types;
+      u.images->hidden_describe = !batch->described;
+      // After the batch the serve store's unnamed statement is the client's own again (a driver
+      // may Bind it anew without a Parse).
+      u.images->restore = protocol::encode(batch->parse) + protocol::encode(protocol::Sync{});
+    }
+  }
   auto cached = table_facts_.find(factsKey(u.images->shape));
   if (cached != table_facts_.end() && std::chrono::steady_clock::now() - cached->second.read_at < kFactsMaxAge) {
     planImages(u, cached->second.facts);
@@ -121,9 +202,9 @@ void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts
     u.images.reset();
     return;
   }
-  if (im.extended) {
-    u.inexact = im.plan.why + "; an extended-protocol INSERT is mirrored as its text (row images: simple-protocol "
-                              "INSERT only)";
+  if (im.extended && !im.unnamed) {
+    u.inexact = im.plan.why + "; an extended-protocol INSERT in a named statement, a portal or with binary results is "
+                              "mirrored as its text (row images: simple Query or an unnamed Parse/Bind/Execute)";
     u.images.reset();
     return;
   }
@@ -135,7 +216,12 @@ void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts
     return;
   }
   im.facts = std::move(facts);
-  im.statement = queryMessage(*rewritten);
+  im.statement = im.extended ? imagedBatch(u.bytes.span(), *rewritten, im.hidden_describe) : queryMessage(*rewritten);
+  if (im.bind_only) {
+    // The client binds the unnamed statement it parsed earlier: for this run it is the rewritten
+    // one, parsed in a batch of cutover's own (its answer swallowed), and the client's again after.
+    im.prologue = protocol::encode(protocol::Parse{"", *rewritten, im.param_types}) + protocol::encode(protocol::Sync{});
+  }
 }
 
 void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t> body) {
@@ -156,7 +242,12 @@ void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t
       im.columns.push_back(fields[i].name);
       im.keep.push_back(i);
     }
-    if (im.client_columns == 0) return;   // the client asked for no rows: it sees none
+    if (im.hidden_describe) return;       // cutover's own Describe
+    if (im.client_columns == 0) {
+      // The client asked for no rows: it sees none (its Describe of an INSERT: NoData).
+      if (im.extended) append(out, protocol::encode(protocol::NoData{}));
+      return;
+    }
     fields.resize(im.client_columns);
     append(out, protocol::encode(description.value()));
     return;

@@ -441,6 +441,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       // A PREPARE counts once the store accepted it (recordAccepted); with other statements in
       // the same string it is not recorded at all, and its EXECUTE stays a write (the safe default).
       if (!prepare) sql_prepared_.apply(info);
+      unnamed_statement_.reset();   // a simple Query drops the unnamed statement
       if (info.session == router::SessionCommand::Set || info.session == router::SessionCommand::Reset ||
           info.session == router::SessionCommand::Discard) {
         table_facts_.clear();   // search_path may have changed what a table name means
@@ -472,6 +473,9 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
         // PostgreSQL drops the unnamed statement before parsing its successor: recorded at once.
         parsed_[""] = info;
         parsed_text_[""] = text;
+        // What a later Bind of the unnamed statement runs, for row images (client_session_images.cc).
+        // Assumed parsed: a Bind after a refused Parse would get 26000 from the store either way.
+        unnamed_statement_ = cut ? std::nullopt : std::optional<protocol::Parse>(p.value());
       } else {
         named = true;
         PendingStatement pending{.name = p.value().name, .info = info, .text = text, .parse_ordinal = ordinal};
@@ -509,6 +513,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
     } else if (type == protocol::Close::kType) {
       named = true;
       auto c = protocol::decode<protocol::Close>(body);
+      if (c.isOk() && c.value().target == 'S' && c.value().name.empty()) unnamed_statement_.reset();
       if (c.isOk() && c.value().target == 'S') {
         parsed_bytes_.erase(c.value().name);
         parsed_.erase(c.value().name);
@@ -649,7 +654,9 @@ void ClientSession::startUnit() {
   // same rows' locks in opposite orders on the two stores: a deadlock across stores.
   if (u.wrapped) sendToLane(u.serve, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
   if (u.images) {
+    if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
+    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
   } else {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
   }
@@ -661,6 +668,8 @@ void ClientSession::sendToSecondary() {
   u.secondary_started = std::chrono::steady_clock::now();
   if (std::string images = secondaryStatement(u); !images.empty()) {
     sendToLane(router::otherStore(u.serve), images, Segment{Reply::Record});
+    // The apply (a simple Query) dropped the unnamed statement the client's batch made there.
+    if (!u.images->restore.empty()) sendToLane(router::otherStore(u.serve), u.images->restore, Segment{Reply::Swallow});
   } else {
     sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
   }

@@ -13,9 +13,16 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   for (none when it asked for none), and nothing is journaled.
 - concurrent_serial_inserts: 8 sessions inserting into a serial table at once (no RETURNING):
   the same ids on both stores, row for row.
+- extended_protocol: the same table fed by psycopg 3 (Parse/Bind/Describe/Execute/Sync of the
+  unnamed statement, binary parameters) and by raw messages without a Describe (cutover adds and
+  hides its own), then a Bind of the unnamed statement again without a Parse (it is still the
+  client's INSERT, answered as such), and pgx's describe-exec mode (Parse + Describe, then Bind +
+  Execute in a batch of its own): identical rows, the client's RowDescription / NoData as
+  direct PostgreSQL gives them, nothing journaled.
 - inexact_is_journaled: what is still mirrored as its text although the store picks values — an
-  extended-protocol INSERT with an omitted serial (psycopg3), `UPDATE … SET x = clock_timestamp()`
-  — gets a `nondeterministic` journal line naming the table and the reason, never silence.
+  INSERT in a named prepared statement with an omitted serial (psycopg 3 prepare=True),
+  `UPDATE … SET x = clock_timestamp()` — gets a `nondeterministic` journal line naming the table
+  and the reason, never silence.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
   next insert of the same session.
 """
@@ -25,7 +32,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_dual_write import DualWrite, fresh_db, check_same_contents, setup, skip, wait_drained  # noqa: E402
+from test_dual_write import (DualWrite, fresh_db, check_same_contents, setup, skip, wait_drained,  # noqa: E402
+                             _message, _parse, _bind_execute_sync)
 
 try:
     import psycopg  # python3-psycopg: the extended-protocol client
@@ -175,7 +183,7 @@ def check_inexact_is_journaled(ctx):
     try:
         run_schema(dw, db, "CREATE TABLE e (id bigserial PRIMARY KEY, note text, touched timestamptz)")
         with psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True) as conn:
-            conn.execute("INSERT INTO e (note) VALUES (%s)", ("extended",))
+            conn.execute("INSERT INTO e (note) VALUES (%s)", ("extended",), prepare=True)
         conn = dw.connect(db)
         conn.cursor().execute("UPDATE e SET touched = clock_timestamp()")
         conn.close()
@@ -186,7 +194,7 @@ def check_inexact_is_journaled(ctx):
             h.check_eq(d["kind"], "nondeterministic", f"kind of {d['statement']!r}")
             h.check_eq(d.get("table"), "e", f"table of {d['statement']!r}")
             h.check(d.get("reason"), f"no reason for {d['statement']!r}")
-        h.check("id: nextval" in lines[0]["reason"] and "extended-protocol" in lines[0]["reason"],
+        h.check("id: nextval" in lines[0]["reason"] and "named statement" in lines[0]["reason"],
                 f"reason of the extended insert: {lines[0]['reason']!r}")
         h.check("evaluates itself" in lines[1]["reason"], f"reason of the update: {lines[1]['reason']!r}")
         m = dw.metrics()
@@ -194,6 +202,81 @@ def check_inexact_is_journaled(ctx):
                 "mirror_writes_total{result=nondeterministic}")
     finally:
         dw.stop()
+
+
+def _answer(sock):
+    """The message types up to ReadyForQuery, and the column names of each RowDescription."""
+    kinds, names = [], []
+    while True:
+        kind, body = h.read_message(sock)
+        kinds.append(kind.decode())
+        if kind == b"T":
+            count = int.from_bytes(body[:2], "big")
+            at, cols = 2, []
+            for _ in range(count):
+                end = body.index(b"\0", at)
+                cols.append(body[at:end].decode())
+                at = end + 1 + 18
+            names.append(cols)
+        if kind == b"Z":
+            return "".join(kinds), names
+
+
+def check_extended_protocol(ctx):
+    h.check(psycopg is not None, "python3-psycopg (psycopg3) is not installed: the setup script installs it")
+    for mirror in ("sync", "async"):
+        db = f"exact_ext_{mirror}"
+        fresh_db(ctx, db)
+        dw = DualWrite(ctx, mirror=mirror)
+        try:
+            run_schema(dw, db, SCHEMA)
+            with psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True) as conn:
+                conn.execute("INSERT INTO items (note) VALUES (%s)", ("p1",))
+                conn.execute("INSERT INTO items (note) VALUES (%s), (%s)", ("p2", "p3"))
+                cur = conn.execute("INSERT INTO items (note) VALUES (%s) RETURNING id, note", ("p4",))
+                h.check_eq([d.name for d in cur.description], ["id", "note"], f"{mirror}: psycopg RETURNING")
+                h.check_eq(cur.fetchone()[1], "p4", f"{mirror}: psycopg RETURNING value")
+                cur = conn.execute("INSERT INTO items (note) VALUES (%s)", ("p5",))
+                h.check_eq(cur.description, None, f"{mirror}: psycopg, no RETURNING")
+                conn.execute("INSERT INTO stamped VALUES (%s, %s)", (100, "ext"))
+                with conn.transaction():
+                    conn.execute("INSERT INTO items (note) SELECT %s || n FROM src WHERE n < 3", ("t",))
+            if not ctx.direct:
+                sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+                try:
+                    # No Describe: cutover's own is hidden; the client gets what PostgreSQL sends.
+                    sock.sendall(_parse("", "INSERT INTO items (note) VALUES ($1)") + _bind_execute_sync("", ["raw1"]))
+                    h.check_eq(_answer(sock), ("12CZ", []), f"{mirror}: Parse/Bind/Execute/Sync")
+                    # The unnamed statement bound again without a Parse: still the client's INSERT.
+                    sock.sendall(_bind_execute_sync("", ["raw2"]))
+                    h.check_eq(_answer(sock), ("2CZ", []), f"{mirror}: Bind/Execute of it again")
+                    # Describe of the portal of an INSERT without RETURNING: NoData.
+                    bind_exec = _bind_execute_sync("", ["raw3"])
+                    at = bind_exec.index(b"E")
+                    sock.sendall(_parse("", "INSERT INTO items (note) VALUES ($1)") + bind_exec[:at] +
+                                 _message(b"D", b"P\0") + bind_exec[at:])
+                    h.check_eq(_answer(sock), ("12nCZ", []), f"{mirror}: Describe of the portal")
+                    bind_exec = _bind_execute_sync("", ["raw4"])
+                    at = bind_exec.index(b"E")
+                    sock.sendall(_parse("", "INSERT INTO items (note) VALUES ($1) RETURNING note") +
+                                 bind_exec[:at] + _message(b"D", b"P\0") + bind_exec[at:])
+                    h.check_eq(_answer(sock), ("12TDCZ", [["note"]]), f"{mirror}: Describe with RETURNING")
+                    # pgx's describe-exec mode: Parse + Describe(S) + Sync, then Bind + Execute + Sync.
+                    sock.sendall(_parse("", "INSERT INTO items (note) VALUES ($1)") + _message(b"D", b"S\0") +
+                                 _message(b"S", b""))
+                    h.check_eq(_answer(sock), ("1tnZ", []), f"{mirror}: Parse + Describe of the statement")
+                    sock.sendall(_bind_execute_sync("", ["pgx"]))
+                    h.check_eq(_answer(sock), ("2CZ", []), f"{mirror}: Bind/Execute of the described statement")
+                finally:
+                    sock.close()
+            if not ctx.direct and mirror == "async":
+                wait_drained(dw, "the inserts")
+            contents = check_same_contents(ctx, db, dw=dw)
+            h.check_eq(len(contents["public.items"][1]), 7 + (0 if ctx.direct else 5), f"{mirror}: rows of items")
+            if not ctx.direct:
+                h.check_eq(dw.journal(), [], f"{mirror}: journal")
+        finally:
+            dw.stop()
 
 
 def check_ddl_refreshes_facts(ctx):
@@ -217,7 +300,7 @@ def check_ddl_refreshes_facts(ctx):
         dw.stop()
 
 
-CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_inexact_is_journaled,
+CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_ddl_refreshes_facts]
 
 if __name__ == "__main__":
