@@ -240,6 +240,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
                                        // secondary cannot get it, the miss is journaled
     bool cut = false;                  // an extended batch taken before its Sync (input full)
     bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
+    bool simple_query = false;         // the unit is a simple Query
+    std::string held_complete;         // a wrapped simple Query's CommandComplete, until its COMMIT succeeded
     // PREPAREs and named Parses of this unit: they enter the session's state (what EXECUTE or
     // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a
     // statement PostgreSQL refused (42P05: the name is taken; a syntax error) changes nothing.
@@ -355,6 +357,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
                    std::string secondary_outcome);
   void asyncCommitDone(Unit& unit);
+  // mirror: sync: the injected COMMIT of a wrapped write failed after the secondary applied it.
+  void syncCommitDone(Unit& unit);
   static void onApplyTimeout(evutil_socket_t, short, void* arg);
   // Exact mirroring (client_session_images.cc). True while the unit waits for the catalog.
   bool prepareImages(Unit& u);

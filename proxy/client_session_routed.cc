@@ -409,6 +409,7 @@ bool ClientSession::takeUnit(Unit& unit) {
   unit.bytes.takeFrom(in, offset);
   unit.number = next_unit_++;
   unit.cut = cut;
+  unit.simple_query = !unit.bytes.span().empty() && static_cast<char>(unit.bytes.span()[0]) == protocol::Query::kType;
   classifyUnit(unit, has_sync);
   return true;
 }
@@ -856,6 +857,22 @@ void ClientSession::drainLane(Store store) {
       l.last_status = status;
       forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
     }
+    // Acknowledge after commit: the CommandComplete of a wrapped simple Query waits for the
+    // injected COMMIT, as PostgreSQL reports an autocommit statement complete only once committed
+    // (a driver that resolves on CommandComplete must not read before the commit). A COMMIT
+    // error replaces it, as PostgreSQL sends the error instead.
+    if (forward && unit_ && unit_->wrapped && !unit_->read_only && store == unit_->serve) {
+      if (type == protocol::CommandComplete::kType && segment.reply == Reply::Forward && unit_->simple_query) {
+        unit_->held_complete.resize(frame.totalSize());
+        evbuffer_remove(in, unit_->held_complete.data(), frame.totalSize());
+        continue;
+      }
+      if (segment.reply == Reply::Commit && type == protocol::ErrorResponse::kType) unit_->held_complete.clear();
+      if (segment.reply == Reply::Commit && type == protocol::ReadyForQuery::kType && !unit_->held_complete.empty()) {
+        append(clientOutput(), unit_->held_complete);
+        unit_->held_complete.clear();
+      }
+    }
     if (forward) {
       evbuffer_remove_buffer(in, forwardTarget(store), frame.totalSize());
       releaseHeldRead(type == protocol::ReadyForQuery::kType);
@@ -890,7 +907,11 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   Unit& u = *unit_;
   if (segment.reply == Reply::Swallow) return;   // BEGIN answered; the unit's own segment follows
   if (segment.reply == Reply::Commit) {
-    if (u.async) asyncCommitDone(u);
+    if (u.async) {
+      asyncCommitDone(u);
+    } else {
+      syncCommitDone(u);
+    }
     u.released = true;
     return advanceUnit();
   }
@@ -1117,10 +1138,29 @@ void ClientSession::finishComparison() {
   }
 }
 
+void ClientSession::syncCommitDone(Unit& u) {
+  const Outcome& served = lane(u.serve).outcome;
+  const Store secondary = router::otherStore(u.serve);
+  if (!u.mirrored || u.failed_before_commit || !served.failed || lane(secondary).outcome.failed) return;
+  // The secondary ran it outside a transaction block (committed); the authoritative store's
+  // COMMIT failed (a deferred constraint, a serialization failure): the row is on one store only.
+  metrics::global().divergences().Increment();
+  metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
+  missedWriteOn(secondary, compare::divergence_kind::kErrorOneSide);
+  log::warn("session {}: the {} store's COMMIT failed after the {} store applied the write: {}", id_,
+            router::toString(u.serve), router::toString(secondary), served.error);
+  if (compare::Journal* journal = worker_.context().journal) {
+    journal->append(compare::toJson(divergenceOf(u, compare::divergence_kind::kErrorOneSide, u.serve,
+                                                 "COMMIT failed: " + served.error,
+                                                 lane(secondary).outcome.describe() + " (committed)")));
+  }
+}
+
 void ClientSession::releaseUnit() {
   if (!unit_ || state_ != State::Relaying) return;
   Unit& u = *unit_;
   if (u.wrapped) {
+    if (!u.async) u.failed_before_commit = lane(u.serve).outcome.failed;
     sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit});
     return;   // its ReadyForQuery completes the unit
   }

@@ -25,8 +25,15 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   and the reason, never silence.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
   next insert of the same session.
+- acknowledged_after_commit: `mirror: sync`, new's table locked so the secondary cannot apply: an
+  autocommit INSERT's CommandComplete reaches the client only once old committed it (another
+  connection sees the row the moment the client has its answer), as direct PostgreSQL answers.
+- commit_failure_is_journaled: a deferred foreign key on old only fails old's COMMIT after new
+  applied the row: the client gets only the error (no CommandComplete first), and the row on new
+  alone is journaled `error_one_side` ("COMMIT failed …").
 """
 import os
+import select
 import sys
 import threading
 
@@ -300,8 +307,80 @@ def check_ddl_refreshes_facts(ctx):
         dw.stop()
 
 
+def check_acknowledged_after_commit(ctx):
+    if ctx.direct:
+        return skip(ctx, "the proxy's wrap")
+    db = "exact_ack"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE a (id int PRIMARY KEY)", db=db)
+    dw = DualWrite(ctx, mirror_timeout_ms=30000)
+    locker = ctx.new.connect(db=db)
+    try:
+        locker.autocommit = False
+        locker.cursor().execute("LOCK TABLE a IN ACCESS EXCLUSIVE MODE")
+        sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+        try:
+            sock.sendall(_message(b"Q", b"INSERT INTO a VALUES (1)\0"))
+            seen = []
+            released = False
+            while True:
+                if not released and not select.select([sock], [], [], 1.0)[0]:
+                    locker.rollback()   # new may apply it now
+                    released = True
+                    continue
+                kind, _ = h.read_message(sock)
+                seen.append(kind.decode())
+                if kind == b"C":
+                    visible = ctx.old.psql("SELECT count(*) FROM a", db=db).strip()
+                    h.check_eq(visible, "1", "rows on old another connection sees when the client has CommandComplete")
+                if kind == b"Z":
+                    break
+            h.check_eq("".join(seen), "CZ", "the client's answer")
+            h.check(released, "the answer came while new could not apply the write")
+        finally:
+            sock.close()
+        h.check_eq(dw.journal(), [], "journal")
+    finally:
+        locker.close()
+        dw.stop()
+
+
+def check_commit_failure_is_journaled(ctx):
+    if ctx.direct:
+        return skip(ctx, "the journal is the proxy's")
+    db = "exact_commit"
+    fresh_db(ctx, db)
+    ctx.old.psql("CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY, "
+                 "p_id int REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)", db=db)
+    ctx.new.psql("CREATE TABLE p (id int PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY, p_id int)", db=db)
+    dw = DualWrite(ctx)
+    try:
+        sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+        try:
+            sock.sendall(_message(b"Q", b"INSERT INTO c VALUES (1, 999)\0"))
+            kinds, errors = [], []
+            while True:
+                kind, body = h.read_message(sock)
+                kinds.append(kind.decode())
+                if kind == b"E":
+                    errors.append(h.error_fields(body).get("C"))
+                if kind == b"Z":
+                    break
+            h.check_eq(("".join(kinds), errors), ("EZ", ["23503"]), "the client's answer (PostgreSQL's own: the error only)")
+        finally:
+            sock.close()
+        h.check_eq([c.psql("SELECT count(*) FROM c", db=db).strip() for c in (ctx.old, ctx.new)], ["0", "1"],
+                   "rows on old and new")
+        lines = dw.journal()
+        h.check_eq([(d["kind"], d["authoritative_outcome"][:20]) for d in lines],
+                   [("error_one_side", "COMMIT failed: 23503")], "journal")
+    finally:
+        dw.stop()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
-          check_ddl_refreshes_facts]
+          check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
