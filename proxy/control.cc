@@ -14,12 +14,18 @@
 #include "common/metrics.h"
 #include "config/build_support.h"
 #include "migrate/ramp_gate.h"
+#include "migrate/sequence_level.h"
 #include "router/decide.h"
 
 namespace cutover::proxy {
 namespace {
 
 using nlohmann::json;
+
+// Levelling sequences before authority moves: a flag change waits at most this long for it; a
+// rollback (which never waits on new) much less.
+constexpr int64_t kLevelDeadlineMs = 10000;
+constexpr int64_t kRollbackLevelDeadlineMs = 2000;
 
 constexpr auto kApplyTimeout = std::chrono::seconds(5);
 constexpr auto kAuditWait = std::chrono::seconds(2);
@@ -158,6 +164,44 @@ std::optional<ControlPlane::Outcome> ControlPlane::gate(const flags::FlagSnapsho
   return Outcome{refusal, refused, {}};
 }
 
+std::optional<ControlPlane::Outcome> ControlPlane::levelSequences(const flags::FlagSnapshot& before,
+                                                                const flags::FlagSnapshot& next, bool force,
+                                                                int64_t deadline_ms, json& audit) {
+  const router::Store from = router::authoritative(before.writes);
+  const router::Store to = router::authoritative(next.writes);
+  if (from == to || !parts_.config->new_store) return std::nullopt;
+  const auto started = std::chrono::steady_clock::now();
+  auto levelled = migrate::levelSequences(*parts_.config, to == router::Store::New, deadline_ms);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  last_level_ = {{"at", nowRfc3339Ms()},
+                 {"from", std::string(router::toString(from))},
+                 {"to", std::string(router::toString(to))},
+                 {"ms", ms},
+                 {"ok", levelled.isOk()}};
+  if (levelled.isOk()) {
+    last_level_["databases"] = levelled->databases;
+    last_level_["checked"] = levelled->checked;
+    last_level_["raised"] = levelled->raised;
+    audit = {{"result", "levelled"}, {"summary", levelled->describe()}};
+    log::info("sequences levelled before authority moves to the {} store: {} ({:.0f} ms)", router::toString(to),
+              levelled->describe(), ms);
+    return std::nullopt;
+  }
+  const std::string why = fmt::format(
+      "writes: {} → {} moves authority to the {} store, whose sequences must first be levelled with the {} store's "
+      "(else it hands out keys already used): {}",
+      config::toString(before.writes), config::toString(next.writes), router::toString(to), router::toString(from),
+      levelled.status().message());
+  last_level_["error"] = levelled.status().message();
+  if (force) {
+    audit = {{"result", "forced"}, {"error", levelled.status().message()}};
+    log::warn("{}; moving anyway (forced)", why);
+    return std::nullopt;
+  }
+  return Outcome{Refusal::Unavailable, why + "; nothing changed (send it again with force and a reason to move anyway)",
+                 {}};
+}
+
 ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::string& changed_by,
                                            const std::string& reason, bool force) {
   std::lock_guard lock(change_mutex_);
@@ -171,6 +215,9 @@ ControlPlane::Outcome ControlPlane::change(flags::FlagSnapshot next, const std::
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
   json gate_audit;
   if (auto refused = gate(*before, next, force, gate_audit)) return std::move(*refused);
+  json level_audit;
+  if (auto refused = levelSequences(*before, next, force, kLevelDeadlineMs, level_audit)) return std::move(*refused);
+  if (!level_audit.is_null()) gate_audit["sequences"] = level_audit;
   flags::FlagStore::Share share;
   if (parts_.fleet != nullptr) {
     // A change takes effect nowhere unless the fleet store took it: instances never disagree
@@ -220,6 +267,14 @@ ControlPlane::Outcome ControlPlane::rollback(bool automatic, const std::string& 
                                              bool force) {
   std::lock_guard lock(change_mutex_);
   flags::FlagSnapshotPtr before = parts_.flag_store->current();
+  if (router::authoritative(before->writes) == router::Store::New) {
+    // Authority comes back to old: old's sequences are raised first, within a short deadline so
+    // that a rollback during an incident is never held up (a failure is logged and in /status).
+    flags::FlagSnapshot back = *before;
+    back.writes = config::WritesMode::Dual;
+    json ignored;
+    levelSequences(*before, back, true, kRollbackLevelDeadlineMs, ignored);
+  }
   std::string fleet_error;
   flags::FlagStore::Share share;
   if (parts_.fleet != nullptr) {
@@ -338,6 +393,10 @@ admin::Response ControlPlane::status() const {
       {"mismatches", static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value())},
   };
   if (parts_.jobs != nullptr) body["verify"] = verifyStatus();
+  {
+    std::lock_guard lock(change_mutex_);
+    if (!last_level_.is_null()) body["sequences"] = last_level_;
+  }
   if (parts_.fleet == nullptr) {
     body["flag_store"] = {{"kind", "file"}, {"ok", true}, {"state_file", parts_.flag_store->stateFile()}};
   } else {

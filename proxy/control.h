@@ -90,6 +90,11 @@ class ControlPlane {
   std::optional<Outcome> gate(const flags::FlagSnapshot& before, const flags::FlagSnapshot& next, bool force,
                               nlohmann::json& audit);
   nlohmann::json verifyStatus() const;
+  // Sequences level before authority moves (migrate/sequence_level.h): when before → next moves
+  // `writes` authority, the store taking it has its sequences raised first. Null when nothing
+  // had to be done or it was done (`audit` says which), else the refusal (force overrides).
+  std::optional<Outcome> levelSequences(const flags::FlagSnapshot& before, const flags::FlagSnapshot& next, bool force,
+                                        int64_t deadline_ms, nlohmann::json& audit);
   admin::Response status() const;
   std::string journalPath(const std::string& file) const;   // journal_dir/file
 
@@ -97,6 +102,7 @@ class ControlPlane {
   std::unique_ptr<compare::Journal> audit_;
   mutable std::mutex change_mutex_;   // one change at a time: audit lines and worker order match versions
   bool unshared_rollback_ = false;   // guarded by change_mutex_; see reconcileFleet()
+  nlohmann::json last_level_;        // guarded by change_mutex_: the last sequence levelling, for /status
 };
 
 }  // namespace cutover::proxy

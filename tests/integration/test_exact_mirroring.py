@@ -28,10 +28,16 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
 - acknowledged_after_commit: `mirror: sync`, new's table locked so the secondary cannot apply: an
   autocommit INSERT's CommandComplete reaches the client only once old committed it (another
   connection sees the row the moment the client has its answer), as direct PostgreSQL answers.
+- sequences_level_before_authority_moves: rows imaged into a serial table while old is
+  authoritative leave new's sequence unused; `PUT /flags writes: dual-new` first raises it past
+  old's last_value (the answer comes after; /status and audit.jsonl say so), so an insert
+  through new does not collide; back to `dual` (POST /rollback) raises old's likewise. With new
+  stopped the change is refused (503, nothing changed) unless forced.
 - commit_failure_is_journaled: a deferred foreign key on old only fails old's COMMIT after new
   applied the row: the client gets only the error (no CommandComplete first), and the row on new
   alone is journaled `error_one_side` ("COMMIT failed …").
 """
+import json
 import os
 import select
 import sys
@@ -379,8 +385,69 @@ def check_commit_failure_is_journaled(ctx):
         dw.stop()
 
 
+def check_sequences_level_before_authority_moves(ctx):
+    if ctx.direct:
+        return skip(ctx, "flags are the proxy's")
+    db = "postgres"   # every database both stores share is levelled; this one is the default
+    token = "exact-mirroring-token"
+    dw = DualWrite(ctx, admin={"token_env": "EM_TOKEN"}, env={"EM_TOKEN": token})
+    try:
+        run_schema(dw, db, "DROP TABLE IF EXISTS lvl; CREATE TABLE lvl (id serial PRIMARY KEY, note text)")
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        for n in range(30):
+            cur.execute("INSERT INTO lvl (note) VALUES (%s)", (f"old{n}",))
+        conn.close()
+        h.check_eq(ctx.new.psql("SELECT last_value, is_called FROM lvl_id_seq", db=db).strip(), "1|f",
+                   "new's sequence before the flip (the images wrote old's keys)")
+        status, answer = h.admin_request(dw.admin_port, "PUT", "/flags", {"writes": "dual-new", "reason": "flip"},
+                                         token=token)
+        h.check_eq(status, 200, f"PUT /flags dual-new: {answer}")
+        h.check(int(ctx.new.psql("SELECT last_value FROM lvl_id_seq", db=db)) >= 30, "new's sequence levelled")
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("INSERT INTO lvl (note) VALUES ('through new') RETURNING id")
+        new_id = cur.fetchone()[0]
+        h.check(new_id > 30, f"the id new handed out ({new_id}) is not one old already used")
+        conn.close()
+        check_same_contents(ctx, db, dw=dw)
+        status, body = h.admin_request(dw.admin_port, "GET", "/status", token=token)
+        level = body.get("sequences", {})
+        h.check(level.get("ok") and level.get("to") == "new" and
+                any("lvl_id_seq" in r for r in level.get("raised", [])), f"/status sequences: {level}")
+        audit = [json.loads(line) for line in h.read_text(os.path.join(os.path.dirname(dw.journal_path),
+                                                                        "audit.jsonl")).splitlines() if line]
+        h.check(any(a.get("ramp_gate", {}).get("sequences", {}).get("result") == "levelled" for a in audit),
+                f"audit.jsonl records the levelling: {audit[-1] if audit else None}")
+        # Back to old: old's sequence is raised past new's.
+        status, answer = h.admin_request(dw.admin_port, "POST", "/rollback", {"reason": "back"}, token=token)
+        h.check_eq(status, 200, f"POST /rollback: {answer}")
+        h.check(int(ctx.old.psql("SELECT last_value FROM lvl_id_seq", db=db)) >= new_id, "old's sequence levelled")
+        conn = dw.connect(db)
+        conn.cursor().execute("INSERT INTO lvl (note) VALUES ('through old again')")
+        conn.close()
+        check_same_contents(ctx, db, dw=dw)
+        # new stopped: the move is refused, nothing changed; forced, it goes through.
+        ctx.new.stop(mode="immediate")
+        try:
+            status, answer = h.admin_request(dw.admin_port, "PUT", "/flags", {"writes": "dual-new", "reason": "x"},
+                                             token=token)
+            h.check_eq(status, 503, f"PUT /flags with new down: {answer}")
+            h.check("sequences must first be levelled" in str(answer), f"the refusal says why: {answer}")
+            status, flags = h.admin_request(dw.admin_port, "GET", "/flags", token=token)
+            h.check_eq(flags.get("writes"), "dual", "writes after the refusal")
+            status, answer = h.admin_request(dw.admin_port, "PUT", "/flags",
+                                             {"writes": "dual-new", "force": True, "reason": "forced"}, token=token)
+            h.check_eq(status, 200, f"forced PUT /flags: {answer}")
+        finally:
+            ctx.new.start()
+    finally:
+        dw.stop()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
-          check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled]
+          check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
+          check_sequences_level_before_authority_moves]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
