@@ -44,6 +44,10 @@ enum class ShadowResult { Match, Mismatch, Transient, Error, Dropped, Noisy };
 enum class RollbackTrigger { Manual, Auto };
 enum class JobLabel { Backfill, Verify, Repair };
 enum class ChunkStateLabel { Pending, Leased, Done };
+// compare/divergence.h divergence_kind, in the same spelling.
+enum class DivergenceKindLabel {
+  TagMismatch, ErrorOneSide, ReturningMismatch, SecondaryUnavailable, SecondaryTimeout, QueueFull, Nondeterministic
+};
 
 // The exported value of each enumerator, in enumerator order.
 template <typename Enum>
@@ -79,6 +83,13 @@ struct LabelValues<JobLabel> {
 template <>
 struct LabelValues<ChunkStateLabel> {
   static constexpr std::array<std::string_view, 3> kValues{"pending", "leased", "done"};
+};
+
+template <>
+struct LabelValues<DivergenceKindLabel> {
+  static constexpr std::array<std::string_view, 7> kValues{
+      "tag_mismatch", "error_one_side", "returning_mismatch", "secondary_unavailable", "secondary_timeout",
+      "queue_full", "nondeterministic"};
 };
 
 template <typename Enum>
@@ -120,6 +131,10 @@ struct ChunkState {
   using Enum = ChunkStateLabel;
   static constexpr std::string_view kName = "state";
 };
+struct DivergenceKind {
+  using Enum = DivergenceKindLabel;
+  static constexpr std::string_view kName = "kind";
+};
 
 // ---- The metric lists: X(name without the cutover_ prefix, accessor, help, dimensions...) ----
 
@@ -129,7 +144,9 @@ struct ChunkState {
   X(mirror_writes_total, mirrorWrites,                                                          \
     "Writes mirrored to the secondary store, by outcome", MirrorOutcome)                        \
   X(divergences_total, divergences,                                                             \
-    "Mirrored writes whose outcome differed between the stores")                               \
+    "Divergences journaled, by kind: mirrored writes whose outcome differed between the stores, "  \
+    "writes the secondary missed, and writes mirrored as their text whose values the stores "     \
+    "picked themselves (nondeterministic)", DivergenceKind)                                     \
   X(shadow_comparisons_total, shadowComparisons,                                                \
     "Shadow reads compared against the authoritative result, by outcome", ShadowOutcome)        \
   X(flag_changes_total, flagChanges, "Flag snapshots published")                                \
@@ -316,7 +333,7 @@ class WorkerHistogramSeries {
 //
 // Accessors, one per metric, generated from the lists above:
 //   prometheus::Counter& statements(StatementKindLabel kind, StoreLabel served_by);
-//   prometheus::Counter& mirrorWrites(MirrorResult);     divergences();
+//   prometheus::Counter& mirrorWrites(MirrorResult);     divergences(DivergenceKindLabel);
 //   prometheus::Counter& shadowComparisons(ShadowResult); flagChanges();
 //   prometheus::Counter& rollbacks(RollbackTrigger);      readFallbacks();
 //   prometheus::Gauge& clientConnections();  backendConnections(StoreLabel);  flagsVersion();
@@ -342,6 +359,14 @@ class Registry {
   CUTOVER_COUNTERS(CUTOVER_COUNTER_ACCESSOR)
   CUTOVER_GAUGES(CUTOVER_GAUGE_ACCESSOR)
   CUTOVER_HISTOGRAMS(CUTOVER_HISTOGRAM_ACCESSOR)
+  // cutover_divergences_total over every kind.
+  double divergencesTotal() {
+    double total = 0;
+    for (size_t k = 0; k < LabelValues<DivergenceKindLabel>::kValues.size(); ++k) {
+      total += divergences(static_cast<DivergenceKindLabel>(k)).Value();
+    }
+    return total;
+  }
   // statement_duration_seconds{store} of every thread, summed (auto-rollback). Any thread.
   WorkerHistogram::Snapshot statementDurationTotal(StoreLabel store) const {
     return statement_duration_seconds_.sum(static_cast<size_t>(store));

@@ -33,6 +33,14 @@ nlohmann::json toJson(const Divergence& d) {
   return out;
 }
 
+metrics::DivergenceKindLabel kindLabel(std::string_view kind) {
+  const auto& values = metrics::LabelValues<metrics::DivergenceKindLabel>::kValues;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] == kind) return static_cast<metrics::DivergenceKindLabel>(i);
+  }
+  return metrics::DivergenceKindLabel::ErrorOneSide;   // unreachable: every kind is listed
+}
+
 std::string hexParameter(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out = "\\x";

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/metrics.h"
+
 namespace cutover::compare {
 
 // Values of Divergence::kind.
@@ -25,6 +27,9 @@ inline constexpr std::string_view kSecondaryTimeout = "secondary_timeout";
 inline constexpr std::string_view kQueueFull = "queue_full";              // async mirror queue
 inline constexpr std::string_view kNondeterministic = "nondeterministic"; // now(), random(), ...
 }  // namespace divergence_kind
+
+// cutover_divergences_total{kind} of a divergence_kind value.
+metrics::DivergenceKindLabel kindLabel(std::string_view kind);
 
 struct Divergence {
   std::string time;  // RFC 3339 UTC with ms (nowRfc3339Ms())

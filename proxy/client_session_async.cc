@@ -94,7 +94,7 @@ void ClientSession::queueMirror(Unit& u) {
       mirror_txn_->overflow = true;
     } else {
       metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-      metrics::global().divergences().Increment();
+      metrics::global().divergences(metrics::DivergenceKindLabel::QueueFull).Increment();
       MirrorItem lost;
       lost.unit = u.number;
       lost.text = u.text.substr(0, kMaxItemText);
@@ -170,7 +170,7 @@ void ClientSession::queueMirror(Unit& u) {
   if (!item.ticket) item.ticket = MirrorTicket(sequencer, sequencer->take());
   if (item.overflow) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-    metrics::global().divergences().Increment();
+    metrics::global().divergences(metrics::DivergenceKindLabel::QueueFull).Increment();
     journalItem(item, compare::divergence_kind::kQueueFull, item.serve.describe(),
                 fmt::format("not applied: the transaction is larger than mirror_queue_bytes ({} bytes)",
                             worker_.context().config().mirror_queue_bytes));
@@ -185,7 +185,7 @@ void ClientSession::enqueueMirror(MirrorItem item) {
       mirror_queue_bytes_ + item.bytes() > static_cast<size_t>(config.mirror_queue_bytes)) {
     // Never unbounded memory, never a silent drop: the miss is a divergence on record.
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-    metrics::global().divergences().Increment();
+    metrics::global().divergences(metrics::DivergenceKindLabel::QueueFull).Increment();
     const std::string why = fmt::format(
         "not applied: this session's mirror queue is full ({} writes, {} bytes; limits mirror_queue_units {}, "
         "mirror_queue_bytes {})",
@@ -262,7 +262,7 @@ void ClientSession::finishMirrorItem() {
       metrics::global().storeErrors(label(item.serve.failed ? authority_ : router::otherStore(authority_))).Increment();
     }
     if (!kind.empty()) {
-      metrics::global().divergences().Increment();
+      metrics::global().divergences(compare::kindLabel(kind)).Increment();
       log::warn("session {}: divergence ({}) applying \"{}\": {} {} vs {} {}", id_, kind, item.text.substr(0, 200),
                 router::toString(authority_), item.serve.describe(), router::toString(router::otherStore(authority_)),
                 mirror_outcome_.describe());
@@ -286,7 +286,7 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
   bool running = mirror_busy_;   // the head was sent: it may have been applied, or be applied yet
   for (const MirrorItem& item : mirror_queue_) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-    metrics::global().divergences().Increment();
+    metrics::global().divergences(compare::kindLabel(kind)).Increment();
     journalItem(item, kind, item.serve.describe(),
                 running ? "outcome unknown (it was running there and was cancelled; check the rows): " + why : why);
     running = false;
@@ -302,7 +302,7 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
     // The transaction in progress cannot be applied whole any more: what it did so far is
     // journaled now; its later statements are journaled one by one as they come (classifyUnit).
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-    metrics::global().divergences().Increment();
+    metrics::global().divergences(compare::kindLabel(kind)).Increment();
     journalItem(*mirror_txn_, kind, mirror_txn_->serve.describe(), why + " (the transaction was still open)");
     mirror_txn_.reset();
   }
@@ -323,7 +323,7 @@ void ClientSession::journalItem(const MirrorItem& item, std::string_view kind, s
 void ClientSession::asyncCommitDone(Unit& u) {
   const Outcome& served = lane(u.serve).outcome;
   if (u.failed_before_commit || !served.failed) return;
-  metrics::global().divergences().Increment();
+  metrics::global().divergences(metrics::DivergenceKindLabel::ErrorOneSide).Increment();
   metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
   MirrorItem item;
   item.unit = u.number;

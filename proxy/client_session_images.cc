@@ -303,7 +303,7 @@ std::string ClientSession::secondaryStatement(Unit& u) {
 }
 
 void ClientSession::journalInexact(const Unit& u, Store serve) {
-  metrics::global().divergences().Increment();
+  metrics::global().divergences(metrics::DivergenceKindLabel::Nondeterministic).Increment();
   compare::Divergence d = divergenceOf(u, compare::divergence_kind::kNondeterministic, serve,
                                        lane(serve).outcome.describe(), "mirrored as the statement");
   d.table = tablesOf(u.info);

@@ -1111,7 +1111,7 @@ void ClientSession::finishComparison() {
   }
   const bool diverged = !kind.empty();
   if (!diverged) return releaseUnit();
-  metrics::global().divergences().Increment();
+  metrics::global().divergences(compare::kindLabel(kind)).Increment();
   compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
   if (kind == compare::divergence_kind::kNondeterministic) {
     d.table = fmt::format("{}", fmt::join(u.info.tables, ", "));
@@ -1144,7 +1144,7 @@ void ClientSession::syncCommitDone(Unit& u) {
   if (!u.mirrored || u.failed_before_commit || !served.failed || lane(secondary).outcome.failed) return;
   // The secondary ran it outside a transaction block (committed); the authoritative store's
   // COMMIT failed (a deferred constraint, a serialization failure): the row is on one store only.
-  metrics::global().divergences().Increment();
+  metrics::global().divergences(metrics::DivergenceKindLabel::ErrorOneSide).Increment();
   metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
   missedWriteOn(secondary, compare::divergence_kind::kErrorOneSide);
   log::warn("session {}: the {} store's COMMIT failed after the {} store applied the write: {}", id_,
@@ -1180,7 +1180,7 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
   if (unit.info.kind == router::StatementKind::Read) return;
   missedWriteOn(router::otherStore(authority_), kind);
   metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
-  metrics::global().divergences().Increment();
+  metrics::global().divergences(compare::kindLabel(kind)).Increment();
   compare::Journal* journal = worker_.context().journal;
   if (journal == nullptr) return;
   journal->append(compare::toJson(divergenceOf(unit, kind, authority_, "sent", outcome)));

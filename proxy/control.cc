@@ -389,7 +389,7 @@ admin::Response ControlPlane::status() const {
       {"sessions_missed_writes", parts_.sessions_missed_writes ? parts_.sessions_missed_writes() : 0},
       {"workers", parts_.workers->size()},
       {"draining", parts_.shutting_down != nullptr && parts_.shutting_down->load()},
-      {"divergences", static_cast<uint64_t>(registry.divergences().Value())},
+      {"divergences", static_cast<uint64_t>(registry.divergencesTotal())},
       {"mismatches", static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value())},
   };
   if (parts_.jobs != nullptr) body["verify"] = verifyStatus();

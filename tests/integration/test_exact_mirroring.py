@@ -213,6 +213,9 @@ def check_inexact_is_journaled(ctx):
         m = dw.metrics()
         h.check(m.get("cutover_mirror_writes_total", result="nondeterministic") >= 2,
                 "mirror_writes_total{result=nondeterministic}")
+        h.check_eq(m.get("cutover_divergences_total", kind="nondeterministic"), 2.0,
+                   "divergences_total{kind=nondeterministic}")
+        h.check_eq(m.get("cutover_divergences_total"), 2.0, "divergences_total, every kind")
     finally:
         dw.stop()
 

@@ -85,7 +85,8 @@ TEST(MetricsTest, EveryLabelCombinationIsPreCreatedAtZero) {
                                std::string(store) + "\",le=\"+Inf\"}"),
               0);
   }
-  for (auto name : {"cutover_divergences_total", "cutover_flag_changes_total",
+  EXPECT_EQ(sample(text, R"(cutover_divergences_total{kind="nondeterministic"})"), 0);
+  for (auto name : {"cutover_flag_changes_total",
                     "cutover_read_fallbacks_total", "cutover_client_connections",
                     "cutover_flags_version", "cutover_reads_new_percent"}) {
     EXPECT_EQ(sample(text, name), 0) << name;
@@ -100,7 +101,7 @@ TEST(MetricsTest, CountersAndGaugesMove) {
   registry.mirrorWrites(MirrorResult::Nondeterministic).Increment();
   registry.shadowComparisons(ShadowResult::Mismatch).Increment(3);
   registry.rollbacks(RollbackTrigger::Auto).Increment();
-  registry.divergences().Increment();
+  registry.divergences(DivergenceKindLabel::TagMismatch).Increment();
   registry.readFallbacks().Increment();
   registry.flagChanges().Increment();
   registry.clientConnections().Increment();
@@ -117,7 +118,9 @@ TEST(MetricsTest, CountersAndGaugesMove) {
   EXPECT_EQ(sample(text, R"(cutover_shadow_comparisons_total{result="mismatch"})"), 3);
   EXPECT_EQ(sample(text, R"(cutover_rollbacks_total{trigger="auto"})"), 1);
   EXPECT_EQ(sample(text, R"(cutover_rollbacks_total{trigger="manual"})"), 0);
-  EXPECT_EQ(sample(text, "cutover_divergences_total"), 1);
+  EXPECT_EQ(sample(text, R"(cutover_divergences_total{kind="tag_mismatch"})"), 1);
+  EXPECT_EQ(sample(text, R"(cutover_divergences_total{kind="queue_full"})"), 0);
+  EXPECT_EQ(registry.divergencesTotal(), 1);
   EXPECT_EQ(sample(text, "cutover_read_fallbacks_total"), 1);
   EXPECT_EQ(sample(text, "cutover_flag_changes_total"), 1);
   EXPECT_EQ(sample(text, "cutover_client_connections"), 1);
