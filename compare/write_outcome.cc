@@ -10,7 +10,9 @@ namespace {
 
 constexpr uint64_t kRowSeed = 0x5752495445524f57ull;   // "WRITEROW"
 
-uint64_t fold(uint64_t digest, uint64_t row) { return row_hash::mum(digest ^ row, row_hash::kP1); }
+// A multiset hash (a sum of mixed row hashes): the order of an UPDATE's or DELETE's RETURNING
+// rows follows each store's own physical layout, and is no difference in the data.
+uint64_t fold(uint64_t digest, uint64_t row) { return digest + row_hash::mum(row, row_hash::kP1); }
 
 }  // namespace
 

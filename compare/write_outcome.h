@@ -17,7 +17,7 @@ struct WriteOutcome {
   std::string error;                 // "SQLSTATE message" of the first ErrorResponse
   bool failed = false;
   uint64_t rows = 0;                 // DataRows of the write (RETURNING)
-  uint64_t digest = 0;               // order-sensitive hash of those rows
+  uint64_t digest = 0;               // order-insensitive hash of those rows (a multiset)
 
   // A RETURNING DataRow's body, hashed whole (row_hash, as the result digests use).
   void addRow(std::span<const uint8_t> body);

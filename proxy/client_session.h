@@ -180,7 +180,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // serve store runs it with the target's columns appended to RETURNING; those columns are cut
   // from the client's answer and kept as the rows the secondary then writes as they are.
   struct Images {
-    router::InsertShape shape;
+    router::WriteShape shape;
     router::ImagePlan plan;
     std::shared_ptr<const router::TableFacts> facts;
     std::string statement;             // the Query message the serve store runs

@@ -1,18 +1,21 @@
 // Exact mirroring of ClientSession by row images (DESIGN.md "Exact mirroring", issue 13).
 //
-// A single INSERT (a simple Query) whose values the store picks — an omitted column with a
-// serial, identity or non-constant default, DEFAULT in its VALUES, now()/random()… in its text, a
-// BEFORE ROW trigger on its table — runs on the serve store rewritten (libpg_query's deparser)
+// A single INSERT (a simple Query, or the unnamed statement of an extended batch) whose values
+// the store picks — an omitted column with a serial, identity or non-constant default, DEFAULT in
+// its VALUES, now()/random()… in its text, a BEFORE ROW trigger on its table — or an UPDATE whose
+// text is nondeterministic or whose table has such a trigger, runs on the serve store rewritten
+// (libpg_query's deparser)
 // to return, after the client's own RETURNING items, a marker column and every column of the
 // rows it wrote. The client gets its own columns only (no RowDescription or rows when it asked
 // for none); the rest are the row images, which the secondary then writes as they are
-// (INSERT … OVERRIDING SYSTEM VALUE, by key for ON CONFLICT DO UPDATE), returning them so the
+// (INSERT … OVERRIDING SYSTEM VALUE, by key for ON CONFLICT DO UPDATE and UPDATE), returning them so the
 // comparison proves both stores hold the same values. The target's catalog facts are read once
 // per session and table on the serve store's connection (the session's own search_path).
 //
 // What is not imaged is said so: a write the store picks values for that is mirrored as its
-// statement (not a single simple-protocol INSERT, too many rows, a table without a primary key
-// for an upsert) is journaled `nondeterministic` with its table and the reason.
+// statement (a named statement, a multi-statement string, too many rows, a table without a
+// primary key for an upsert or UPDATE, an UPDATE of the key) is journaled `nondeterministic` with
+// its table and the reason.
 #include <atomic>
 
 #include "common/log.h"
@@ -37,7 +40,7 @@ std::atomic<uint64_t> g_schema_generation{1};
 
 std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
 
-std::string factsKey(const router::InsertShape& shape) { return shape.schema + '\0' + shape.table; }
+std::string factsKey(const router::WriteShape& shape) { return shape.schema + '\0' + shape.table; }
 
 std::string tablesOf(const router::StatementInfo& info) {
   std::string out;
@@ -131,16 +134,15 @@ bool ClientSession::prepareImages(Unit& u) {
   // the facts still say whether the store picks values, so that it is journaled as mirrored by
   // its text rather than passed in silence.
   const bool one_execute = !one_query && u.execute_writes.size() == 1 && !u.open && !u.cut;
-  std::optional<router::InsertShape> shape;
+  std::optional<router::WriteShape> shape;
   if ((one_query || one_execute) && !u.info.multi_statement && !u.text_cut && u.status_before != 'E') {
-    shape = router::insertShape(u.text);
+    shape = router::writeShape(u.text);
   }
   if (!shape) {
     if (u.info.nondeterministic) {
-      u.inexact = one_query ? "the statement calls a function each store evaluates itself; only a single INSERT is "
-                              "mirrored by row images, this is mirrored as its text"
-                            : "the statement calls a function each store evaluates itself; an extended-protocol "
-                              "statement is mirrored as its text (row images: simple-protocol INSERT only)";
+      u.inexact = "the statement calls a function each store evaluates itself; only a single INSERT or UPDATE (a "
+                  "simple Query or one unnamed extended-protocol statement) is mirrored by row images, this is "
+                  "mirrored as its text";
     }
     return false;
   }
@@ -196,7 +198,7 @@ void ClientSession::schemaLoaded() {
 
 void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts) {
   Images& im = *u.images;
-  im.plan = router::planInsertImages(im.shape, *facts, u.info.nondeterministic);
+  im.plan = router::planImages(im.shape, *facts, u.info.nondeterministic);
   if (!im.plan.images) {
     u.inexact = im.plan.inexact;
     u.images.reset();

@@ -21,7 +21,7 @@ std::string joined(const std::vector<std::string>& columns, std::string_view pre
 
 }  // namespace
 
-std::string tableFactsQuery(const InsertShape& shape) {
+std::string tableFactsQuery(const WriteShape& shape) {
   const std::string name = pgclient::quoteLiteral(pgclient::quoteQualified(shape.schema, shape.table));
   // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE.
   return "SELECT n.nspname, c.relname, c.relkind, a.attname, a.attidentity, a.attgenerated, "
@@ -29,7 +29,8 @@ std::string tableFactsQuery(const InsertShape& shape) {
          "coalesce(a.attnum = ANY ((SELECT i.indkey FROM pg_catalog.pg_index i "
          "WHERE i.indrelid = c.oid AND i.indisprimary)::int2[]), false), "
          "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-         "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & 20 <> 0) "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & 20 <> 0), "
+         "pg_catalog.format_type(a.atttypid, a.atttypmod) "
          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
          "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
          "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -39,7 +40,7 @@ std::string tableFactsQuery(const InsertShape& shape) {
 TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool(std::string_view)>& constant) {
   TableFacts facts;
   for (const Row& row : rows) {
-    if (row.size() < 9 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
+    if (row.size() < 10 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
     if (*row[2] != "r" && *row[2] != "p") return TableFacts{};   // a view, a foreign table: not ours to image
     facts.found = true;
     facts.schema = *row[0];
@@ -50,6 +51,7 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
     column.generated = row[5] && !row[5]->empty();
     column.default_expr = row[6].value_or("");
     column.key = flag(row[7]);
+    column.type = row[9].value_or("");
     column.store_picked = column.identity || (!column.generated && !column.default_expr.empty() &&
                                               !constant(column.default_expr));
     facts.before_row_trigger = flag(row[8]);
@@ -58,10 +60,31 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
   return facts;
 }
 
-ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bool text_nondeterministic) {
+ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
   ImagePlan plan;
   if (!facts.found) {
     if (text_nondeterministic) plan.inexact = "its target is not a table cutover knows (a view, a foreign table)";
+    return plan;
+  }
+  const bool keyed = std::any_of(facts.columns.begin(), facts.columns.end(), [](const ColumnFacts& c) { return c.key; });
+  if (shape.kind == WriteKind::Update) {
+    if (text_nondeterministic) {
+      plan.why = "the statement calls a function each store evaluates itself";
+    } else if (facts.before_row_trigger) {
+      plan.why = "a BEFORE ROW trigger may set values";
+    } else {
+      return plan;
+    }
+    const bool sets_key = std::any_of(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) {
+      return c.key && std::find(shape.columns.begin(), shape.columns.end(), c.name) != shape.columns.end();
+    });
+    if (!keyed) {
+      plan.inexact = "an UPDATE of a table without a primary key cannot be applied by key (" + plan.why + ")";
+    } else if (sets_key) {
+      plan.inexact = "the UPDATE changes the primary key, so its rows cannot be found by key (" + plan.why + ")";
+    } else {
+      plan.images = true;
+    }
     return plan;
   }
   // Omitted columns, or all of them when DEFAULT appears in the VALUES (it may stand anywhere).
@@ -79,7 +102,6 @@ ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bo
   if (plan.why.empty() && text_nondeterministic) plan.why = "the statement calls a function each store evaluates itself";
   if (plan.why.empty() && facts.before_row_trigger) plan.why = "a BEFORE ROW trigger may set values";
   if (plan.why.empty()) return plan;
-  const bool keyed = std::any_of(facts.columns.begin(), facts.columns.end(), [](const ColumnFacts& c) { return c.key; });
   if (shape.on_conflict == OnConflict::Update && !keyed) {
     plan.inexact = "INSERT … ON CONFLICT DO UPDATE into a table without a primary key (" + plan.why + ")";
     return plan;
@@ -93,8 +115,70 @@ bool writtenByImages(const TableFacts& facts, std::string_view name) {
   return it == facts.columns.end() || !it->generated;
 }
 
+namespace {
+
+const ColumnFacts* columnOf(const TableFacts& facts, const std::string& name) {
+  auto it = std::find_if(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) { return c.name == name; });
+  return it == facts.columns.end() ? nullptr : &*it;
+}
+
+std::string updateApply(const TableFacts& facts, const std::vector<std::string>& names, const std::vector<Row>& rows) {
+  const std::string table = pgclient::quoteQualified(facts.schema, facts.name);
+  const std::string t = pgclient::quoteIdentifier("cutover:t");
+  const std::string v = pgclient::quoteIdentifier("cutover:v");
+  std::vector<std::string> keys, sets;
+  for (const std::string& name : names) {
+    const ColumnFacts* c = columnOf(facts, name);
+    if (c != nullptr && c->key) {
+      keys.push_back(name);
+    } else if (c == nullptr || !c->identity) {
+      sets.push_back(name);
+    }
+  }
+  if (sets.empty()) sets = keys;   // every column is the key: set it to itself, the row is still returned
+  std::string sql = "UPDATE " + table + " AS " + t + " SET ";
+  for (size_t i = 0; i < sets.size(); ++i) {
+    if (i > 0) sql += ", ";
+    const std::string c = pgclient::quoteIdentifier(sets[i]);
+    sql += c + " = " + (rows.empty() ? t : v) + "." + c;
+  }
+  if (rows.empty()) {
+    sql += " WHERE false";   // nothing to write; the same tag ("UPDATE 0") keeps the outcomes comparable
+  } else {
+    sql += " FROM (VALUES ";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (r > 0) sql += ", ";
+      sql += '(';
+      for (size_t i = 0; i < rows[r].size() && i < names.size(); ++i) {
+        if (i > 0) sql += ", ";
+        sql += rows[r][i] ? pgclient::quoteLiteral(*rows[r][i]) : std::string("NULL");
+        const ColumnFacts* c = columnOf(facts, names[i]);
+        if (c != nullptr && !c->type.empty()) sql += "::" + c->type;
+      }
+      sql += ')';
+    }
+    sql += ") AS " + v + " (" + joined(names) + ") WHERE ";
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (i > 0) sql += " AND ";
+      const std::string k = pgclient::quoteIdentifier(keys[i]);
+      sql += t + "." + k + " = " + v + "." + k;
+    }
+  }
+  sql += " RETURNING " + joined(names, t + ".");
+  return sql;
+}
+
+}  // namespace
+
 std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::string>& names,
-                                const InsertShape& shape, const std::vector<Row>& rows) {
+                                const WriteShape& shape, const std::vector<Row>& rows) {
+  if (shape.kind == WriteKind::Update) {
+    std::string sql = updateApply(facts, names, rows);
+    if (facts.before_row_trigger) {
+      sql = "SET LOCAL session_replication_role = replica; " + sql + "; SET LOCAL session_replication_role TO DEFAULT";
+    }
+    return sql;
+  }
   const std::string table = pgclient::quoteQualified(facts.schema, facts.name);
   const std::string columns = joined(names);
   std::string sql = "INSERT INTO " + table + " (" + columns + ") OVERRIDING SYSTEM VALUE ";

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "router/insert_rewrite.h"
+#include "router/write_shape.h"
 
 namespace cutover::router {
 
@@ -22,6 +22,7 @@ struct ColumnFacts {
   bool generated = false;       // GENERATED ALWAYS AS (…) STORED: each store computes it, never written
   bool key = false;             // part of the primary key
   std::string default_expr;     // pg_get_expr of its default, "" when none
+  std::string type;             // format_type: what its image literals are cast to
   bool store_picked = false;    // omitted, the store picks its value (identity, a non-constant default)
 };
 
@@ -34,8 +35,8 @@ struct TableFacts {
 
 // One row per column of `shape`'s target, resolved by the session's search_path, in attnum
 // order: nspname, relname, relkind, attname, attidentity, attgenerated, default expression,
-// in primary key, has a BEFORE ROW INSERT/UPDATE trigger. No row: not a table.
-std::string tableFactsQuery(const InsertShape& shape);
+// in primary key, has a BEFORE ROW INSERT/UPDATE trigger, format_type. No row: not a table.
+std::string tableFactsQuery(const WriteShape& shape);
 
 // `rows` of tableFactsQuery. `constant(expr)` tells whether a default expression is a constant
 // (the same value on every store and every run); anything else is store-picked.
@@ -48,9 +49,11 @@ struct ImagePlan {
   std::string inexact;              // images needed but not possible: why (a nondeterministic divergence)
 };
 
-// Whether the INSERT `shape` (text nondeterministic: it calls now(), random() …) needs row images
-// to leave the secondary with the authoritative store's values.
-ImagePlan planInsertImages(const InsertShape& shape, const TableFacts& facts, bool text_nondeterministic);
+// Whether the INSERT or UPDATE `shape` (text nondeterministic: it calls now(), random() …) needs
+// row images to leave the secondary with the authoritative store's values. An UPDATE is imaged
+// when its text is nondeterministic or a BEFORE ROW trigger may set values; it needs a primary key
+// it does not change (the images are applied by key).
+ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic);
 
 using Row = std::vector<std::optional<std::string>>;
 
@@ -60,13 +63,14 @@ bool writtenByImages(const TableFacts& facts, std::string_view name);
 
 // The statement that writes `rows` (text values of `columns`, in order) into the secondary's copy
 // of the table: INSERT … OVERRIDING SYSTEM VALUE VALUES …, an upsert by primary key for ON
-// CONFLICT DO UPDATE, RETURNING the same columns so its rows are compared with the images.
+// CONFLICT DO UPDATE, for an UPDATE `UPDATE … FROM (VALUES …) WHERE key = …` (typed literals),
+// RETURNING the same columns so its rows are compared with the images.
 // A table with a BEFORE ROW trigger gets the statement between `SET LOCAL
 // session_replication_role = replica` and `… TO DEFAULT` (kTriggerBracketTags more tags): the
 // secondary's own trigger would pick its own values again. Needs superuser or, on PostgreSQL 15,
 // GRANT SET ON PARAMETER session_replication_role for the secondary's user.
 std::string imageApplyStatement(const TableFacts& facts, const std::vector<std::string>& columns,
-                                const InsertShape& shape, const std::vector<Row>& rows);
+                                const WriteShape& shape, const std::vector<Row>& rows);
 inline constexpr std::string_view kTriggerBracketTag = "SET";
 
 }  // namespace cutover::router

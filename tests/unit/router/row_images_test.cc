@@ -9,10 +9,12 @@ namespace {
 
 using Rows = std::vector<Row>;
 
-// nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger
+// nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger, type
 Row column(const char* name, const char* identity, const char* generated, std::optional<std::string> def,
            bool key, bool trigger = false, const char* kind = "r") {
-  return {"app", "orders", kind, name, identity, generated, def, key ? "t" : "f", trigger ? "t" : "f"};
+  const bool text = std::string_view(name) == "state" || std::string_view(name) == "note";
+  return {"app", "orders", kind, name, identity, generated, def, key ? "t" : "f", trigger ? "t" : "f",
+          text ? "text" : "integer"};
 }
 
 bool constant(std::string_view expr) { return expr == "0" || expr == "'new'::text"; }
@@ -27,10 +29,10 @@ TableFacts orders(bool trigger = false) {
                         constant);
 }
 
-InsertShape shapeOf(const char* sql) {
-  auto shape = insertShape(sql);
+WriteShape shapeOf(const char* sql) {
+  auto shape = writeShape(sql);
   EXPECT_TRUE(shape.has_value()) << sql;
-  return shape.value_or(InsertShape{});
+  return shape.value_or(WriteShape{});
 }
 
 TEST(TableFacts, FromCatalogRows) {
@@ -51,46 +53,46 @@ TEST(TableFacts, FromCatalogRows) {
 
 TEST(PlanInsertImages, WhatTheStorePicks) {
   // Every store-picked column given, no DEFAULT, deterministic text: the statement is enough.
-  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(), false);
+  ImagePlan plan = planImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(), false);
   EXPECT_FALSE(plan.images);
   EXPECT_TRUE(plan.inexact.empty());
   // Omitted serial.
-  plan = planInsertImages(shapeOf("INSERT INTO app.orders (n, note) VALUES (2, 'x')"), orders(), false);
+  plan = planImages(shapeOf("INSERT INTO app.orders (n, note) VALUES (2, 'x')"), orders(), false);
   EXPECT_TRUE(plan.images);
   EXPECT_EQ(plan.why, "id: nextval('orders_id_seq'::regclass)");
   EXPECT_TRUE(writtenByImages(orders(), "id"));
   EXPECT_FALSE(writtenByImages(orders(), "twice"));
   EXPECT_TRUE(writtenByImages(orders(), "added_since"));
   // DEFAULT in VALUES.
-  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, DEFAULT, 'x')"), orders(), false);
+  plan = planImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, DEFAULT, 'x')"), orders(), false);
   EXPECT_TRUE(plan.images);
   // now() in the text.
-  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, now()::text)"), orders(), true);
+  plan = planImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, now()::text)"), orders(), true);
   EXPECT_TRUE(plan.images);
   // A BEFORE ROW trigger.
-  plan = planInsertImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(true), false);
+  plan = planImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(true), false);
   EXPECT_TRUE(plan.images);
   EXPECT_EQ(plan.why, "a BEFORE ROW trigger may set values");
 }
 
 TEST(PlanInsertImages, InexactWithoutAKeyOrATable) {
   TableFacts keyless = tableFactsFrom({column("id", "", "", "nextval('s'::regclass)", false)}, constant);
-  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO orders (note) VALUES ('x') ON CONFLICT (note) DO UPDATE SET "
+  ImagePlan plan = planImages(shapeOf("INSERT INTO orders (note) VALUES ('x') ON CONFLICT (note) DO UPDATE SET "
                                             "note = 'y'"),
                                     keyless, false);
   EXPECT_FALSE(plan.images);
   EXPECT_NE(plan.inexact.find("without a primary key"), std::string::npos);
   // A plain INSERT needs no key: the rows are inserted as they are.
-  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO orders (note) VALUES ('x')"), keyless, false).images);
-  plan = planInsertImages(shapeOf("INSERT INTO v VALUES (now())"), TableFacts{}, true);
+  EXPECT_TRUE(planImages(shapeOf("INSERT INTO orders (note) VALUES ('x')"), keyless, false).images);
+  plan = planImages(shapeOf("INSERT INTO v VALUES (now())"), TableFacts{}, true);
   EXPECT_FALSE(plan.images);
   EXPECT_FALSE(plan.inexact.empty());
-  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO v VALUES (1)"), TableFacts{}, false).inexact.empty());
+  EXPECT_TRUE(planImages(shapeOf("INSERT INTO v VALUES (1)"), TableFacts{}, false).inexact.empty());
 }
 
 TEST(ImageApplyStatement, InsertUpsertAndNothing) {
   TableFacts facts = orders();
-  InsertShape shape = shapeOf("INSERT INTO app.orders (note) VALUES ('it''s'), (NULL)");
+  WriteShape shape = shapeOf("INSERT INTO app.orders (note) VALUES ('it''s'), (NULL)");
   const std::vector<std::string> plan{"id", "n", "state", "qty", "note"};
   std::vector<Row> rows{{"1", "10", "new", "0", "it's"}, {"2", "11", "new", "0", std::nullopt}};
   EXPECT_EQ(imageApplyStatement(facts, plan, shape, rows),
@@ -101,14 +103,14 @@ TEST(ImageApplyStatement, InsertUpsertAndNothing) {
             "INSERT INTO \"app\".\"orders\" (\"id\", \"n\", \"state\", \"qty\", \"note\") OVERRIDING SYSTEM VALUE "
             "SELECT \"id\", \"n\", \"state\", \"qty\", \"note\" FROM \"app\".\"orders\" WHERE false "
             "RETURNING \"id\", \"n\", \"state\", \"qty\", \"note\"");
-  InsertShape upsert = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT (id) DO UPDATE SET note = 'y'");
+  WriteShape upsert = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT (id) DO UPDATE SET note = 'y'");
   std::string sql = imageApplyStatement(facts, plan, upsert, {rows[0]});
   // The identity column n is not updated (GENERATED ALWAYS refuses it).
   EXPECT_NE(sql.find(" ON CONFLICT (\"id\") DO UPDATE SET \"state\" = EXCLUDED.\"state\", "
                      "\"qty\" = EXCLUDED.\"qty\", \"note\" = EXCLUDED.\"note\" RETURNING"),
             std::string::npos)
       << sql;
-  InsertShape nothing = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT DO NOTHING");
+  WriteShape nothing = shapeOf("INSERT INTO app.orders (note) VALUES ('x') ON CONFLICT DO NOTHING");
   sql = imageApplyStatement(facts, plan, nothing, {rows[0]});
   EXPECT_NE(sql.find("') ON CONFLICT DO NOTHING RETURNING"), std::string::npos) << sql;
   sql = imageApplyStatement(orders(true), plan, shape, {rows[0]});
@@ -117,13 +119,43 @@ TEST(ImageApplyStatement, InsertUpsertAndNothing) {
 }
 
 TEST(PlanInsertImages, WithoutAColumnListTheRowsSupplyTheLeadingColumns) {
-  EXPECT_FALSE(planInsertImages(shapeOf("INSERT INTO app.orders VALUES (1, 2)"), orders(), false).images);
-  EXPECT_FALSE(planInsertImages(shapeOf("INSERT INTO app.orders SELECT a, b FROM x"), orders(), false).images);
-  ImagePlan plan = planInsertImages(shapeOf("INSERT INTO app.orders VALUES (1)"), orders(), false);
+  EXPECT_FALSE(planImages(shapeOf("INSERT INTO app.orders VALUES (1, 2)"), orders(), false).images);
+  EXPECT_FALSE(planImages(shapeOf("INSERT INTO app.orders SELECT a, b FROM x"), orders(), false).images);
+  ImagePlan plan = planImages(shapeOf("INSERT INTO app.orders VALUES (1)"), orders(), false);
   EXPECT_TRUE(plan.images);
   EXPECT_EQ(plan.why, "n: identity");
-  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO app.orders SELECT * FROM x"), orders(), false).images);
-  EXPECT_TRUE(planInsertImages(shapeOf("INSERT INTO app.orders DEFAULT VALUES"), orders(), false).images);
+  EXPECT_TRUE(planImages(shapeOf("INSERT INTO app.orders SELECT * FROM x"), orders(), false).images);
+  EXPECT_TRUE(planImages(shapeOf("INSERT INTO app.orders DEFAULT VALUES"), orders(), false).images);
+}
+
+TEST(PlanImages, Update) {
+  // Deterministic text, no trigger: the statement is enough.
+  EXPECT_FALSE(planImages(shapeOf("UPDATE app.orders SET qty = qty + 1"), orders(), false).images);
+  ImagePlan plan = planImages(shapeOf("UPDATE app.orders SET note = now()::text WHERE random() < 0.5"), orders(), true);
+  EXPECT_TRUE(plan.images);
+  EXPECT_TRUE(planImages(shapeOf("UPDATE app.orders SET qty = 1"), orders(true), false).images);
+  plan = planImages(shapeOf("UPDATE app.orders SET id = id + 1, note = now()::text"), orders(), true);
+  EXPECT_FALSE(plan.images);
+  EXPECT_NE(plan.inexact.find("changes the primary key"), std::string::npos);
+  TableFacts keyless = tableFactsFrom({column("note", "", "", std::nullopt, false)}, constant);
+  plan = planImages(shapeOf("UPDATE app.orders SET note = now()::text"), keyless, true);
+  EXPECT_FALSE(plan.images);
+  EXPECT_NE(plan.inexact.find("without a primary key"), std::string::npos);
+}
+
+TEST(ImageApplyStatement, UpdateByKey) {
+  WriteShape shape = shapeOf("UPDATE app.orders SET note = now()::text");
+  const std::vector<std::string> names{"id", "n", "state", "note"};
+  EXPECT_EQ(imageApplyStatement(orders(), names, shape, {{"1", "10", "new", "x"}, {"2", "11", std::nullopt, "y"}}),
+            "UPDATE \"app\".\"orders\" AS \"cutover:t\" SET \"state\" = \"cutover:v\".\"state\", "
+            "\"note\" = \"cutover:v\".\"note\" FROM (VALUES ('1'::integer, '10'::integer, 'new'::text, 'x'::text), "
+            "('2'::integer, '11'::integer, NULL::text, 'y'::text)) AS \"cutover:v\" (\"id\", \"n\", \"state\", \"note\") "
+            "WHERE \"cutover:t\".\"id\" = \"cutover:v\".\"id\" RETURNING \"cutover:t\".\"id\", \"cutover:t\".\"n\", "
+            "\"cutover:t\".\"state\", \"cutover:t\".\"note\"");
+  EXPECT_EQ(imageApplyStatement(orders(), names, shape, {}),
+            "UPDATE \"app\".\"orders\" AS \"cutover:t\" SET \"state\" = \"cutover:t\".\"state\", "
+            "\"note\" = \"cutover:t\".\"note\" WHERE false RETURNING \"cutover:t\".\"id\", \"cutover:t\".\"n\", "
+            "\"cutover:t\".\"state\", \"cutover:t\".\"note\"");
 }
 
 }  // namespace

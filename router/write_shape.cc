@@ -1,4 +1,4 @@
-#include "router/insert_rewrite.h"
+#include "router/write_shape.h"
 
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
@@ -26,11 +26,18 @@ class ProtobufTree {
   ProtobufTree& operator=(const ProtobufTree&) = delete;
 
   PgQuery__ParseResult* tree() const { return tree_; }
-  // The statement when the text is exactly one INSERT, else null.
+  // The statement when the text is exactly one statement, else null.
+  PgQuery__Node* statement() const {
+    if (tree_ == nullptr || tree_->n_stmts != 1) return nullptr;
+    return tree_->stmts[0]->stmt;
+  }
   PgQuery__InsertStmt* insert() const {
-    if (tree_ == nullptr || tree_->n_stmts != 1 || tree_->stmts[0]->stmt == nullptr) return nullptr;
-    PgQuery__Node* node = tree_->stmts[0]->stmt;
-    return node->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ? node->insert_stmt : nullptr;
+    PgQuery__Node* node = statement();
+    return node != nullptr && node->node_case == PG_QUERY__NODE__NODE_INSERT_STMT ? node->insert_stmt : nullptr;
+  }
+  PgQuery__UpdateStmt* update() const {
+    PgQuery__Node* node = statement();
+    return node != nullptr && node->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT ? node->update_stmt : nullptr;
   }
 
  private:
@@ -151,15 +158,40 @@ struct Built {
 
 }  // namespace
 
-std::optional<InsertShape> insertShape(std::string_view sql) {
+namespace {
+
+std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
+  if (update->relation == nullptr || update->with_clause != nullptr) return std::nullopt;
+  if (update->where_clause != nullptr && update->where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
+    return std::nullopt;
+  }
+  WriteShape shape;
+  shape.kind = WriteKind::Update;
+  shape.schema = text(update->relation->schemaname);
+  shape.table = text(update->relation->relname);
+  if (!text(update->relation->catalogname).empty()) return std::nullopt;
+  shape.refname = update->relation->alias != nullptr ? text(update->relation->alias->aliasname) : shape.table;
+  for (size_t i = 0; i < update->n_target_list; ++i) {
+    const PgQuery__Node* target = update->target_list[i];
+    if (target->node_case != PG_QUERY__NODE__NODE_RES_TARGET) return std::nullopt;
+    shape.columns.push_back(text(target->res_target->name));
+  }
+  shape.has_returning = update->n_returning_list > 0;
+  return shape;
+}
+
+}  // namespace
+
+std::optional<WriteShape> writeShape(std::string_view sql) {
   ProtobufTree parsed(sql);
+  if (const PgQuery__UpdateStmt* update = parsed.update()) return updateShape(update);
   const PgQuery__InsertStmt* insert = parsed.insert();
   if (insert == nullptr || insert->relation == nullptr || insert->with_clause != nullptr) return std::nullopt;
   if (insert->select_stmt != nullptr && insert->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
       insert->select_stmt->select_stmt->with_clause != nullptr) {
     return std::nullopt;   // INSERT … WITH x AS (DELETE …) SELECT: the CTE may write
   }
-  InsertShape shape;
+  WriteShape shape;
   shape.schema = text(insert->relation->schemaname);
   shape.table = text(insert->relation->relname);
   if (!text(insert->relation->catalogname).empty()) return std::nullopt;
@@ -182,26 +214,29 @@ std::optional<InsertShape> insertShape(std::string_view sql) {
   return shape;
 }
 
-Result<std::string> withImageReturning(std::string_view sql, const InsertShape& shape) {
+Result<std::string> withImageReturning(std::string_view sql, const WriteShape& shape) {
   ProtobufTree parsed(sql);
   PgQuery__InsertStmt* insert = parsed.insert();
-  if (insert == nullptr) return Status::error("not a single INSERT statement");
+  PgQuery__UpdateStmt* update = parsed.update();
+  if (insert == nullptr && update == nullptr) return Status::error("not a single INSERT or UPDATE statement");
+  size_t& n_returning = insert != nullptr ? insert->n_returning_list : update->n_returning_list;
+  PgQuery__Node**& returning = insert != nullptr ? insert->returning_list : update->returning_list;
   Built built;
   built.names.reserve(1);   // no reallocation: the tree points into the strings
   const std::string marker_name(kImageMarker);
-  const size_t client_items = insert->n_returning_list;
+  const size_t client_items = n_returning;
   auto items = std::make_unique<PgQuery__Node*[]>(client_items + 2);
-  for (size_t i = 0; i < client_items; ++i) items[i] = insert->returning_list[i];
+  for (size_t i = 0; i < client_items; ++i) items[i] = returning[i];
   items[client_items] = built.marker(marker_name);
   items[client_items + 1] = built.everyColumn(shape.refname);
-  PgQuery__Node** original = insert->returning_list;
-  insert->returning_list = items.get();
-  insert->n_returning_list = client_items + 2;
+  PgQuery__Node** original = returning;
+  returning = items.get();
+  n_returning = client_items + 2;
 
   std::string packed(pg_query__parse_result__get_packed_size(parsed.tree()), '\0');
   pg_query__parse_result__pack(parsed.tree(), reinterpret_cast<uint8_t*>(packed.data()));
-  insert->returning_list = original;   // the tree frees only what it unpacked
-  insert->n_returning_list = client_items;
+  returning = original;   // the tree frees only what it unpacked
+  n_returning = client_items;
 
   PgQueryProtobuf protobuf{packed.size(), packed.data()};
   PgQueryDeparseResult deparsed = pg_query_deparse_protobuf(protobuf);

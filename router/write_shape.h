@@ -1,7 +1,7 @@
 #pragma once
 
-// What exact mirroring needs to know about one INSERT statement's text, and the rewrite that
-// makes the authoritative store return the rows it wrote (DESIGN.md "Exact mirroring"). Parsed
+// What exact mirroring needs to know about one INSERT or UPDATE statement's text, and the rewrite
+// that makes the authoritative store return the rows it wrote (DESIGN.md "Exact mirroring"). Parsed
 // and deparsed with libpg_query: the client's statement is never edited as a string.
 
 #include <optional>
@@ -14,12 +14,15 @@
 namespace cutover::router {
 
 enum class OnConflict { None, Nothing, Update };
+enum class WriteKind { Insert, Update };
 
-struct InsertShape {
+struct WriteShape {
+  WriteKind kind = WriteKind::Insert;
   std::string schema;                 // the target as written ("" when unqualified)
   std::string table;
   std::string refname;                // what RETURNING names the target by: its alias, else its name
-  std::vector<std::string> columns;   // the explicit column list; empty: every column, in order
+  // INSERT: the explicit column list (empty: every column, in order). UPDATE: the columns it sets.
+  std::vector<std::string> columns;
   // Without a column list: how many leading columns the rows supply (VALUES items, SELECT output
   // columns; 0 for DEFAULT VALUES), -1 when the text does not say (SELECT *, UNION …).
   int width = -1;
@@ -28,17 +31,17 @@ struct InsertShape {
   OnConflict on_conflict = OnConflict::None;
 };
 
-// The shape of `sql` when it is exactly one INSERT without WITH (a CTE may write elsewhere),
-// else nullopt. Unparsable text is nullopt too.
-std::optional<InsertShape> insertShape(std::string_view sql);
+// The shape of `sql` when it is exactly one INSERT or UPDATE without WITH (a CTE may write
+// elsewhere) and, for an UPDATE, without WHERE CURRENT OF; else nullopt (unparsable text too).
+std::optional<WriteShape> writeShape(std::string_view sql);
 
 // The column that separates the client's RETURNING items from the rows cutover asked for.
 inline constexpr std::string_view kImageMarker = "cutover:images";
 
-// `sql` (one INSERT, as insertShape accepted) deparsed with `NULL AS "cutover:images",
+// `sql` (one INSERT or UPDATE, as writeShape accepted) deparsed with `NULL AS "cutover:images",
 // refname.*` appended to its RETURNING list. The client's own items come first, unchanged, so its
 // answer is every row's columns before the marker; after it come the stored row's columns, named
 // in the RowDescription (the catalog as the store sees it at that moment, not as cached).
-Result<std::string> withImageReturning(std::string_view sql, const InsertShape& shape);
+Result<std::string> withImageReturning(std::string_view sql, const WriteShape& shape);
 
 }  // namespace cutover::router

@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "router/write_shape.h"
+
+namespace cutover::router {
+namespace {
+
+TEST(WriteShape, TargetColumnsAndClauses) {
+  auto shape = writeShape("INSERT INTO app.orders AS o (id, note) VALUES (1, 'a'), (DEFAULT, 'b') RETURNING id");
+  ASSERT_TRUE(shape.has_value());
+  EXPECT_EQ(shape->schema, "app");
+  EXPECT_EQ(shape->table, "orders");
+  EXPECT_EQ(shape->refname, "o");
+  EXPECT_EQ(shape->columns, (std::vector<std::string>{"id", "note"}));
+  EXPECT_TRUE(shape->uses_default);
+  EXPECT_TRUE(shape->has_returning);
+  EXPECT_EQ(shape->on_conflict, OnConflict::None);
+
+  shape = writeShape("insert into \"T\" select * from src on conflict (id) do update set n = excluded.n");
+  ASSERT_TRUE(shape.has_value());
+  EXPECT_EQ(shape->schema, "");
+  EXPECT_EQ(shape->table, "T");
+  EXPECT_EQ(shape->refname, "T");
+  EXPECT_TRUE(shape->columns.empty());
+  EXPECT_FALSE(shape->uses_default);
+  EXPECT_FALSE(shape->has_returning);
+  EXPECT_EQ(shape->on_conflict, OnConflict::Update);
+
+  shape = writeShape("INSERT INTO t DEFAULT VALUES ON CONFLICT DO NOTHING");
+  ASSERT_TRUE(shape.has_value());
+  EXPECT_TRUE(shape->uses_default);
+  EXPECT_EQ(shape->on_conflict, OnConflict::Nothing);
+}
+
+TEST(WriteShape, NotOneInsert) {
+  EXPECT_FALSE(writeShape("SELECT 1").has_value());
+  EXPECT_FALSE(writeShape("INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)").has_value());
+  EXPECT_FALSE(writeShape("WITH d AS (DELETE FROM s RETURNING *) INSERT INTO t SELECT * FROM d").has_value());
+  EXPECT_FALSE(writeShape("INSERT INTO t WITH d AS (DELETE FROM s RETURNING *) SELECT * FROM d").has_value());
+  EXPECT_FALSE(writeShape("INSERT INTO t (p.x) VALUES (1)").has_value());
+  EXPECT_FALSE(writeShape("INSERT INTO db.s.t VALUES (1)").has_value());
+  EXPECT_FALSE(writeShape("INSERT INTO").has_value());
+}
+
+TEST(WithImageReturning, AppendsTheMarkerAndTheRowAfterTheClientsOwn) {
+  const char* sql = "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice";
+  auto shape = writeShape(sql);
+  ASSERT_TRUE(shape.has_value());
+  auto rewritten = withImageReturning(sql, *shape);
+  ASSERT_TRUE(rewritten.isOk()) << rewritten.status().message();
+  EXPECT_EQ(*rewritten,
+            "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice, NULL AS \"cutover:images\", o.*");
+
+  const char* plain = "insert into t select g from generate_series(1, 3) g";
+  shape = writeShape(plain);
+  ASSERT_TRUE(shape.has_value());
+  rewritten = withImageReturning(plain, *shape);
+  ASSERT_TRUE(rewritten.isOk());
+  EXPECT_EQ(*rewritten, "INSERT INTO t SELECT g FROM generate_series(1, 3) g RETURNING NULL AS \"cutover:images\", t.*");
+}
+
+TEST(WithImageReturning, RefusesWhatIsNotOneInsertOrUpdate) {
+  WriteShape shape;
+  EXPECT_FALSE(withImageReturning("DELETE FROM t", shape).isOk());
+}
+
+}  // namespace
+}  // namespace cutover::router
+
+namespace cutover::router {
+namespace {
+
+TEST(WriteShape, Update) {
+  auto shape = writeShape("UPDATE app.orders o SET touched = clock_timestamp(), n = n + 1 FROM x WHERE o.id = x.id");
+  ASSERT_TRUE(shape.has_value());
+  EXPECT_EQ(shape->kind, WriteKind::Update);
+  EXPECT_EQ(shape->schema, "app");
+  EXPECT_EQ(shape->refname, "o");
+  EXPECT_EQ(shape->columns, (std::vector<std::string>{"touched", "n"}));
+  EXPECT_FALSE(shape->has_returning);
+  EXPECT_FALSE(writeShape("WITH d AS (DELETE FROM s RETURNING *) UPDATE t SET a = 1").has_value());
+  EXPECT_FALSE(writeShape("UPDATE t SET a = 1 WHERE CURRENT OF c").has_value());
+  auto rewritten = withImageReturning("UPDATE t SET a = random() WHERE b RETURNING a", *writeShape("UPDATE t SET a = random() WHERE b RETURNING a"));
+  ASSERT_TRUE(rewritten.isOk());
+  EXPECT_EQ(*rewritten, "UPDATE t SET a = random() WHERE b RETURNING a, NULL AS \"cutover:images\", t.*");
+}
+
+}  // namespace
+}  // namespace cutover::router
