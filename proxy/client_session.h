@@ -191,12 +191,11 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     size_t bytes = 0;
     bool overflow = false;             // the rows outgrew kMaxImageBytes: statement-mirrored, journaled
     bool extended = false;             // an extended-protocol batch
-    bool unnamed = false;              // … of the form imaged (Parse/Bind/Execute of the unnamed statement)
+    bool imageable_batch = false;      // … of the form imaged ([Parse] Bind Execute Sync of one statement)
     bool hidden_describe = false;      // cutover added the Describe: its RowDescription is not forwarded
-    std::string restore;               // Parse of the client's own statement + Sync, sent after the batch
-    std::string prologue;              // a Bind-only batch: Parse of the rewritten statement + Sync, sent before it
-    bool bind_only = false;
-    std::vector<uint32_t> param_types; // of the unnamed statement's Parse
+    std::string prologue;              // serve store: Close + Parse of cutover's rewritten copy + Sync, before the batch
+    std::string restore;               // secondary: the batch's Parses + Sync, so it holds the client's statement
+    std::vector<uint32_t> param_types; // of the client's statement
   };
   // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
   // its Sync. Units run one at a time per session.

@@ -53,7 +53,6 @@ void ClientSession::startAsyncUnit() {
     if (u.images) {
       if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
-    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
     } else {
       sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
     }
@@ -62,7 +61,6 @@ void ClientSession::startAsyncUnit() {
   if (u.images) {
     if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, false});
-    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
   } else {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
   }

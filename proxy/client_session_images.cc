@@ -51,34 +51,44 @@ std::string tablesOf(const router::StatementInfo& info) {
   return out;
 }
 
-// The extended-protocol form that is imaged: Parse(unnamed) Bind(unnamed portal of it, text
-// results) Execute(all rows) Sync, a Describe of either anywhere. Drivers send it for a statement
-// with parameters (node-postgres, psycopg 3, libpq's PQexecParams). Its Parse, or nullopt.
-struct UnnamedBatch {
-  protocol::Parse parse;
-  bool described = false;
-  bool bind_only = false;   // Bind/Execute of the unnamed statement parsed earlier (pgx's describe-exec)
+// cutover's own copy of an imaged statement on the serve store: the client's statement (named or
+// unnamed) stays as the client made it on both stores, its Bind is pointed at this one.
+constexpr std::string_view kImageStatement = "cutover:image";
+
+// The extended-protocol form that is imaged: [Parse S] Bind(unnamed portal of S, text results)
+// Execute(all rows) Sync, Describes anywhere; S named or unnamed. Drivers send it for a statement
+// with parameters (node-postgres, psycopg 3, libpq, pgx, postgres.js, pgjdbc, asyncpg).
+struct ImageBatch {
+  std::string statement;                  // S
+  std::optional<protocol::Parse> parse;   // the batch's own Parse of S
+  bool describes_portal = false;          // the client's Describe of the portal (answered by the rewrite)
 };
 
-std::optional<UnnamedBatch> unnamedBatch(std::span<const uint8_t> bytes, const std::optional<protocol::Parse>& earlier) {
-  UnnamedBatch batch;
-  std::string order;   // the message types, in order
+std::optional<ImageBatch> imageBatch(std::span<const uint8_t> bytes) {
+  ImageBatch batch;
+  std::string order;   // the message types, in order, Describes left out
   bool ok = true;
   forEachMessage(bytes, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t>) {
+    if (type == protocol::Describe::kType) {
+      auto describe = protocol::decode<protocol::Describe>(body);
+      ok = ok && describe.isOk();
+      if (describe.isOk() && describe.value().target == 'P') {
+        ok = ok && describe.value().name.empty();
+        batch.describes_portal = true;
+      }
+      return;
+    }
     order += type;
     if (type == protocol::Parse::kType) {
       auto parse = protocol::decode<protocol::Parse>(body);
-      ok = ok && parse.isOk() && parse.value().name.empty();
+      ok = ok && parse.isOk();
       if (parse.isOk()) batch.parse = std::move(parse.value());
     } else if (type == protocol::Bind::kType) {
       auto bind = protocol::decode<protocol::Bind>(body);
-      ok = ok && bind.isOk() && bind.value().portal.empty() && bind.value().statement.empty() &&
+      ok = ok && bind.isOk() && bind.value().portal.empty() &&
            std::all_of(bind.value().result_formats.begin(), bind.value().result_formats.end(),
                        [](int16_t f) { return f == 0; });
-    } else if (type == protocol::Describe::kType) {
-      auto describe = protocol::decode<protocol::Describe>(body);
-      ok = ok && describe.isOk() && describe.value().name.empty();
-      batch.described = true;
+      if (bind.isOk()) batch.statement = bind.value().statement;
     } else if (type == protocol::Execute::kType) {
       auto execute = protocol::decode<protocol::Execute>(body);
       ok = ok && execute.isOk() && execute.value().portal.empty() && execute.value().max_rows == 0;
@@ -86,30 +96,20 @@ std::optional<UnnamedBatch> unnamedBatch(std::span<const uint8_t> bytes, const s
       ok = false;
     }
   });
-  std::erase(order, protocol::Describe::kType);
-  if (ok && order == "BES" && earlier) {
-    batch.parse = *earlier;
-    batch.bind_only = true;
-    return batch;
-  }
-  if (!ok || order != "PBES") return std::nullopt;
+  if (!ok || !(order == "PBES" || order == "BES")) return std::nullopt;
+  if (batch.parse && batch.parse->name != batch.statement) return std::nullopt;
   return batch;
 }
 
-// The batch with the rewritten query, text results for every column (the client asked for text
-// only), and a Describe of the portal before the Execute when the client sent none: the image
-// columns are known by name only from a RowDescription.
-std::string imagedBatch(std::span<const uint8_t> bytes, const std::string& query, bool add_describe) {
+// The client's batch with its Bind pointed at cutover's statement and text results for every
+// column (the client asked for text only), and a Describe of the portal before the Execute when
+// the client sent none: the image columns are known by name only from a RowDescription.
+std::string imagedBatch(std::span<const uint8_t> bytes, bool add_describe) {
   std::string out;
   forEachMessage(bytes, [&](char type, std::span<const uint8_t> body, std::span<const uint8_t> whole) {
-    if (type == protocol::Parse::kType) {
-      auto parse = protocol::decode<protocol::Parse>(body);
-      parse.value().query = query;
-      out += protocol::encode(parse.value());
-      return;
-    }
     if (type == protocol::Bind::kType) {
       auto bind = protocol::decode<protocol::Bind>(body);
+      bind.value().statement = std::string(kImageStatement);
       bind.value().result_formats.clear();
       out += protocol::encode(bind.value());
       return;
@@ -117,6 +117,17 @@ std::string imagedBatch(std::span<const uint8_t> bytes, const std::string& query
     if (type == protocol::Execute::kType && add_describe) out += protocol::encode(protocol::Describe{'P', ""});
     out.append(reinterpret_cast<const char*>(whole.data()), whole.size());
   });
+  return out;
+}
+
+// The batch's Parse messages and a Sync: what the secondary runs beside the images' statement,
+// so that it holds the client's statement as the client made it.
+std::string parsesOf(std::span<const uint8_t> bytes) {
+  std::string out;
+  forEachMessage(bytes, [&](char type, std::span<const uint8_t>, std::span<const uint8_t> whole) {
+    if (type == protocol::Parse::kType) out.append(reinterpret_cast<const char*>(whole.data()), whole.size());
+  });
+  if (!out.empty()) out += protocol::encode(protocol::Sync{});
   return out;
 }
 
@@ -134,6 +145,7 @@ bool ClientSession::prepareImages(Unit& u) {
   // the facts still say whether the store picks values, so that it is journaled as mirrored by
   // its text rather than passed in silence.
   const bool one_execute = !one_query && u.execute_writes.size() == 1 && !u.open && !u.cut;
+  if (!one_query && u.execute_writes.empty()) return false;   // Parse/Describe only: nothing runs yet
   std::optional<router::WriteShape> shape;
   if ((one_query || one_execute) && !u.info.multi_statement && !u.text_cut && u.status_before != 'E') {
     shape = router::writeShape(u.text);
@@ -155,14 +167,23 @@ bool ClientSession::prepareImages(Unit& u) {
   u.images->shape = std::move(*shape);
   u.images->extended = !one_query;
   if (!one_query) {
-    if (auto batch = unnamedBatch(span, unnamed_statement_)) {
-      u.images->unnamed = true;
-      u.images->bind_only = batch->bind_only;
-      u.images->param_types = batch->parse.param_types;
-      u.images->hidden_describe = !batch->described;
-      // After the batch the serve store's unnamed statement is the client's own again (a driver
-      // may Bind it anew without a Parse).
-      u.images->restore = protocol::encode(batch->parse) + protocol::encode(protocol::Sync{});
+    if (auto batch = imageBatch(span)) {
+      // The statement's parameter types: from the batch's Parse, else from the session's record.
+      std::optional<protocol::Parse> parse = batch->parse;
+      if (!parse && batch->statement.empty()) parse = unnamed_statement_;
+      if (!parse) {
+        if (auto it = parsed_bytes_.find(batch->statement); it != parsed_bytes_.end() && it->second.size() > 5) {
+          auto decoded = protocol::decode<protocol::Parse>(
+              std::span(reinterpret_cast<const uint8_t*>(it->second.data()) + 5, it->second.size() - 5));
+          if (decoded.isOk()) parse = std::move(decoded.value());
+        }
+      }
+      if (parse) {
+        u.images->imageable_batch = true;
+        u.images->param_types = parse->param_types;
+        u.images->hidden_describe = !batch->describes_portal;
+        u.images->restore = parsesOf(span);
+      }
     }
   }
   auto cached = table_facts_.find(factsKey(u.images->shape));
@@ -204,9 +225,10 @@ void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts
     u.images.reset();
     return;
   }
-  if (im.extended && !im.unnamed) {
-    u.inexact = im.plan.why + "; an extended-protocol INSERT in a named statement, a portal or with binary results is "
-                              "mirrored as its text (row images: simple Query or an unnamed Parse/Bind/Execute)";
+  if (im.extended && !im.imageable_batch) {
+    u.inexact = im.plan.why + "; an extended-protocol batch with several statements, a named portal, a row limit or "
+                              "binary results is mirrored as its text (row images: a simple Query, or one "
+                              "Parse/Bind/Execute)";
     u.images.reset();
     return;
   }
@@ -218,11 +240,15 @@ void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts
     return;
   }
   im.facts = std::move(facts);
-  im.statement = im.extended ? imagedBatch(u.bytes.span(), *rewritten, im.hidden_describe) : queryMessage(*rewritten);
-  if (im.bind_only) {
-    // The client binds the unnamed statement it parsed earlier: for this run it is the rewritten
-    // one, parsed in a batch of cutover's own (its answer swallowed), and the client's again after.
-    im.prologue = protocol::encode(protocol::Parse{"", *rewritten, im.param_types}) + protocol::encode(protocol::Sync{});
+  if (im.extended) {
+    // The client's own statement stays as it made it; this run binds cutover's rewritten copy,
+    // parsed just before in a batch of cutover's own (its answers swallowed).
+    im.statement = imagedBatch(u.bytes.span(), im.hidden_describe);
+    im.prologue = protocol::encode(protocol::Close{'S', std::string(kImageStatement)}) +
+                  protocol::encode(protocol::Parse{std::string(kImageStatement), *rewritten, im.param_types}) +
+                  protocol::encode(protocol::Sync{});
+  } else {
+    im.statement = queryMessage(*rewritten);
   }
 }
 
@@ -235,7 +261,11 @@ void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t
     auto& fields = description.value().fields;
     auto marker = std::find_if(fields.begin(), fields.end(),
                                [](const auto& f) { return f.name == router::kImageMarker; });
-    if (marker == fields.end()) return fatal("08P01", "the store's answer to a write lacks the row image marker");
+    if (marker == fields.end()) {
+      // The client's Describe of its own statement (as it made it): its answer as it is.
+      append(out, protocol::encode(description.value()));
+      return;
+    }
     im.client_columns = static_cast<size_t>(marker - fields.begin());
     im.columns.clear();
     im.keep.clear();

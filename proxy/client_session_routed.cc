@@ -657,7 +657,6 @@ void ClientSession::startUnit() {
   if (u.images) {
     if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
-    if (!u.images->restore.empty()) sendToLane(u.serve, u.images->restore, Segment{Reply::Swallow});
   } else {
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
   }

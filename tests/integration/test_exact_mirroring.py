@@ -18,10 +18,11 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   unnamed statement, binary parameters) and by raw messages without a Describe (cutover adds and
   hides its own), then a Bind of the unnamed statement again without a Parse (it is still the
   client's INSERT, answered as such), and pgx's describe-exec mode (Parse + Describe, then Bind +
-  Execute in a batch of its own): identical rows, the client's RowDescription / NoData as
+  Execute in a batch of its own), and named prepared statements (psycopg 3 prepare=True: the
+  first run parses, the next ones bind only): identical rows, the client's RowDescription / NoData as
   direct PostgreSQL gives them, nothing journaled.
 - inexact_is_journaled: what is still mirrored as its text although the store picks values — an
-  INSERT in a named prepared statement with an omitted serial (psycopg 3 prepare=True), an
+  INSERT with an omitted serial asking for binary results (psycopg 3 binary cursor), an
   `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes) — gets a `nondeterministic` journal line naming the table
   and the reason, never silence.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
@@ -202,7 +203,7 @@ def check_inexact_is_journaled(ctx):
     try:
         run_schema(dw, db, "CREATE TABLE e (id bigserial PRIMARY KEY, note text, touched timestamptz)")
         with psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True) as conn:
-            conn.execute("INSERT INTO e (note) VALUES (%s)", ("extended",), prepare=True)
+            conn.cursor(binary=True).execute("INSERT INTO e (note) VALUES (%s) RETURNING id", ("binary",))
         conn = dw.connect(db)
         conn.cursor().execute("UPDATE e SET id = id + 100, touched = clock_timestamp()")
         conn.close()
@@ -213,7 +214,7 @@ def check_inexact_is_journaled(ctx):
             h.check_eq(d["kind"], "nondeterministic", f"kind of {d['statement']!r}")
             h.check_eq(d.get("table"), "e", f"table of {d['statement']!r}")
             h.check(d.get("reason"), f"no reason for {d['statement']!r}")
-        h.check("id: nextval" in lines[0]["reason"] and "named statement" in lines[0]["reason"],
+        h.check("id: nextval" in lines[0]["reason"] and "binary results" in lines[0]["reason"],
                 f"reason of the extended insert: {lines[0]['reason']!r}")
         h.check("changes the primary key" in lines[1]["reason"], f"reason of the update: {lines[1]['reason']!r}")
         m = dw.metrics()
@@ -263,6 +264,10 @@ def check_extended_protocol(ctx):
                 conn.execute("INSERT INTO stamped VALUES (%s, %s)", (100, "ext"))
                 with conn.transaction():
                     conn.execute("INSERT INTO items (note) SELECT %s || n FROM src WHERE n < 3", ("t",))
+                # Named prepared statements: Parse + Bind + Execute, then Bind + Execute alone.
+                for n in range(3):
+                    conn.execute("INSERT INTO items (note) VALUES (%s)", (f"named{n}",), prepare=True)
+                    conn.execute("UPDATE items SET r = random() WHERE note = %s", (f"named{n}",), prepare=True)
             if not ctx.direct:
                 sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
                 try:
@@ -294,7 +299,7 @@ def check_extended_protocol(ctx):
             if not ctx.direct and mirror == "async":
                 wait_drained(dw, "the inserts")
             contents = check_same_contents(ctx, db, dw=dw)
-            h.check_eq(len(contents["public.items"][1]), 7 + (0 if ctx.direct else 5), f"{mirror}: rows of items")
+            h.check_eq(len(contents["public.items"][1]), 10 + (0 if ctx.direct else 5), f"{mirror}: rows of items")
             if not ctx.direct:
                 h.check_eq(dw.journal(), [], f"{mirror}: journal")
         finally:
