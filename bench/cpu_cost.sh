@@ -30,8 +30,12 @@ W_SELECT_RATED=${#WORKLOAD_NAMES[@]}
 WORKLOAD_NAMES+=("select-only prepared"); WORKLOAD_ARGS+=("-S -M prepared -R $SELECT_RATE"); WORKLOAD_WRITES+=(0)
 W_TPCB_RATED=${#WORKLOAD_NAMES[@]}
 WORKLOAD_NAMES+=("tpcb-like simple"); WORKLOAD_ARGS+=("-M simple -R $TPCB_RATE"); WORKLOAD_WRITES+=(1)
+W_INSERT_RATED=${#WORKLOAD_NAMES[@]}
+WORKLOAD_NAMES+=("insert defaults simple"); WORKLOAD_ARGS+=("-M simple -f $INSERT_SCRIPT -R $TPCB_RATE"); WORKLOAD_WRITES+=(1)
 W_SELECT_1=1   # run.sh's "-S -M prepared", unthrottled
 W_TPCB_1=2     # run.sh's "-M simple", unthrottled
+W_INSERT_1=3   # run.sh's insert workload, unthrottled
+rated() { [[ $1 -eq $W_SELECT_RATED ]] && echo "$SELECT_RATE" || echo "$TPCB_RATE"; }
 
 declare -A CPU_N CPU_TPS CPU_LAT CPU_LAG CPU_US CPU_STORES
 
@@ -44,6 +48,8 @@ cpu_measure() {
   if ! run_pgbench "$t" "$w" "$DURATION" "$c"; then
     CPU_N[$key]=FAILED; ANY_FAILED=1; return 0
   fi
+  # async: the CPU of applying the run's writes on new counts too (measured once the queue is empty).
+  if is_async "$t" && ! wait_drain "$t" "cpu ${WORKLOAD_NAMES[$w]}, $t"; then CPU_STORES[$key]=undrained; fi
   CPU_N[$key]=$RUN_N CPU_LAT[$key]=$RUN_LAT
   CPU_TPS[$key]=$(awk -v v="$RUN_TPS" 'BEGIN { printf "%.1f", v }')
   CPU_LAG[$key]=$(sed -n 's/^rate limit schedule lag: avg \([0-9.]*\) .*/\1/p' "$WORK_DIR/pgbench-last.log")
@@ -60,15 +66,15 @@ cpu_measure() {
 
 cpu_cost_main() {
   local w t rate
-  for w in "$W_SELECT_RATED" "$W_TPCB_RATED"; do
-    rate=$([[ $w -eq $W_SELECT_RATED ]] && echo "$SELECT_RATE" || echo "$TPCB_RATE")
+  for w in "$W_SELECT_RATED" "$W_TPCB_RATED" "$W_INSERT_RATED"; do
+    rate=$(rated "$w")
     for t in "${TARGET_LIST[@]}"; do
       echo "run.sh: [cpu ${WORKLOAD_NAMES[$w]} -R $rate] warm-up ${WARMUP}s against $t ..." >&2
       run_pgbench "$t" "$w" "$WARMUP" || true
     done
     for t in "${TARGET_LIST[@]}"; do cpu_measure "$t" "$w" "$CLIENTS" "-R $rate"; done
   done
-  for w in "$W_SELECT_1" "$W_TPCB_1"; do
+  for w in "$W_SELECT_1" "$W_TPCB_1" "$W_INSERT_1"; do
     for t in "${TARGET_LIST[@]}"; do
       run_pgbench "$t" "$w" "$WARMUP" 1 || true
       cpu_measure "$t" "$w" 1 "unthrottled"
@@ -81,7 +87,7 @@ cpu_cost_main() {
   return 0
 }
 
-cpu_label() { [[ "$1" == dual ]] && echo "dual-sync" || echo "$1"; }
+cpu_label() { case "$1" in dual) echo "dual-sync" ;; async) echo "dual-async" ;; *) echo "$1" ;; esac; }
 
 cpu_report() {
   local w t k rate c d
@@ -104,8 +110,8 @@ cpu_report() {
   echo "latency; a lag that grows with the run means the target could not keep the rate)."
   printf '%-22s | %-11s | %6s | %8s | %8s | %16s | %14s | %8s | %s\n' "workload" "target" "rate" "txns" "tps" "proxy CPU µs/txn" "avg latency ms" "lag ms" "stores"
   printf '%s\n' "-----------------------+-------------+--------+----------+----------+------------------+----------------+----------+-------"
-  for w in "$W_SELECT_RATED" "$W_TPCB_RATED"; do
-    rate=$([[ $w -eq $W_SELECT_RATED ]] && echo "$SELECT_RATE" || echo "$TPCB_RATE")
+  for w in "$W_SELECT_RATED" "$W_TPCB_RATED" "$W_INSERT_RATED"; do
+    rate=$(rated "$w")
     for t in "${TARGET_LIST[@]}"; do
       k="$w,$CLIENTS,$t"
       printf '%-22s | %-11s | %6s | %8s | %8s | %16s | %14s | %8s | %s\n' "${WORKLOAD_NAMES[$w]}" "$(cpu_label "$t")" "$rate" \
@@ -116,7 +122,7 @@ cpu_report() {
   echo "At 1 client, unthrottled (-c 1 -j 1): added = the target's average latency minus direct's."
   printf '%-22s | %-11s | %8s | %14s | %9s | %16s\n' "workload" "target" "txns" "avg latency ms" "added ms" "proxy CPU µs/txn"
   printf '%s\n' "-----------------------+-------------+----------+----------------+-----------+-----------------"
-  for w in "$W_SELECT_1" "$W_TPCB_1"; do
+  for w in "$W_SELECT_1" "$W_TPCB_1" "$W_INSERT_1"; do
     d="${CPU_LAT["$w,1,direct"]:-}"
     for t in "${TARGET_LIST[@]}"; do
       k="$w,1,$t"

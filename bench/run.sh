@@ -82,9 +82,9 @@ for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT" "$SELECT_RATE" "$TPCB_
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
 done
 
-# --cpu compares the proxies against direct PostgreSQL: the async, ramp and shadow targets are not
-# part of it.
-CPU_TARGETS="direct,pgbouncer,passthrough,dual"
+# --cpu compares the proxies against direct PostgreSQL: the ramp and shadow targets are not part
+# of it.
+CPU_TARGETS="direct,pgbouncer,passthrough,dual,async"
 if [[ $CPU_MODE -eq 1 && $TARGETS_GIVEN -eq 0 ]]; then TARGETS="$CPU_TARGETS"; fi
 
 # Targets, in the order given (duplicates dropped). "cutover" was the pass-through target's name
@@ -390,9 +390,18 @@ for port in "${STORE_PORTS[@]}"; do
     || { cat "$WORK_DIR/pgbench-init.log" >&2; exit 1; }
 done
 
-WORKLOAD_NAMES=("select-only simple" "select-only prepared" "tpcb-like simple")
-WORKLOAD_ARGS=("-S -M simple" "-S -M prepared" "-M simple")
-WORKLOAD_WRITES=(0 0 1)
+# The insert-heavy workload: one autocommit INSERT per transaction into a table whose key, uuid
+# and timestamp the store picks (bigserial, gen_random_uuid(), now()): what row images mirror.
+for port in "${STORE_PORTS[@]}"; do
+  store_sql "$port" 'DROP TABLE IF EXISTS bench_events' \
+    'CREATE TABLE bench_events (id bigserial PRIMARY KEY, u uuid DEFAULT gen_random_uuid(), created_at timestamptz DEFAULT now(), account int, note text)'
+done
+INSERT_SCRIPT="$WORK_DIR/insert-defaults.sql"
+printf '%s\n' '\set aid random(1, 1000000)' "INSERT INTO bench_events (account, note) VALUES (:aid, 'bench');" > "$INSERT_SCRIPT"
+
+WORKLOAD_NAMES=("select-only simple" "select-only prepared" "tpcb-like simple" "insert defaults simple")
+WORKLOAD_ARGS=("-S -M simple" "-S -M prepared" "-M simple" "-M simple -f $INSERT_SCRIPT")
+WORKLOAD_WRITES=(0 0 1 1)
 
 # The shadow targets measure what shadowing reads costs: they run the select-only workloads only
 # (tpcb-like's reads are inside transactions, which are never shadowed: it would measure `dual`).
@@ -430,16 +439,20 @@ reset_tables() {  # reset_tables WRITES TARGET
         'UPDATE pgbench_tellers SET tbalance = 0 WHERE tbalance <> 0' \
         'UPDATE pgbench_branches SET bbalance = 0 WHERE bbalance <> 0'
     fi
-    store_sql "$port" 'VACUUM pgbench_branches' 'VACUUM pgbench_tellers' 'TRUNCATE pgbench_history'
+    store_sql "$port" 'VACUUM pgbench_branches' 'VACUUM pgbench_tellers' 'TRUNCATE pgbench_history' \
+      'TRUNCATE bench_events RESTART IDENTITY'
   done
   if [[ $writes -eq 1 ]]; then DATA_DIRTY=1; elif [[ $reset -eq 1 ]]; then DATA_DIRTY=0; fi
 }
 
-# A digest of everything tpcb-like writes; equal on both stores after a clean dual-write run.
+# A digest of everything tpcb-like and the insert workload write, every column (pgbench_history's
+# mtime and bench_events' serial, uuid and timestamp are picked by the store: row images make
+# them equal); equal on both stores after a clean dual-write run.
 STORE_DIGEST_SQL="SELECT (SELECT count(*) || ':' || coalesce(sum(abalance::bigint), 0) || ':' || coalesce(sum(abalance::bigint * aid), 0) FROM pgbench_accounts)
   || '/' || (SELECT md5(string_agg(tid || '=' || tbalance, ',' ORDER BY tid)) FROM pgbench_tellers)
   || '/' || (SELECT md5(string_agg(bid || '=' || bbalance, ',' ORDER BY bid)) FROM pgbench_branches)
-  || '/' || (SELECT count(*) || ':' || coalesce(sum(delta::bigint), 0) || ':' || coalesce(sum(aid::bigint * delta), 0) FROM pgbench_history)"
+  || '/' || (SELECT count(*) || ':' || coalesce(md5(string_agg(tid || ',' || bid || ',' || aid || ',' || delta || ',' || mtime, ';' ORDER BY tid, bid, aid, delta, mtime)), '') FROM pgbench_history)
+  || '/' || (SELECT count(*) || ':' || coalesce(md5(string_agg(id || ',' || u || ',' || created_at || ',' || account, ';' ORDER BY id)), '') FROM bench_events)"
 store_digest() {
   "$PSQL_BIN" -h "$CONNECT_HOST" -p "$1" -U "$DB_USER" -d "$DB" -XAtqc "$STORE_DIGEST_SQL"
 }

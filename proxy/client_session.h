@@ -250,6 +250,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     // sessions' writes they may differ without any divergence. Empty: every row compared.
     std::vector<bool> execute_writes;
     bool images_checked = false;       // prepareImages ran (it may have asked the catalog first)
+    bool noted = false;                // noteTransactionStatement ran
     std::optional<Images> images;
     std::string inexact;               // statement-mirrored although the store picks values: why
   };
@@ -343,6 +344,10 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool reconnectEnded(const std::string* error);
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
+  // Journal per transaction: the transaction's id and the statements mirrored in it so far.
+  void noteTransactionStatement(const Unit& u);
+  uint64_t txn_id_ = 0;
+  std::string txn_statements_;
   static void countMirrorWrite(bool diverged, bool failed, bool nondeterministic);
   // mirror: async (client_session_async.cc).
   bool mirrorPending() const { return !mirror_queue_.empty(); }

@@ -617,6 +617,10 @@ void ClientSession::startUnit() {
     return;
   }
   if (u.mirrored && prepareImages(u)) return;   // the catalog answers first: schemaLoaded resumes
+  if (!u.noted) {
+    u.noted = true;
+    noteTransactionStatement(u);
+  }
   u.serve_started = std::chrono::steady_clock::now();
   lane(u.serve).outcome = Outcome{};
   lane(u.serve).parse_completes = 0;
@@ -1187,8 +1191,26 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
 
 compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_view kind, Store serve,
                                                 std::string serve_outcome, std::string secondary_outcome) const {
-  return divergenceOf(unit.number, unit.text, unit.parameters, kind, serve, std::move(serve_outcome),
-                      std::move(secondary_outcome));
+  // Journal per transaction: a unit inside an explicit transaction is journaled under the
+  // transaction's id (its first unit's number); the unit that ends it carries every statement.
+  const bool in_transaction = unit.status_before != 'I';
+  std::string text = unit.text;
+  if (in_transaction && unit.info.kind == router::StatementKind::Transaction && !txn_statements_.empty()) {
+    text = txn_statements_ + "; " + unit.text;
+  }
+  return divergenceOf(in_transaction ? txn_id_ : unit.number, std::move(text), unit.parameters, kind, serve,
+                      std::move(serve_outcome), std::move(secondary_outcome));
+}
+
+void ClientSession::noteTransactionStatement(const Unit& u) {
+  if (u.status_before == 'I') {
+    txn_id_ = u.number;
+    txn_statements_.clear();
+  }
+  if (!u.route.mirror || u.info.kind == router::StatementKind::Read) return;
+  if (txn_statements_.size() >= kJournalTextBytes) return;
+  if (!txn_statements_.empty()) txn_statements_ += "; ";
+  txn_statements_ += u.text.substr(0, kJournalTextBytes - std::min(txn_statements_.size(), kJournalTextBytes));
 }
 
 compare::Divergence ClientSession::divergenceOf(uint64_t unit, std::string text,
@@ -1237,6 +1259,17 @@ void ClientSession::secondaryLost(const std::string& why) {
     CancelForwarder::send(worker_.base(), cancelTargetOf(*l.backend), worker_.context().config().connect_timeout_ms);
   }
   l.backend->terminate();
+  if (transaction_status_ != 'I' && !txn_statements_.empty() && router::mirrors(flags_->writes)) {
+    // Its open transaction died with the connection: what it had run of it is lost there.
+    missedWriteOn(secondary, compare::divergence_kind::kSecondaryUnavailable);
+    metrics::global().divergences(metrics::DivergenceKindLabel::SecondaryUnavailable).Increment();
+    if (compare::Journal* journal = worker_.context().journal) {
+      journal->append(compare::toJson(divergenceOf(
+          txn_id_, txn_statements_, {}, compare::divergence_kind::kSecondaryUnavailable, authority_, "sent",
+          "lost with the connection (" + why + "): its transaction was rolled back there")));
+    }
+    txn_statements_.clear();
+  }
   dropShadows("a store connection was lost");
   dropMirrorQueue(why.starts_with("no answer") ? compare::divergence_kind::kSecondaryTimeout
                                                : compare::divergence_kind::kSecondaryUnavailable,

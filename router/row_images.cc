@@ -99,6 +99,12 @@ ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text
       break;
     }
   }
+  if (shape.kind == WriteKind::CopyFrom) {
+    // Not imaged: COPY's data is mirrored as it is, the values the store fills in are its own.
+    if (plan.why.empty() && facts.before_row_trigger) plan.why = "a BEFORE ROW trigger may set values";
+    if (!plan.why.empty()) plan.inexact = "COPY FROM leaves " + plan.why + " to each store (not imaged)";
+    return plan;
+  }
   if (plan.why.empty() && text_nondeterministic) plan.why = "the statement calls a function each store evaluates itself";
   if (plan.why.empty() && facts.before_row_trigger) plan.why = "a BEFORE ROW trigger may set values";
   if (plan.why.empty()) return plan;

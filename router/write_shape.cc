@@ -4,6 +4,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 namespace cutover::router {
@@ -180,11 +181,30 @@ std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
   return shape;
 }
 
+std::optional<WriteShape> copyShape(const PgQuery__CopyStmt* copy) {
+  if (!copy->is_from || copy->relation == nullptr || !text(copy->relation->catalogname).empty()) return std::nullopt;
+  WriteShape shape;
+  shape.kind = WriteKind::CopyFrom;
+  shape.schema = text(copy->relation->schemaname);
+  shape.table = text(copy->relation->relname);
+  shape.refname = shape.table;
+  for (size_t i = 0; i < copy->n_attlist; ++i) {
+    const PgQuery__Node* column = copy->attlist[i];
+    if (column->node_case != PG_QUERY__NODE__NODE_STRING) return std::nullopt;
+    shape.columns.push_back(text(column->string->sval));
+  }
+  if (shape.columns.empty()) shape.width = std::numeric_limits<int>::max();   // every column, from the data
+  return shape;
+}
+
 }  // namespace
 
 std::optional<WriteShape> writeShape(std::string_view sql) {
   ProtobufTree parsed(sql);
   if (const PgQuery__UpdateStmt* update = parsed.update()) return updateShape(update);
+  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COPY_STMT) {
+    return copyShape(node->copy_stmt);
+  }
   const PgQuery__InsertStmt* insert = parsed.insert();
   if (insert == nullptr || insert->relation == nullptr || insert->with_clause != nullptr) return std::nullopt;
   if (insert->select_stmt != nullptr && insert->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&

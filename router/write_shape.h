@@ -14,14 +14,15 @@
 namespace cutover::router {
 
 enum class OnConflict { None, Nothing, Update };
-enum class WriteKind { Insert, Update };
+enum class WriteKind { Insert, Update, CopyFrom };
 
 struct WriteShape {
   WriteKind kind = WriteKind::Insert;
   std::string schema;                 // the target as written ("" when unqualified)
   std::string table;
   std::string refname;                // what RETURNING names the target by: its alias, else its name
-  // INSERT: the explicit column list (empty: every column, in order). UPDATE: the columns it sets.
+  // INSERT, COPY FROM: the explicit column list (empty: every column, in order). UPDATE: the
+  // columns it sets.
   std::vector<std::string> columns;
   // Without a column list: how many leading columns the rows supply (VALUES items, SELECT output
   // columns; 0 for DEFAULT VALUES), -1 when the text does not say (SELECT *, UNION …).
@@ -32,7 +33,8 @@ struct WriteShape {
 };
 
 // The shape of `sql` when it is exactly one INSERT or UPDATE without WITH (a CTE may write
-// elsewhere) and, for an UPDATE, without WHERE CURRENT OF; else nullopt (unparsable text too).
+// elsewhere) and, for an UPDATE, without WHERE CURRENT OF, or a COPY … FROM into a table (not
+// imaged: its facts say whether the store picks values); else nullopt (unparsable text too).
 std::optional<WriteShape> writeShape(std::string_view sql);
 
 // The column that separates the client's RETURNING items from the rows cutover asked for.

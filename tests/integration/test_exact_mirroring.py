@@ -23,7 +23,8 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   direct PostgreSQL gives them, nothing journaled.
 - inexact_is_journaled: what is still mirrored as its text although the store picks values — an
   INSERT with an omitted serial asking for binary results (psycopg 3 binary cursor), an
-  `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes) — gets a `nondeterministic` journal line naming the table
+  `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes), a COPY FROM leaving the
+  serial to each store — gets a `nondeterministic` journal line naming the table
   and the reason, never silence.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
   next insert of the same session.
@@ -35,10 +36,15 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   old's last_value (the answer comes after; /status and audit.jsonl say so), so an insert
   through new does not collide; back to `dual` (POST /rollback) raises old's likewise. With new
   stopped the change is refused (503, nothing changed) unless forced.
+- journal_per_transaction: a transaction whose second INSERT new refuses (a row put there behind
+  the proxy's back) and that old commits: every line carries the transaction's one id and the
+  COMMIT's line names every statement of it; a transaction whose connection to new dies after
+  its first INSERT journals that INSERT (lost with new's rolled-back transaction).
 - commit_failure_is_journaled: a deferred foreign key on old only fails old's COMMIT after new
   applied the row: the client gets only the error (no CommandComplete first), and the row on new
   alone is journaled `error_one_side` ("COMMIT failed …").
 """
+import io
 import json
 import os
 import select
@@ -206,10 +212,11 @@ def check_inexact_is_journaled(ctx):
             conn.cursor(binary=True).execute("INSERT INTO e (note) VALUES (%s) RETURNING id", ("binary",))
         conn = dw.connect(db)
         conn.cursor().execute("UPDATE e SET id = id + 100, touched = clock_timestamp()")
+        conn.cursor().copy_expert("COPY e (note) FROM STDIN", io.StringIO("c1\nc2\n"))
         conn.close()
         lines = dw.journal()
         kinds = [(d["kind"], d.get("table"), d["statement"][:30]) for d in lines]
-        h.check_eq(len(lines), 2, f"journal lines: {kinds}")
+        h.check_eq(len(lines), 3, f"journal lines: {kinds}")
         for d in lines:
             h.check_eq(d["kind"], "nondeterministic", f"kind of {d['statement']!r}")
             h.check_eq(d.get("table"), "e", f"table of {d['statement']!r}")
@@ -217,12 +224,13 @@ def check_inexact_is_journaled(ctx):
         h.check("id: nextval" in lines[0]["reason"] and "binary results" in lines[0]["reason"],
                 f"reason of the extended insert: {lines[0]['reason']!r}")
         h.check("changes the primary key" in lines[1]["reason"], f"reason of the update: {lines[1]['reason']!r}")
+        h.check(lines[2]["reason"].startswith("COPY FROM leaves id: nextval"), f"reason of the COPY: {lines[2]['reason']!r}")
         m = dw.metrics()
         h.check(m.get("cutover_mirror_writes_total", result="nondeterministic") >= 2,
                 "mirror_writes_total{result=nondeterministic}")
-        h.check_eq(m.get("cutover_divergences_total", kind="nondeterministic"), 2.0,
+        h.check_eq(m.get("cutover_divergences_total", kind="nondeterministic"), 3.0,
                    "divergences_total{kind=nondeterministic}")
-        h.check_eq(m.get("cutover_divergences_total"), 2.0, "divergences_total, every kind")
+        h.check_eq(m.get("cutover_divergences_total"), 3.0, "divergences_total, every kind")
     finally:
         dw.stop()
 
@@ -459,9 +467,45 @@ def check_sequences_level_before_authority_moves(ctx):
         dw.stop()
 
 
+def check_journal_per_transaction(ctx):
+    if ctx.direct:
+        return skip(ctx, "the journal is the proxy's")
+    db = "exact_txn"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE j (id int PRIMARY KEY, note text)", db=db)
+    ctx.new.psql("INSERT INTO j VALUES (2, 'planted on new')", db=db)
+    dw = DualWrite(ctx)
+    try:
+        conn = dw.connect(db, autocommit=False)
+        cur = conn.cursor()
+        cur.execute("INSERT INTO j VALUES (1, 'first')")
+        cur.execute("INSERT INTO j VALUES (2, 'second')")   # new refuses it: 23505 there only
+        conn.commit()
+        lines = dw.journal()
+        h.check(len(lines) >= 2, f"journal: {lines}")
+        h.check_eq(len({d["transaction_id"] for d in lines}), 1, f"one transaction_id: {[(d['kind'], d['transaction_id']) for d in lines]}")
+        last = lines[-1]
+        h.check("INSERT INTO j VALUES (1, 'first')" in last["statement"] and last["statement"].endswith("COMMIT"),
+                f"the COMMIT's line names the whole transaction: {last['statement']!r}")
+        # New's backend dies after the first INSERT of a transaction.
+        before = len(lines)
+        cur.execute("INSERT INTO j VALUES (10, 'lost with new')")
+        ctx.new.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND pid <> pg_backend_pid() AND backend_type = 'client backend'", db=db)
+        cur.execute("INSERT INTO j VALUES (11, 'after')")
+        conn.commit()
+        conn.close()
+        lost = [d for d in dw.journal()[before:] if "lost with new" in d["statement"]]
+        h.check(lost, f"the INSERT new had run is journaled: {dw.journal()[before:]}")
+        h.check_eq(lost[0]["kind"], "secondary_unavailable", "its kind")
+    finally:
+        dw.stop()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
-          check_sequences_level_before_authority_moves]
+          check_sequences_level_before_authority_moves, check_journal_per_transaction]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

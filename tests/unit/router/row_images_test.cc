@@ -128,6 +128,15 @@ TEST(PlanInsertImages, WithoutAColumnListTheRowsSupplyTheLeadingColumns) {
   EXPECT_TRUE(planImages(shapeOf("INSERT INTO app.orders DEFAULT VALUES"), orders(), false).images);
 }
 
+TEST(PlanImages, CopyFromIsNeverImagedButSaidSo) {
+  ImagePlan plan = planImages(shapeOf("COPY app.orders (n, note) FROM STDIN"), orders(), false);
+  EXPECT_FALSE(plan.images);
+  EXPECT_EQ(plan.inexact, "COPY FROM leaves id: nextval('orders_id_seq'::regclass) to each store (not imaged)");
+  plan = planImages(shapeOf("COPY app.orders (id, n, note) FROM STDIN"), orders(), false);
+  EXPECT_TRUE(plan.inexact.empty());
+  EXPECT_FALSE(writeShape("COPY app.orders TO STDOUT").has_value());
+}
+
 TEST(PlanImages, Update) {
   // Deterministic text, no trigger: the statement is enough.
   EXPECT_FALSE(planImages(shapeOf("UPDATE app.orders SET qty = qty + 1"), orders(), false).images);
