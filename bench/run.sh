@@ -390,12 +390,6 @@ for port in "${STORE_PORTS[@]}"; do
     || { cat "$WORK_DIR/pgbench-init.log" >&2; exit 1; }
 done
 
-# The insert-heavy workload: one autocommit INSERT per transaction into a table whose key, uuid
-# and timestamp the store picks (bigserial, gen_random_uuid(), now()): what row images mirror.
-for port in "${STORE_PORTS[@]}"; do
-  store_sql "$port" 'DROP TABLE IF EXISTS bench_events' \
-    'CREATE TABLE bench_events (id bigserial PRIMARY KEY, u uuid DEFAULT gen_random_uuid(), created_at timestamptz DEFAULT now(), account int, note text)'
-done
 INSERT_SCRIPT="$WORK_DIR/insert-defaults.sql"
 printf '%s\n' '\set aid random(1, 1000000)' "INSERT INTO bench_events (account, note) VALUES (:aid, 'bench');" > "$INSERT_SCRIPT"
 
@@ -417,6 +411,14 @@ store_sql() {  # store_sql PORT SQL...: psql -c for each SQL, directly on one st
   for c in "$@"; do cmds+=(-c "$c"); done
   "$PSQL_BIN" -h "$CONNECT_HOST" -p "$port" -U "$DB_USER" -d "$DB" -Xq -v ON_ERROR_STOP=1 "${cmds[@]}" >/dev/null
 }
+
+# The insert-heavy workload: one autocommit INSERT per transaction into a table whose key, uuid
+# and timestamp the store picks (bigserial, gen_random_uuid(), now()): what row images mirror.
+for port in "${STORE_PORTS[@]}"; do
+  store_sql "$port" 'DROP TABLE IF EXISTS bench_events' \
+    'CREATE TABLE bench_events (id bigserial PRIMARY KEY, u uuid DEFAULT gen_random_uuid(), created_at timestamptz DEFAULT now(), account int, note text)'
+done
+
 
 # The maintenance pgbench would do before each run (vacuum, truncate history) is done here,
 # directly on every store, so it is identical for every target and never goes through a proxy

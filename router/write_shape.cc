@@ -161,40 +161,46 @@ struct Built {
 
 namespace {
 
+// A shape of `kind` aimed at `relation`; nullopt for a cross-database name (db.schema.table).
+std::optional<WriteShape> aimedAt(WriteKind kind, const PgQuery__RangeVar* relation) {
+  if (relation == nullptr || !text(relation->catalogname).empty()) return std::nullopt;
+  WriteShape shape;
+  shape.kind = kind;
+  shape.schema = text(relation->schemaname);
+  shape.table = text(relation->relname);
+  shape.refname = relation->alias != nullptr ? text(relation->alias->aliasname) : shape.table;
+  return shape;
+}
+
 std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
-  if (update->relation == nullptr || update->with_clause != nullptr) return std::nullopt;
+  if (update->with_clause != nullptr) return std::nullopt;
   if (update->where_clause != nullptr && update->where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
     return std::nullopt;
   }
-  WriteShape shape;
-  shape.kind = WriteKind::Update;
-  shape.schema = text(update->relation->schemaname);
-  shape.table = text(update->relation->relname);
-  if (!text(update->relation->catalogname).empty()) return std::nullopt;
-  shape.refname = update->relation->alias != nullptr ? text(update->relation->alias->aliasname) : shape.table;
+  std::optional<WriteShape> aimed = aimedAt(WriteKind::Update, update->relation);
+  if (!aimed) return std::nullopt;
+  WriteShape& shape = *aimed;
   for (size_t i = 0; i < update->n_target_list; ++i) {
     const PgQuery__Node* target = update->target_list[i];
     if (target->node_case != PG_QUERY__NODE__NODE_RES_TARGET) return std::nullopt;
     shape.columns.push_back(text(target->res_target->name));
   }
   shape.has_returning = update->n_returning_list > 0;
-  return shape;
+  return aimed;
 }
 
 std::optional<WriteShape> copyShape(const PgQuery__CopyStmt* copy) {
-  if (!copy->is_from || copy->relation == nullptr || !text(copy->relation->catalogname).empty()) return std::nullopt;
-  WriteShape shape;
-  shape.kind = WriteKind::CopyFrom;
-  shape.schema = text(copy->relation->schemaname);
-  shape.table = text(copy->relation->relname);
-  shape.refname = shape.table;
+  if (!copy->is_from) return std::nullopt;
+  std::optional<WriteShape> aimed = aimedAt(WriteKind::CopyFrom, copy->relation);
+  if (!aimed) return std::nullopt;
+  WriteShape& shape = *aimed;
   for (size_t i = 0; i < copy->n_attlist; ++i) {
     const PgQuery__Node* column = copy->attlist[i];
     if (column->node_case != PG_QUERY__NODE__NODE_STRING) return std::nullopt;
     shape.columns.push_back(text(column->string->sval));
   }
   if (shape.columns.empty()) shape.width = std::numeric_limits<int>::max();   // every column, from the data
-  return shape;
+  return aimed;
 }
 
 }  // namespace
@@ -206,16 +212,14 @@ std::optional<WriteShape> writeShape(std::string_view sql) {
     return copyShape(node->copy_stmt);
   }
   const PgQuery__InsertStmt* insert = parsed.insert();
-  if (insert == nullptr || insert->relation == nullptr || insert->with_clause != nullptr) return std::nullopt;
+  if (insert == nullptr || insert->with_clause != nullptr) return std::nullopt;
   if (insert->select_stmt != nullptr && insert->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
       insert->select_stmt->select_stmt->with_clause != nullptr) {
     return std::nullopt;   // INSERT … WITH x AS (DELETE …) SELECT: the CTE may write
   }
-  WriteShape shape;
-  shape.schema = text(insert->relation->schemaname);
-  shape.table = text(insert->relation->relname);
-  if (!text(insert->relation->catalogname).empty()) return std::nullopt;
-  shape.refname = insert->relation->alias != nullptr ? text(insert->relation->alias->aliasname) : shape.table;
+  std::optional<WriteShape> aimed = aimedAt(WriteKind::Insert, insert->relation);
+  if (!aimed) return std::nullopt;
+  WriteShape& shape = *aimed;
   for (size_t i = 0; i < insert->n_cols; ++i) {
     const PgQuery__Node* col = insert->cols[i];
     if (col->node_case != PG_QUERY__NODE__NODE_RES_TARGET || col->res_target->n_indirection > 0) {
@@ -231,7 +235,7 @@ std::optional<WriteShape> writeShape(std::string_view sql) {
                             ? OnConflict::Update
                             : OnConflict::Nothing;
   }
-  return shape;
+  return aimed;
 }
 
 Result<std::string> withImageReturning(std::string_view sql, const WriteShape& shape) {

@@ -81,6 +81,13 @@ INSERT INTO src SELECT generate_series(1, 20);
 """
 
 
+def fresh_with(ctx, db, ddl):
+    """A fresh database `db` on both stores (old alone with --direct), `ddl` run on each directly."""
+    fresh_db(ctx, db)
+    for c in ([ctx.old] if ctx.direct else [ctx.old, ctx.new]):
+        c.psql(ddl, db=db)
+
+
 def run_schema(dw, db, script):
     conn = dw.connect(db)
     with conn.cursor() as cur:
@@ -339,9 +346,7 @@ def check_acknowledged_after_commit(ctx):
     if ctx.direct:
         return skip(ctx, "the proxy's wrap")
     db = "exact_ack"
-    fresh_db(ctx, db)
-    for c in (ctx.old, ctx.new):
-        c.psql("CREATE TABLE a (id int PRIMARY KEY)", db=db)
+    fresh_with(ctx, db, "CREATE TABLE a (id int PRIMARY KEY)")
     dw = DualWrite(ctx, mirror_timeout_ms=30000)
     locker = ctx.new.connect(db=db)
     try:
@@ -471,9 +476,7 @@ def check_journal_per_transaction(ctx):
     if ctx.direct:
         return skip(ctx, "the journal is the proxy's")
     db = "exact_txn"
-    fresh_db(ctx, db)
-    for c in (ctx.old, ctx.new):
-        c.psql("CREATE TABLE j (id int PRIMARY KEY, note text)", db=db)
+    fresh_with(ctx, db, "CREATE TABLE j (id int PRIMARY KEY, note text)")
     ctx.new.psql("INSERT INTO j VALUES (2, 'planted on new')", db=db)
     dw = DualWrite(ctx)
     try:
