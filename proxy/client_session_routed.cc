@@ -872,7 +872,7 @@ void ClientSession::drainLane(Store store) {
       }
       if (segment.reply == Reply::Commit && type == protocol::ErrorResponse::kType) unit_->held_complete.clear();
       if (segment.reply == Reply::Commit && type == protocol::ReadyForQuery::kType && !unit_->held_complete.empty()) {
-        append(clientOutput(), unit_->held_complete);
+        append(forwardTarget(store), unit_->held_complete);   // behind its rows, wherever they wait
         unit_->held_complete.clear();
       }
     }
@@ -970,11 +970,17 @@ bool ClientSession::refusedAsWrite(Unit& u) {
   }
   u.info.wrappable = true;   // a SELECT: it does the same inside BEGIN … COMMIT
   u.read_only = false;
-  u.serve = authority_;
-  u.route.serve = authority_;
+  // Routed again as the write it is, so per-table `writes` overrides count as for any write (a
+  // read-only unit runs outside any transaction).
+  router::SessionView view;
+  view.new_store_available = lane(Store::New).up && !lane(Store::New).fenced();
+  view.session_hash = session_hash_;
+  view.missed_write_on_old = missed_on_old_;
+  view.missed_write_on_new = missed_on_new_;
+  u.route = router::decide(u.info, u.text, viewOf(*flags_), view);
   u.route.shadow = false;
-  u.route.mirror = router::mirrors(flags_->writes);
-  const Store secondary = router::otherStore(authority_);
+  u.serve = u.route.serve;
+  const Store secondary = router::otherStore(u.serve);
   u.mirrored = u.route.mirror && lane(secondary).up;
   if (u.route.mirror && !u.mirrored) {
     journalMiss(u, compare::divergence_kind::kSecondaryUnavailable, "not sent: store down");

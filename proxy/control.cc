@@ -129,6 +129,9 @@ ControlPlane::Applied ControlPlane::applyToWorkers(flags::FlagSnapshotPtr flags,
 std::optional<ControlPlane::Outcome> ControlPlane::gate(const flags::FlagSnapshot& before,
                                                         const flags::FlagSnapshot& next, bool force, json& audit) {
   if (!parts_.config->verify.require_for_ramp || parts_.jobs == nullptr) return std::nullopt;
+  // Whether anything is raised is known without the control database: a change that raises
+  // nothing (a rollback-like lowering, a mirror mode change) never waits for it.
+  if (migrate::rampGate(before, next, {}, {parts_.config->verify.max_age_s}).raised.empty()) return std::nullopt;
   // The control database's view now, not the last poll's: a verify that just finished counts.
   const JobsView view = parts_.jobs->refresh();
   migrate::RampGateDecision decision;

@@ -131,7 +131,7 @@ class DualWrite:
     """A proxy in front of old and new with the given flags (or, with --direct, old itself)."""
 
     def __init__(self, ctx, writes="dual", mirror="sync", reads_new_percent=0, sticky="session",
-                 mirror_timeout_ms=MIRROR_TIMEOUT_MS, shadow_percent=0, **overrides):
+                 mirror_timeout_ms=MIRROR_TIMEOUT_MS, shadow_percent=0, tables=None, **overrides):
         self.direct = ctx.direct
         self.admin_port = None
         self.journal_path = None
@@ -146,10 +146,12 @@ class DualWrite:
         self.journal_path = os.path.join(journal_dir, "divergences.jsonl")
         self.admin_port = h.free_port()
         admin = {"listen": f"127.0.0.1:{self.admin_port}", **overrides.pop("admin", {})}
+        flags = {"writes": writes, "mirror": mirror, "reads_new_percent": reads_new_percent, "sticky": sticky,
+                 "shadow_percent": shadow_percent}
+        if tables:
+            flags["tables"] = tables   # per-table overrides, as in the config
         self.tgt = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new,
-                           flags={"writes": writes, "mirror": mirror,
-                                  "reads_new_percent": reads_new_percent, "sticky": sticky,
-                                  "shadow_percent": shadow_percent},
+                           flags=flags,
                            journal_dir=journal_dir, admin=admin,
                            mirror_timeout_ms=mirror_timeout_ms, **overrides)
 
@@ -1987,6 +1989,36 @@ def check_ramped_read_that_writes(ctx):
             dw.tgt.stop()
 
 
+def check_refused_read_follows_table_overrides(ctx):
+    """A ramped read refused as a write (25006) runs again routed as the write it is, per-table
+    `writes` overrides included: with `tables.v.writes: dual-new`, a view over a function that
+    inserts is served by new (authoritative for v) and mirrored to old; the client gets new's
+    answer. Before: it always ran on the global authority (old)."""
+    if ctx.direct:
+        return skip(ctx, "read-only enforcement of ramped reads")
+    db = "ramp_writes_table"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE log (n int);"
+               "CREATE FUNCTION note_port() RETURNS int LANGUAGE sql AS "
+               "'INSERT INTO log VALUES (1); SELECT inet_server_port()';"
+               "CREATE VIEW v AS SELECT note_port() AS port", db=db)
+    dw = DualWrite(ctx, reads_new_percent=100, tables={"v": {"writes": "dual-new"}})
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("SELECT port FROM v")
+        h.check_eq(cur.fetchall(), [(ctx.new.port,)], "the view's answer comes from new, v's authority")
+        conn.close()
+        h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", ["1"]), [["1"], ["1"]],
+                   "the view's INSERT on old and new")
+        h.check_eq(dw.tgt.stderr_text().count("refused a ramped read as a write"), 1, "refusals in the log")
+        h.check_eq([d["kind"] for d in dw.journal()], ["returning_mismatch"],
+                   "divergences.jsonl (the returned ports differ by design)")
+    finally:
+        dw.tgt.stop()
+
+
 def check_reads_missed_by_a_down_store_are_not_journaled(ctx):
     """With new down, a transaction's reads are not journaled as secondary_unavailable (before:
     one line per SELECT, twice the writes' lines under pgbench); its writes still are."""
@@ -2032,7 +2064,7 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_wrap_keeps_the_unnamed_statement, check_refused_prepare_not_recorded,
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
-          check_ramped_read_that_writes]
+          check_ramped_read_that_writes, check_refused_read_follows_table_overrides]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
