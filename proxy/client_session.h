@@ -240,6 +240,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool cut = false;                  // an extended batch taken before its Sync (input full)
     bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
     bool simple_query = false;         // the unit is a simple Query
+    bool flush_only = false;           // Parse/Describe/Close + Flush, ended by a Sync of cutover's (not answered)
     std::string held_complete;         // a wrapped simple Query's CommandComplete, until its COMMIT succeeded
     // PREPAREs and named Parses of this unit: they enter the session's state (what EXECUTE or
     // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a

@@ -362,6 +362,8 @@ bool ClientSession::takeUnit(Unit& unit) {
   bool has_sync = false;
   bool end = false;
   bool cut = false;
+  bool flushed = false;          // the batch ends at a Flush
+  bool executes = false;         // it binds or executes something
   while (!end) {
     protocol::Frame frame = peekMessageAt(in, offset, Direction::Frontend, limit);
     if (frame.status != DecodeStatus::Ready || evbuffer_get_length(in) < offset + frame.totalSize()) {
@@ -388,6 +390,7 @@ bool ClientSession::takeUnit(Unit& unit) {
         break;
       case protocol::Flush::kType:
         offset += frame.totalSize();
+        flushed = true;
         end = true;
         break;
       case protocol::Terminate::kType:
@@ -402,11 +405,21 @@ bool ClientSession::takeUnit(Unit& unit) {
         end = true;
         continue;
       default:
+        if (frame.type == protocol::Bind::kType || frame.type == protocol::Execute::kType) executes = true;
         offset += frame.totalSize();
         break;
     }
   }
   unit.bytes.takeFrom(in, offset);
+  if (flushed && !executes && !cut) {
+    // Parse/Describe/Close then Flush (postgres.js prepares a statement so, then sends its
+    // Bind/Execute/Sync once it has the description): the batch runs as a unit of its own,
+    // ended by a Sync of cutover's whose ReadyForQuery the client never sees. So the Bind after it
+    // is a unit classified (and imaged) on its own, not the tail of an open one.
+    unit.bytes.append(protocol::encode(protocol::Sync{}));
+    unit.flush_only = true;
+    has_sync = true;
+  }
   unit.number = next_unit_++;
   unit.cut = cut;
   unit.simple_query = !unit.bytes.span().empty() && static_cast<char>(unit.bytes.span()[0]) == protocol::Query::kType;
@@ -580,7 +593,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   unit.async = plan.async;
   if (plan.temporary_on_serve_only) temp_on_authority_only_ = true;
   unit.secondary_first = plan.secondary_first;
-  unit.wrapped = plan.wrapped;
+  unit.wrapped = plan.wrapped && !unit.flush_only;   // nothing runs yet: no locks to hold
   if (plan.shadow) unit.shadowed = startShadow(unit);
   metrics::global().statements(kindLabel(unit.info.kind), label(unit.serve)).Increment();
   if (unit.route.read_fallback) metrics::global().readFallbacks().Increment();
@@ -859,6 +872,10 @@ void ClientSession::drainLane(Store store) {
       status = static_cast<char>(body[0]);
       l.last_status = status;
       forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
+      if (forward && segment.reply == Reply::Forward && unit_ && unit_->flush_only && store == unit_->serve) {
+        forward = false;   // the answer to cutover's own Sync: the client sent a Flush
+        transaction_status_ = status;
+      }
     }
     // Acknowledge after commit: the CommandComplete of a wrapped simple Query waits for the
     // injected COMMIT, as PostgreSQL reports an autocommit statement complete only once committed
@@ -1175,9 +1192,10 @@ void ClientSession::releaseUnit() {
   }
   if (u.held) {
     releaseHeldRead(true);   // a ramped answer waiting in the holding buffer goes first
-    // The held ReadyForQuery of the serve store goes to the client now.
+    // The held ReadyForQuery of the serve store goes to the client now (not for cutover's own
+    // Sync after a flushed batch: the client sent none).
     transaction_status_ = u.serve_status;
-    append(clientOutput(), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
+    if (!u.flush_only) append(clientOutput(), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
   }
   u.released = true;
   advanceUnit();
