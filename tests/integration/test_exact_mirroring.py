@@ -26,6 +26,8 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes), a COPY FROM leaving the
   serial to each store — gets a `nondeterministic` journal line naming the table
   and the reason, never silence.
+- images_are_bounded: an INSERT … SELECT whose row images pass 8 MiB (10,000 rows of 1 kB) is
+  not held whole: it is mirrored as its text and journaled `nondeterministic` with that reason.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
   next insert of the same session.
 - acknowledged_after_commit: `mirror: sync`, new's table locked so the secondary cannot apply: an
@@ -321,6 +323,27 @@ def check_extended_protocol(ctx):
             dw.stop()
 
 
+def check_images_are_bounded(ctx):
+    if ctx.direct:
+        return skip(ctx, "the journal is the proxy's")
+    db = "exact_bounded"
+    fresh_with(ctx, db, "CREATE TABLE big (id serial PRIMARY KEY, note text)")
+    dw = DualWrite(ctx)
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("INSERT INTO big (note) SELECT repeat('x', 1000) || g FROM generate_series(1, 10000) g")
+        h.check_eq(cur.rowcount, 10000, "rows inserted")
+        conn.close()
+        lines = dw.journal()
+        h.check_eq([(d["kind"], d.get("table")) for d in lines], [("nondeterministic", "big")], "journal")
+        h.check("passed 8 MiB" in lines[0]["reason"], f"reason: {lines[0]['reason']!r}")
+        # Nothing else wrote to the table: new's own serial gave the same ids.
+        check_same_contents(ctx, db, dw=dw)
+    finally:
+        dw.stop()
+
+
 def check_ddl_refreshes_facts(ctx):
     if ctx.direct:
         return skip(ctx, "proxy only")
@@ -507,7 +530,7 @@ def check_journal_per_transaction(ctx):
 
 
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
-          check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
+          check_images_are_bounded, check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
           check_sequences_level_before_authority_moves, check_journal_per_transaction]
 
 if __name__ == "__main__":
