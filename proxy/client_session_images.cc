@@ -16,6 +16,8 @@
 // statement (a named statement, a multi-statement string, too many rows, a table without a
 // primary key for an upsert or UPDATE, an UPDATE of the key) is journaled `nondeterministic` with
 // its table and the reason.
+#include <fmt/ranges.h>
+
 #include <atomic>
 
 #include "common/log.h"
@@ -38,18 +40,7 @@ constexpr auto kFactsMaxAge = std::chrono::seconds(60);
 // Bumped when any session of the process ran DDL: every session's table facts are read again.
 std::atomic<uint64_t> g_schema_generation{1};
 
-std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
-
 std::string factsKey(const router::WriteShape& shape) { return shape.schema + '\0' + shape.table; }
-
-std::string tablesOf(const router::StatementInfo& info) {
-  std::string out;
-  for (const std::string& t : info.tables) {
-    if (!out.empty()) out += ", ";
-    out += t;
-  }
-  return out;
-}
 
 // cutover's own copy of an imaged statement on the serve store: the client's statement (named or
 // unnamed) stays as the client made it on both stores, its Bind is pointed at this one.
@@ -338,7 +329,7 @@ void ClientSession::journalInexact(const Unit& u, Store serve) {
   metrics::global().divergences(metrics::DivergenceKindLabel::Nondeterministic).Increment();
   compare::Divergence d = divergenceOf(u, compare::divergence_kind::kNondeterministic, serve,
                                        lane(serve).outcome.describe(), "mirrored as the statement");
-  d.table = tablesOf(u.info);
+  d.table = fmt::format("{}", fmt::join(u.info.tables, ", "));
   d.reason = u.inexact;
   missedWriteOn(router::otherStore(serve), compare::divergence_kind::kNondeterministic);
   log::warn("session {}: nondeterministic write on {} mirrored as its text: {}", id_, d.table, u.inexact);

@@ -82,7 +82,6 @@ router::FlagView viewOf(const flags::FlagSnapshot& f) {
   return v;
 }
 
-std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
 
 }  // namespace
 

@@ -61,6 +61,8 @@ std::string sqlLiteral(std::string_view text) {
   return out + "'";
 }
 
+std::string queryMessage(std::string_view sql) { return protocol::encode(protocol::Query{std::string(sql)}); }
+
 std::string injectedQuery(std::string_view sql) {
   static constexpr std::string_view kName = "cutover:inject";
   std::string out = protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});

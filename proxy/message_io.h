@@ -36,6 +36,8 @@ enum class Injected { Begin, BeginReadOnly, Commit, Rollback };
 const std::string& injectedStatement(Injected which);
 // Any statement injected that way (its rows come as DataRows without a RowDescription).
 std::string injectedQuery(std::string_view sql);
+// A simple Query message of `sql`.
+std::string queryMessage(std::string_view sql);
 
 // A string literal PostgreSQL reads the same whatever standard_conforming_strings says: E'…'.
 std::string sqlLiteral(std::string_view text);
