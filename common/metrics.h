@@ -46,7 +46,8 @@ enum class JobLabel { Backfill, Verify, Repair };
 enum class ChunkStateLabel { Pending, Leased, Done };
 // compare/divergence.h divergence_kind, in the same spelling.
 enum class DivergenceKindLabel {
-  TagMismatch, ErrorOneSide, ReturningMismatch, SecondaryUnavailable, SecondaryTimeout, QueueFull, Nondeterministic
+  TagMismatch, ErrorOneSide, ReturningMismatch, SecondaryUnavailable, SecondaryTimeout, QueueFull, Nondeterministic,
+  UncleanStop
 };
 
 // The exported value of each enumerator, in enumerator order.
@@ -87,9 +88,9 @@ struct LabelValues<ChunkStateLabel> {
 
 template <>
 struct LabelValues<DivergenceKindLabel> {
-  static constexpr std::array<std::string_view, 7> kValues{
+  static constexpr std::array<std::string_view, 8> kValues{
       "tag_mismatch", "error_one_side", "returning_mismatch", "secondary_unavailable", "secondary_timeout",
-      "queue_full", "nondeterministic"};
+      "queue_full", "nondeterministic", "unclean_stop"};
 };
 
 template <typename Enum>

@@ -26,6 +26,9 @@ inline constexpr std::string_view kSecondaryUnavailable = "secondary_unavailable
 inline constexpr std::string_view kSecondaryTimeout = "secondary_timeout";
 inline constexpr std::string_view kQueueFull = "queue_full";              // async mirror queue
 inline constexpr std::string_view kNondeterministic = "nondeterministic"; // now(), random(), ...
+// mirror: async: acknowledged before the proxy stopped uncleanly, never confirmed applied on the
+// secondary (found at start-up in the write-ahead record, compare/async_wal.h).
+inline constexpr std::string_view kUncleanStop = "unclean_stop";
 }  // namespace divergence_kind
 
 // cutover_divergences_total{kind} of a divergence_kind value.

@@ -163,6 +163,7 @@ bool Journal::append(nlohmann::json record, std::function<void(bool durable)> on
     }
     ++held_records_;
     held_bytes_ += pending.line.size();
+    accepted_bytes_.fetch_add(pending.line.size(), std::memory_order_relaxed);
     queue_.push_back(std::move(pending));
   }
   wake_.notify_one();

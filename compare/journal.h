@@ -50,6 +50,8 @@ class Journal {
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }  // refused
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }    // I/O error
   uint64_t fsyncs() const { return fsyncs_.load(std::memory_order_relaxed); }
+  // Bytes of every record append() accepted since open (written or still queued).
+  uint64_t bytesAccepted() const { return accepted_bytes_.load(std::memory_order_relaxed); }
 
   // The last `limit` records in the file, oldest first (lines that do not parse are skipped).
   // Reads the file, so records still queued are not included. Any thread.
@@ -82,7 +84,7 @@ class Journal {
   size_t held_bytes_ = 0;      // guarded by mutex_
   bool closing_ = false;       // guarded by mutex_
 
-  std::atomic<uint64_t> written_{0}, dropped_{0}, failed_{0}, fsyncs_{0};
+  std::atomic<uint64_t> written_{0}, dropped_{0}, failed_{0}, fsyncs_{0}, accepted_bytes_{0};
 
   // Error logging at most once a minute; writer thread only.
   std::chrono::steady_clock::time_point last_error_log_{};

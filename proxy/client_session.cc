@@ -673,6 +673,7 @@ void ClientSession::onBackendClosed(Backend& backend, const std::string& reason)
   if (routed_) {
     const router::Store store = storeOf(backend);
     if (store != authority_) return secondaryLost(reason);
+    authorityLost(reason);
     drainLane(store);
     metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(0);
     log::info("session {}: the {} closed the connection: {}", id_, backend.describe(), reason);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "compare/async_wal.h"
 #include "compare/compare_rules.h"
 #include "compare/divergence.h"
 #include "compare/result_compare.h"
@@ -141,7 +142,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   };
   struct Segment {
     Reply reply;
-    bool hold_ready = false;   // Forward: keep the ReadyForQuery back until the unit completes
+    bool hold_ready = false;   // Forward, Commit: keep the ReadyForQuery back until the unit completes
     bool digest = false;       // Forward: the serve side of shadow_, digested as it streams
     bool rows = false;         // Apply: RETURNING rows of a write, digested for the comparison
   };
@@ -166,6 +167,13 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     int abandoned = 0;
     bool cancel_pending = false;
     bool fenced() const { return abandoned > 0 || cancel_pending; }
+  };
+  // mirror: async durability: the write-ahead record of one queued write (compare/async_wal.h),
+  // shared by the unit whose answer waits for it and the queued item that settles it.
+  struct WalEntry {
+    nlohmann::json record;                         // its divergence line, were it lost
+    std::optional<compare::AsyncWal::Mark> mark;   // written (its done is owed)
+    bool settled = false;                          // applied on the secondary, or its miss journaled
   };
   struct PendingStatement {
     bool sql = false;                  // PREPARE (else a protocol Parse)
@@ -242,6 +250,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     bool simple_query = false;         // the unit is a simple Query
     bool flush_only = false;           // Parse/Describe/Close + Flush, ended by a Sync of cutover's (not answered)
     std::string held_complete;         // a wrapped simple Query's CommandComplete, until its COMMIT succeeded
+    std::shared_ptr<WalEntry> wal;     // async: its queued write's record; the answer waits for it
+    bool wal_waiting = false;          // … being fsync'd: the client's ReadyForQuery waits
     // PREPAREs and named Parses of this unit: they enter the session's state (what EXECUTE or
     // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a
     // statement PostgreSQL refused (42P05: the name is taken; a syntax error) changes nothing.
@@ -273,6 +283,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::string text;
     std::vector<std::optional<std::string>> parameters;
     Outcome serve;                     // the authoritative store's outcome of the same messages
+    std::shared_ptr<WalEntry> wal;     // its write-ahead record, settled when it leaves the queue
     size_t bytes() const { return body.size() + commit.size() + text.size() + 256; }
   };
 
@@ -362,6 +373,16 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
                    std::string secondary_outcome);
   void asyncCommitDone(Unit& unit);
+  // Acknowledged only once durable: appends the queued write's record to the write-ahead record
+  // and returns true when the client's answer now waits for it (walDurable releases it).
+  bool awaitWal(Unit& unit);
+  void walDurable(uint64_t unit, bool durable);
+  void ackAsyncCommit();
+  // The authoritative store's connection died with a write in flight that the secondary has
+  // committed, or will: journaled as in doubt there.
+  void authorityLost(const std::string& why);         // a wrapped async write's held answer to the client
+  void settleWal(MirrorItem& item);
+  std::shared_ptr<WalEntry> walEntryOf(const MirrorItem& item) const;
   // mirror: sync: the injected COMMIT of a wrapped write failed after the secondary applied it.
   void syncCommitDone(Unit& unit);
   static void onApplyTimeout(evutil_socket_t, short, void* arg);
@@ -398,6 +419,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   compare::Divergence divergenceOf(uint64_t unit, std::string text, std::vector<std::optional<std::string>> parameters,
                                    std::string_view kind, router::Store serve, std::string serve_outcome,
                                    std::string secondary_outcome) const;
+  router::SessionView storeView() const;
   Lane& lane(router::Store store) { return lanes_[store == router::Store::Old ? 0 : 1]; }
   router::Store storeOf(const Backend& backend) const;
   static void onMirrorTimeout(evutil_socket_t, short, void* arg);

@@ -58,11 +58,14 @@ void ClientSession::startAsyncUnit() {
     }
     return;
   }
+  // The ReadyForQuery is held: a write that ends here is acknowledged only once its write-ahead
+  // record is durable (advanceUnit, awaitWal).
+  u.held = true;
   if (u.images) {
     if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
-    sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, false});
+    sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
   } else {
-    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, false});
+    sendToLane(u.serve, u.bytes, Segment{Reply::Forward, true});
   }
 }
 
@@ -117,6 +120,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.text = u.text.substr(0, kMaxItemText);
     item.parameters = u.parameters;
     item.serve = served;
+    if (item.compare) u.wal = item.wal = walEntryOf(item);
     return enqueueMirror(std::move(item));
   }
   if (u.status_before == 'I') {
@@ -166,6 +170,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.serve.error = served.error;
   }
   if (!item.ticket) item.ticket = MirrorTicket(sequencer, sequencer->take());
+  if (item.compare && !item.overflow) u.wal = item.wal = walEntryOf(item);
   if (item.overflow) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
     metrics::global().divergences(metrics::DivergenceKindLabel::QueueFull).Increment();
@@ -194,6 +199,7 @@ void ClientSession::enqueueMirror(MirrorItem item) {
                 id_, router::toString(router::otherStore(authority_)), why);
     }
     journalItem(item, compare::divergence_kind::kQueueFull, item.serve.describe(), why);
+    settleWal(item);
     return;
   }
   mirror_queue_bytes_ += item.bytes();
@@ -252,6 +258,7 @@ void ClientSession::finishMirrorItem() {
   metrics::global().mirrorQueueUnits().Decrement();
   mirror_busy_ = false;
   item.ticket.release();   // lower tickets done, this one too: the next write in the order may start
+  settleWal(item);         // applied (a divergence is journaled below, as any other)
   if (item.compare) {
     const std::string_view kind = compare::judgeWrite(item.serve, mirror_outcome_,
                               {.nondeterministic = item.nondeterministic, .compare_rows = item.rows, .tags_when_failed = true});
@@ -282,11 +289,12 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
               mirror_queue_.size(), router::toString(router::otherStore(authority_)), why);
   }
   bool running = mirror_busy_;   // the head was sent: it may have been applied, or be applied yet
-  for (const MirrorItem& item : mirror_queue_) {
+  for (MirrorItem& item : mirror_queue_) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
     metrics::global().divergences(compare::kindLabel(kind)).Increment();
     journalItem(item, kind, item.serve.describe(),
                 running ? "outcome unknown (it was running there and was cancelled; check the rows): " + why : why);
+    settleWal(item);
     running = false;
   }
   metrics::global().mirrorQueueUnits().Decrement(static_cast<double>(mirror_queue_.size()));
@@ -331,6 +339,77 @@ void ClientSession::asyncCommitDone(Unit& u) {
             router::toString(u.serve), served.error);
   journalItem(item, compare::divergence_kind::kErrorOneSide, "COMMIT failed: " + served.error,
               "queued before the COMMIT failed: applied");
+}
+
+// mirror: async durability. The record is the divergence line the write becomes if the proxy
+// stops before the secondary applied it (found at the next start, compare/async_wal.h).
+std::shared_ptr<ClientSession::WalEntry> ClientSession::walEntryOf(const MirrorItem& item) const {
+  if (worker_.context().async_wal == nullptr || item.serve.failed) return nullptr;   // nothing acknowledged to lose
+  auto entry = std::make_shared<WalEntry>();
+  compare::Divergence d = divergenceOf(item.unit, item.text, item.parameters, compare::divergence_kind::kUncleanStop,
+                                       authority_, item.serve.describe(),
+                                       "not confirmed applied: the proxy stopped before this acknowledged write was "
+                                       "applied here (it may be missing, or applied in its last moments)");
+  entry->record = compare::toJson(d);
+  return entry;
+}
+
+bool ClientSession::awaitWal(Unit& u) {
+  compare::AsyncWal* wal = worker_.context().async_wal;
+  if (wal == nullptr || !u.wal || u.wal->settled || u.wal->mark || lane(u.serve).outcome.failed) return false;
+  Worker* worker = &worker_;
+  ClientSession* self = this;
+  const uint64_t id = id_;
+  const uint64_t number = u.number;
+  auto mark = wal->intent(u.wal->record, [worker, self, id, number](bool durable) {
+    worker->post([worker, self, id, number, durable] {
+      if (worker->sessionAlive(self, id)) self->walDurable(number, durable);
+    });
+  });
+  if (!mark) {
+    log::error("session {}: the async write-ahead record refused a write (its writer is behind); acknowledged "
+               "without it: a crash now could lose it silently",
+               id_);
+    return false;
+  }
+  u.wal->mark = mark;
+  u.wal_waiting = true;
+  return true;
+}
+
+void ClientSession::walDurable(uint64_t number, bool durable) {
+  if (!unit_ || unit_->number != number || !unit_->wal_waiting) return;
+  unit_->wal_waiting = false;
+  if (!durable) {
+    log::error("session {}: the async write-ahead record could not be written (see the journal error); the write "
+               "is acknowledged without it",
+               id_);
+  }
+  if (unit_->wrapped) return ackAsyncCommit();
+  releaseUnit();
+}
+
+void ClientSession::ackAsyncCommit() {
+  if (!unit_ || state_ != State::Relaying) return;
+  Unit& u = *unit_;
+  releaseHeldRead(true);
+  // A COMMIT error went to the client as it came, and took held_complete's place.
+  if (!u.held_complete.empty()) append(forwardTarget(u.serve), u.held_complete);
+  u.held_complete.clear();
+  append(forwardTarget(u.serve), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
+  transaction_status_ = u.serve_status;
+  u.released = true;
+  advanceUnit();
+}
+
+void ClientSession::settleWal(MirrorItem& item) {
+  if (!item.wal) return;
+  item.wal->settled = true;
+  if (item.wal->mark) {
+    if (compare::AsyncWal* wal = worker_.context().async_wal) wal->done(*item.wal->mark);
+    item.wal->mark.reset();
+  }
+  item.wal.reset();
 }
 
 void ClientSession::onApplyTimeout(evutil_socket_t, short, void* arg) {

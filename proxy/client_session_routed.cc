@@ -556,13 +556,9 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   unit.open = !has_sync && static_cast<char>(span.empty() ? 0 : span[0]) != protocol::Query::kType &&
               static_cast<char>(span.empty() ? 0 : span[0]) != protocol::FunctionCall::kType;
 
-  router::SessionView view;
+  router::SessionView view = storeView();
   view.in_transaction = transaction_status_ != 'I';
   if (view.in_transaction) view.transaction_authority = authority_;
-  view.new_store_available = lane(Store::New).up && !lane(Store::New).fenced();
-  view.session_hash = session_hash_;
-  view.missed_write_on_old = missed_on_old_;
-  view.missed_write_on_new = missed_on_new_;
   if (unit.info.creates_temporary) temp_objects_ = true;
   view.mirror_pending = mirrorPending() || temp_on_authority_only_;
   unit.status_before = transaction_status_;
@@ -870,7 +866,7 @@ void ClientSession::drainLane(Store store) {
     } else {
       status = static_cast<char>(body[0]);
       l.last_status = status;
-      forward = (segment.reply == Reply::Forward && !segment.hold_ready) || segment.reply == Reply::Commit;
+      forward = (segment.reply == Reply::Forward || segment.reply == Reply::Commit) && !segment.hold_ready;
       if (forward && segment.reply == Reply::Forward && unit_ && unit_->flush_only && store == unit_->serve) {
         forward = false;   // the answer to cutover's own Sync: the client sent a Flush
         transaction_status_ = status;
@@ -887,7 +883,8 @@ void ClientSession::drainLane(Store store) {
         continue;
       }
       if (segment.reply == Reply::Commit && type == protocol::ErrorResponse::kType) unit_->held_complete.clear();
-      if (segment.reply == Reply::Commit && type == protocol::ReadyForQuery::kType && !unit_->held_complete.empty()) {
+      if (segment.reply == Reply::Commit && type == protocol::ReadyForQuery::kType && !unit_->held_complete.empty() &&
+          !segment.hold_ready) {
         append(forwardTarget(store), unit_->held_complete);   // behind its rows, wherever they wait
         unit_->held_complete.clear();
       }
@@ -928,9 +925,11 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
   if (segment.reply == Reply::Commit) {
     if (u.async) {
       asyncCommitDone(u);
-    } else {
-      syncCommitDone(u);
+      u.serve_status = status;
+      if (awaitWal(u)) return;   // its answer goes once the write-ahead record is durable
+      return ackAsyncCommit();
     }
+    syncCommitDone(u);
     u.released = true;
     return advanceUnit();
   }
@@ -988,11 +987,7 @@ bool ClientSession::refusedAsWrite(Unit& u) {
   u.read_only = false;
   // Routed again as the write it is, so per-table `writes` overrides count as for any write (a
   // read-only unit runs outside any transaction).
-  router::SessionView view;
-  view.new_store_available = lane(Store::New).up && !lane(Store::New).fenced();
-  view.session_hash = session_hash_;
-  view.missed_write_on_old = missed_on_old_;
-  view.missed_write_on_new = missed_on_new_;
+  router::SessionView view = storeView();
   u.route = router::decide(u.info, u.text, viewOf(*flags_), view);
   u.route.shadow = false;
   u.serve = u.route.serve;
@@ -1050,6 +1045,18 @@ void ClientSession::recordAccepted(Unit& u) {
   u.pending_statements.clear();
 }
 
+// What decide() needs of the session's stores: which can serve reads. A store that missed a write
+// of this session, or acknowledged async writes before the last unclean stop, serves none.
+router::SessionView ClientSession::storeView() const {
+  const SessionContext& ctx = worker_.context();
+  router::SessionView view;
+  view.new_store_available = lanes_[1].up && !lanes_[1].fenced();
+  view.session_hash = session_hash_;
+  view.missed_write_on_old = missed_on_old_ || ctx.lost_at_start_old > 0;
+  view.missed_write_on_new = missed_on_new_ || ctx.lost_at_start_new > 0;
+  return view;
+}
+
 void ClientSession::advanceUnit() {
   if (!unit_) return;
   Unit& u = *unit_;
@@ -1071,6 +1078,7 @@ void ClientSession::advanceUnit() {
     if (!u.serve_done || u.secondary_sent) return;
     u.secondary_sent = true;
     queueMirror(u);
+    if (!u.wrapped && awaitWal(u)) return;   // a wrapped write's waits for its COMMIT first
     return releaseUnit();
   }
   if (u.secondary_first && u.secondary_done && !u.serve_sent) {
@@ -1186,7 +1194,8 @@ void ClientSession::releaseUnit() {
   Unit& u = *unit_;
   if (u.wrapped) {
     if (!u.async) u.failed_before_commit = lane(u.serve).outcome.failed;
-    sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit});
+    // Async: the ReadyForQuery waits for the write-ahead record too (ackAsyncCommit).
+    sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit, u.async});
     return;   // its ReadyForQuery completes the unit
   }
   if (u.held) {
@@ -1262,6 +1271,39 @@ void ClientSession::onMirrorTimeout(evutil_socket_t, short, void* arg) {
 
 // The secondary store is gone (closed, failed, or too slow): the session goes on with the
 // authoritative store alone, and every write it can no longer mirror is journaled.
+// An explicit COMMIT runs on the secondary first; an autocommit write runs there on its own once
+// the authoritative store has run it inside BEGIN … COMMIT (sync), or is queued for it before
+// that COMMIT (async). When the authoritative store's connection dies from then on, the secondary
+// has the write (or gets it) while the authoritative store may have committed it or not (dying
+// during its COMMIT) or surely not (dying before): in doubt, journaled with the whole transaction.
+void ClientSession::authorityLost(const std::string& why) {
+  if (!unit_ || unit_->released) return;
+  Unit& u = *unit_;
+  const Store secondary = router::otherStore(authority_);
+  if (u.serve != authority_ || !u.route.mirror || !(u.mirrored || u.async)) return;
+  const bool committing_first = u.secondary_first && u.secondary_sent;       // sync explicit COMMIT
+  // (A statement that failed on the authoritative store and not on the secondary is journaled by
+  // the comparison.)
+  const bool ran_alone = u.wrapped && u.secondary_sent && !(u.serve_done && lane(authority_).outcome.failed);
+  if (!committing_first && !ran_alone) return;
+  const Outcome& there = lane(secondary).outcome;
+  if (u.secondary_done && there.failed) return;   // it failed there too: neither has it
+  metrics::global().divergences(metrics::DivergenceKindLabel::ErrorOneSide).Increment();
+  metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
+  const std::string secondary_outcome =
+      u.async ? "queued for it before the authoritative COMMIT: applied"
+              : (u.secondary_done ? there.describe() + " (committed)" : "sent, its answer not yet in (it may commit)");
+  log::warn("session {}: the {} store's connection died ({}) while it held a write the {} store has: in doubt, "
+            "journaled",
+            id_, router::toString(authority_), why, router::toString(secondary));
+  if (compare::Journal* journal = worker_.context().journal) {
+    journal->append(compare::toJson(divergenceOf(
+        u, compare::divergence_kind::kErrorOneSide, authority_,
+        "connection lost before its COMMIT answered (" + why + "): committed or not, check the rows",
+        secondary_outcome)));
+  }
+}
+
 void ClientSession::secondaryLost(const std::string& why) {
   const Store secondary = router::otherStore(authority_);
   Lane& l = lane(secondary);

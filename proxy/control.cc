@@ -396,6 +396,14 @@ admin::Response ControlPlane::status() const {
       {"mismatches", static_cast<uint64_t>(registry.shadowComparisons(metrics::ShadowResult::Mismatch).Value())},
   };
   if (parts_.jobs != nullptr) body["verify"] = verifyStatus();
+  if (parts_.lost_at_start_old + parts_.lost_at_start_new > 0) {
+    // The last stop was unclean and lost acknowledged async writes (journaled unclean_stop): the
+    // store that missed them serves no reads until cutover is restarted after repair.
+    body["unclean_stop"] = {{"lost_writes", {{"old", parts_.lost_at_start_old}, {"new", parts_.lost_at_start_new}}},
+                            {"reads_held_from", parts_.lost_at_start_new > 0
+                                                    ? (parts_.lost_at_start_old > 0 ? "old, new" : "new")
+                                                    : "old"}};
+  }
   {
     std::lock_guard lock(change_mutex_);
     if (!last_level_.is_null()) body["sequences"] = last_level_;

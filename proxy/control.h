@@ -36,6 +36,7 @@ class ControlPlane {
     const StoreHealth* health = nullptr;                              // null without stores.new
     std::function<int()> live_sessions;
     std::function<int()> sessions_missed_writes;   // open sessions whose writes a store missed
+    uint64_t lost_at_start_old = 0, lost_at_start_new = 0;   // unclean_stop writes found at start-up
     const std::atomic<bool>* shutting_down = nullptr;
     flags::PgFlagStore* fleet = nullptr;                              // flags.store: postgres
     JobWatch* jobs = nullptr;                                         // null without stores.new

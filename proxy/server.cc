@@ -9,10 +9,13 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 
 #include <openssl/rand.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/build_support.h"
@@ -199,6 +202,8 @@ Status Server::run() {
     if (!mismatches.isOk()) return Status::error("journal_dir: " + mismatches.status().message());
     mismatches_ = std::move(mismatches.value());
     context_.mismatches = mismatches_.get();
+    Status recovered = recoverAsyncWrites();
+    if (!recovered) return recovered;
     rechecker_ = std::make_unique<Rechecker>(config_.old_store, *config_.new_store);
     context_.rechecker = rechecker_.get();
   }
@@ -237,6 +242,8 @@ Status Server::run() {
     parts.health = health_.get();
     parts.live_sessions = [this] { return liveSessions(); };
     parts.sessions_missed_writes = [this] { return context_.sessions_missed_writes.load(std::memory_order_relaxed); };
+    parts.lost_at_start_old = context_.lost_at_start_old;
+    parts.lost_at_start_new = context_.lost_at_start_new;
     parts.shutting_down = &shutting_down_;
     parts.fleet = fleet_.get();
     if (config_.new_store) {
@@ -323,8 +330,66 @@ Status Server::run() {
   health_.reset();
   rechecker_.reset();   // before the journals its callbacks write to
   journal_.reset();     // drains and fsyncs what is queued
+  async_wal_.reset();   // after every session: their queues are applied or journaled
   mismatches_.reset();
   log::info("cutover stopped");
+  return Status::ok();
+}
+
+// mirror: async durability. Writes acknowledged before an unclean stop (kill -9, a crash) that
+// the secondary never confirmed are journaled now, before any client is served; the store that
+// missed them serves no reads in this process (as a session that missed a write). Then the
+// write-ahead record starts afresh.
+Status Server::recoverAsyncWrites() {
+  auto recovered = compare::AsyncWal::recover(config_.journal_dir);
+  if (!recovered.isOk()) return Status::error("journal_dir: " + recovered.status().message());
+  const compare::AsyncWal::Recovered& found = recovered.value();
+  if (!found.lost.empty()) {
+    const std::string found_at = nowRfc3339Ms();
+    std::mutex mutex;
+    std::condition_variable cv;
+    size_t left = found.lost.size();
+    bool all_durable = true;
+    for (nlohmann::json record : found.lost) {
+      const bool missed_old = record.value("secondary_store", "") == "old";
+      (missed_old ? context_.lost_at_start_old : context_.lost_at_start_new) += 1;
+      record["reason"] = "found at start-up " + found_at + " in the async write-ahead record";
+      metrics::global().divergences(metrics::DivergenceKindLabel::UncleanStop).Increment();
+      const bool queued = journal_->append(std::move(record), [&](bool durable) {
+        std::lock_guard lock(mutex);
+        all_durable = all_durable && durable;
+        --left;
+        cv.notify_one();
+      });
+      if (!queued) {
+        std::lock_guard lock(mutex);
+        all_durable = false;
+        --left;
+      }
+    }
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return left == 0; });
+    if (!all_durable) {
+      return Status::error(fmt::format(
+          "{} acknowledged async writes were lost at the last unclean stop, and writing them to {} failed; the "
+          "write-ahead record in {} is kept: free the disk and start again",
+          found.lost.size(), journal_->path(), config_.journal_dir));
+    }
+    log::error("the last stop was unclean: {} acknowledged async writes were never confirmed applied ({} on new, {} "
+               "on old); each is in {} as unclean_stop. That store serves no reads in this process: run cutover verify "
+               "and cutover repair --from-journal, then restart",
+               found.lost.size(), context_.lost_at_start_new, context_.lost_at_start_old, journal_->path());
+  } else if (found.segments > 0) {
+    log::info("async write-ahead record: every acknowledged write of the last run was applied ({} records)",
+              found.intents);
+  }
+  if (Status removed = compare::AsyncWal::removeSegments(config_.journal_dir); !removed) {
+    return Status::error("journal_dir: " + removed.message());
+  }
+  auto wal = compare::AsyncWal::open(config_.journal_dir);
+  if (!wal.isOk()) return Status::error("journal_dir: " + wal.status().message());
+  async_wal_ = std::move(wal.value());
+  context_.async_wal = async_wal_.get();
   return Status::ok();
 }
 

@@ -44,6 +44,7 @@ class Server {
   void reload();
   Status loadTlsAndUsers(const config::Config& config);
   Status openFleetFlagStore();
+  Status recoverAsyncWrites();
   int liveSessions() const;
   // Closes the listening socket and removes its file when it is a Unix socket.
   void closeListener();
@@ -60,6 +61,7 @@ class Server {
   std::unique_ptr<flags::FlagStore> flag_store_;
   std::unique_ptr<compare::Journal> journal_;      // divergences.jsonl
   std::unique_ptr<compare::Journal> mismatches_;   // mismatches.jsonl
+  std::unique_ptr<compare::AsyncWal> async_wal_;   // async-queue.<n>.jsonl (mirror: async durability)
   std::unique_ptr<Rechecker> rechecker_;           // re-runs mismatched shadow reads
   std::unique_ptr<StoreHealth> health_;
   std::unique_ptr<flags::PgFlagStore> fleet_;   // flags.store: postgres

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "config/config.h"
+#include "compare/async_wal.h"
 #include "compare/journal.h"
 #include "config/users_file.h"
 #include "flags/flag_snapshot.h"
@@ -71,6 +72,10 @@ struct SessionContext {
   UserConnectionCounter* user_connections = nullptr;
   AuthQuery* auth_query = nullptr;                          // null unless auth.query is set
   MirrorSequencer* sequencer = nullptr;                     // mirror: async, cross-session order
+  compare::AsyncWal* async_wal = nullptr;                   // mirror: async, acknowledged writes not yet applied
+  // Acknowledged async writes a store missed before the last unclean stop (journaled
+  // unclean_stop at start-up): no session of this process serves reads from that store.
+  uint64_t lost_at_start_old = 0, lost_at_start_new = 0;
 
   // Client TLS: replaced as a whole on reload; sessions take it once, at SSLRequest time.
   std::shared_ptr<const TlsServerContext> tlsServer() const { return std::atomic_load(&tls_server); }

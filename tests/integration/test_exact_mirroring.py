@@ -45,6 +45,19 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
 - commit_failure_is_journaled: a deferred foreign key on old only fails old's COMMIT after new
   applied the row: the client gets only the error (no CommandComplete first), and the row on new
   alone is journaled `error_one_side` ("COMMIT failed …").
+- async_survives_kill: `mirror: async`, new's table locked so queued writes cannot apply there:
+  10 inserts applied on new first, then 20 autocommit inserts, a psycopg 3 insert with a
+  parameter and an explicit transaction of two inserts, each acknowledged, then `kill -9` of the
+  proxy (new's backends it left are terminated before the lock goes). The next start journals
+  exactly the acknowledged writes new lacks as `unclean_stop` lines (statement, parameters;
+  the transaction one line with both inserts and its COMMIT), counts them in `cutover_divergences_total{kind="unclean_stop"}`, shows them
+  in `/status`, and serves no read from new (reads_new_percent 100). A start after a clean stop
+  journals nothing and leaves no write-ahead file behind.
+- authority_dies_during_commit: a deferred trigger on old sleeps in COMMIT; old's backend is
+  terminated there (the commit never happens on old) while new already has the write — an
+  autocommit INSERT in sync (new ran it on its own) and in async (queued before old's COMMIT),
+  and an explicit transaction in sync (new commits first): each is journaled `error_one_side`
+  ("connection lost before its COMMIT answered"), naming the whole transaction.
 """
 import io
 import json
@@ -52,6 +65,7 @@ import os
 import select
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -529,9 +543,155 @@ def check_journal_per_transaction(ctx):
         dw.stop()
 
 
+def _restart(ctx, dw, **flags):
+    """A second proxy on dw's journal directory and flags (the first one is gone)."""
+    cfg = dw.tgt.config
+    kept = {k: v for k, v in cfg["flags"].items() if k != "state_file"}
+    kept.update(flags)
+    admin_port = h.free_port()
+    proxy = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new, flags=kept, journal_dir=cfg["journal_dir"],
+                    admin={"listen": f"127.0.0.1:{admin_port}"}, mirror_timeout_ms=cfg["mirror_timeout_ms"])
+    return proxy, admin_port
+
+
+def check_async_survives_kill(ctx):
+    if ctx.direct:
+        return skip(ctx, "the proxy's write-ahead record")
+    db = "exact_wal"
+    fresh_with(ctx, db, "CREATE TABLE w (id int PRIMARY KEY, note text)")
+    dw = DualWrite(ctx, mirror="async", mirror_timeout_ms=60000)
+    journal_dir = dw.tgt.config["journal_dir"]
+    locker = ctx.new.connect(db=db)
+    restarted = None
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        for n in range(1, 11):
+            cur.execute("INSERT INTO w VALUES (%s, 'applied')" % n)
+        wait_drained(dw, "the first ten inserts")
+        locker.autocommit = False
+        locker.cursor().execute("LOCK TABLE w IN ACCESS EXCLUSIVE MODE")
+        for n in range(11, 31):
+            cur.execute("INSERT INTO w VALUES (%s, 'queued')" % n)
+        conn.autocommit = False
+        cur.execute("INSERT INTO w VALUES (40, 'in a transaction')")
+        cur.execute("INSERT INTO w VALUES (41, 'in a transaction')")
+        conn.commit()
+        if psycopg is not None:
+            with psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True) as c3:
+                c3.execute("INSERT INTO w VALUES (50, %s)", ("with a parameter",))
+        queued = dw.metrics().get("cutover_mirror_queue_units")
+        dw.tgt.proc.kill()   # kill -9: no drain, no journaling on the way out
+        dw.tgt.proc.wait()
+        # The killed proxy's backends on new wait for the lock: gone before it is released, so
+        # nothing it had sent is applied behind the test's back.
+        ctx.new.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                     f"AND pid <> pg_backend_pid() AND pid <> {locker.info.backend_pid} "
+                     "AND backend_type = 'client backend'", db=db)
+        locker.rollback()
+        ids = lambda c: [int(x) for x in c.psql("SELECT id FROM w ORDER BY id", db=db).split()]   # noqa: E731
+        acknowledged = list(range(1, 31)) + [40, 41] + ([50] if psycopg is not None else [])
+        h.check_eq(ids(ctx.old), acknowledged, "rows on old (every write was acknowledged)")
+        h.check_eq(ids(ctx.new), list(range(1, 11)), "rows on new (the ten applied before the lock)")
+        h.check(queued >= 1, f"writes were queued when the proxy was killed ({queued})")
+        h.check_eq(dw.journal(), [], "journal before the restart")
+
+        restarted, admin_port = _restart(ctx, dw, reads_new_percent=100)
+        lines = dw.journal()
+        h.check_eq({d["kind"] for d in lines}, {"unclean_stop"}, f"kinds journaled at start-up: {lines[:3]}")
+        h.check_eq({d["secondary_store"] for d in lines}, {"new"}, "the store that missed them")
+        missing = [i for i in acknowledged if i > 10]
+        named = sorted(int(part.split("(")[1].split(",")[0]) for d in lines
+                       for part in d["statement"].split("; ") if part.startswith("INSERT"))
+        h.check_eq(named, missing, "the acknowledged writes new lacks, each named once")
+        txn = [d for d in lines if "VALUES (40" in d["statement"]]
+        h.check(len(txn) == 1 and "VALUES (41" in txn[0]["statement"] and txn[0]["statement"].endswith("COMMIT"),
+                f"the transaction is one line with all its statements: {txn}")
+        if psycopg is not None:
+            param = [d for d in lines if "VALUES (50" in d["statement"]]
+            h.check(param and param[0]["parameters"] == ["with a parameter"], f"its parameters: {param}")
+        h.check(all("found at start-up" in d.get("reason", "") for d in lines), "each says when it was found")
+        m = h.Metrics(admin_port)
+        h.check_eq(m.get("cutover_divergences_total", kind="unclean_stop"), float(len(lines)), "metric: one per line")
+        status, body = h.admin_request(admin_port, "GET", "/status")
+        h.check_eq(status, 200, "GET /status")
+        h.check_eq(body.get("unclean_stop", {}).get("lost_writes"), {"old": 0, "new": len(lines)},
+                   f"/status unclean_stop: {body.get('unclean_stop')}")
+        ctx.new.psql("INSERT INTO w VALUES (999, 'on new only')", db=db)
+        c = restarted.connect(db=db)
+        c.autocommit = True
+        rc = c.cursor()
+        rc.execute("SELECT count(*) FROM w WHERE id = 999")
+        h.check_eq(rc.fetchone()[0], 0, "a read with reads_new_percent 100 is served by old (new missed writes)")
+        c.close()
+        h.check_eq(restarted.stop(), 0, "the restarted proxy's exit code")
+        restarted.cleanup()
+        restarted = None
+        wal_files = [f for f in os.listdir(journal_dir) if f.startswith("async-queue.")]
+        h.check_eq(wal_files, [], "write-ahead files after a clean stop")
+        before = len(dw.journal())
+        restarted, _ = _restart(ctx, dw)
+        h.check_eq(len(dw.journal()), before, "a start after a clean stop journals nothing")
+    finally:
+        locker.close()
+        if restarted is not None:
+            restarted.cleanup()
+        dw.tgt.cleanup()
+
+
+def check_authority_dies_during_commit(ctx):
+    if ctx.direct:
+        return skip(ctx, "the journal is the proxy's")
+    db = "exact_dies"
+    fresh_with(ctx, db, "CREATE TABLE d (id int PRIMARY KEY, note text)")
+    ctx.old.psql("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(30); "
+                 "RETURN NULL; END$$; CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON d DEFERRABLE INITIALLY "
+                 "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow()", db=db)
+
+    def kill_old_in_commit():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = ctx.old.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                               "current_database() AND wait_event = 'PgSleep'", db=db).strip()
+            if got == "t":
+                return
+            time.sleep(0.05)
+        raise h.CheckFailed("old's backend never reached its COMMIT's trigger")
+
+    cases = [("sync", False, 1), ("async", False, 2), ("sync", True, 3)]
+    for mirror, explicit, key in cases:
+        dw = DualWrite(ctx, mirror=mirror, mirror_timeout_ms=30000)
+        try:
+            conn = dw.connect(db, autocommit=not explicit)
+            cur = conn.cursor()
+            killer = threading.Thread(target=kill_old_in_commit)
+            killer.start()
+            failed = None
+            try:
+                cur.execute(f"INSERT INTO d VALUES ({key}, 'dies in commit')")
+                if explicit:
+                    conn.commit()
+            except Exception as e:  # noqa: BLE001 - the connection dies with old's backend
+                failed = e
+            killer.join()
+            h.check(failed is not None, f"{mirror} explicit={explicit}: the client was told it failed")
+            if mirror == "async":
+                wait_drained(dw, "the queued insert")
+            h.check_eq([c.psql(f"SELECT count(*) FROM d WHERE id = {key}", db=db).strip() for c in (ctx.old, ctx.new)],
+                       ["0", "1"], f"{mirror} explicit={explicit}: the row on old and new")
+            lines = dw.journal()
+            h.check_eq([(d["kind"], d["authoritative_outcome"][:40]) for d in lines],
+                       [("error_one_side", "connection lost before its COMMIT answer")],
+                       f"{mirror} explicit={explicit}: journal")
+            h.check(f"VALUES ({key}," in lines[0]["statement"], f"the line names the write: {lines[0]['statement']!r}")
+        finally:
+            dw.stop()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_images_are_bounded, check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
-          check_sequences_level_before_authority_moves, check_journal_per_transaction]
+          check_sequences_level_before_authority_moves, check_journal_per_transaction, check_async_survives_kill,
+          check_authority_dies_during_commit]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
