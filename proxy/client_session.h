@@ -247,6 +247,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
                                        // secondary cannot get it, the miss is journaled
     bool cut = false;                  // an extended batch taken before its Sync (input full)
     bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
+    bool commit_sent = false;          // … and its COMMIT was sent
     bool simple_query = false;         // the unit is a simple Query
     bool flush_only = false;           // Parse/Describe/Close + Flush, ended by a Sync of cutover's (not answered)
     std::string held_complete;         // a wrapped simple Query's CommandComplete, until its COMMIT succeeded

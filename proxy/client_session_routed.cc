@@ -1194,6 +1194,7 @@ void ClientSession::releaseUnit() {
   Unit& u = *unit_;
   if (u.wrapped) {
     if (!u.async) u.failed_before_commit = lane(u.serve).outcome.failed;
+    u.commit_sent = true;
     // Async: the ReadyForQuery waits for the write-ahead record too (ackAsyncCommit).
     sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit, u.async});
     return;   // its ReadyForQuery completes the unit
@@ -1284,7 +1285,8 @@ void ClientSession::authorityLost(const std::string& why) {
   const bool committing_first = u.secondary_first && u.secondary_sent;       // sync explicit COMMIT
   // (A statement that failed on the authoritative store and not on the secondary is journaled by
   // the comparison.)
-  const bool ran_alone = u.wrapped && u.secondary_sent && !(u.serve_done && lane(authority_).outcome.failed);
+  const bool failed_here = u.commit_sent ? u.failed_before_commit : u.serve_done && lane(authority_).outcome.failed;
+  const bool ran_alone = u.wrapped && u.secondary_sent && !failed_here;
   if (!committing_first && !ran_alone) return;
   const Outcome& there = lane(secondary).outcome;
   if (u.secondary_done && there.failed) return;   // it failed there too: neither has it
