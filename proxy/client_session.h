@@ -361,6 +361,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void noteTransactionStatement(const Unit& u);
   uint64_t txn_id_ = 0;
   std::string txn_statements_;
+  bool transaction_unmirrored_ = false;   // router::UnitFacts::transaction_unmirrored
   static void countMirrorWrite(bool diverged, bool failed, bool nondeterministic);
   // mirror: async (client_session_async.cc).
   bool mirrorPending() const { return !mirror_queue_.empty(); }

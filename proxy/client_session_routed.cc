@@ -578,7 +578,10 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   facts.names_statement = named;
   facts.open = unit.open;
   facts.function_call = static_cast<char>(span[0]) == protocol::FunctionCall::kType;
+  if (!facts.in_transaction) transaction_unmirrored_ = false;
+  facts.transaction_unmirrored = transaction_unmirrored_;
   const router::UnitPlan plan = router::planUnit(facts);
+  if (plan.secondary_unavailable) transaction_unmirrored_ = true;   // until the session is outside a transaction
   unit.route.both = plan.both;
   unit.serve = plan.serve;
   unit.mirrored = plan.mirrored;
@@ -1326,6 +1329,7 @@ void ClientSession::secondaryLost(const std::string& why) {
     CancelForwarder::send(worker_.base(), cancelTargetOf(*l.backend), worker_.context().config().connect_timeout_ms);
   }
   l.backend->terminate();
+  if (transaction_status_ != 'I') transaction_unmirrored_ = true;   // a reconnection cannot rejoin it
   if (transaction_status_ != 'I' && !txn_statements_.empty() && router::mirrors(flags_->writes)) {
     // Its open transaction died with the connection: what it had run of it is lost there.
     missedWriteOn(secondary, compare::divergence_kind::kSecondaryUnavailable);
@@ -1427,6 +1431,7 @@ bool ClientSession::reconnectEnded(const std::string* error) {
   u.waiting_reconnect = false;
   if (error != nullptr) {
     if (u.route.mirror) journalMiss(u, compare::divergence_kind::kSecondaryUnavailable, "not sent: " + *error);
+    transaction_unmirrored_ = true;   // a transaction it begins or is in goes on without the secondary
     u.mirrored = false;
     u.secondary_first = false;
     u.wrapped = false;

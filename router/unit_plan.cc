@@ -24,7 +24,9 @@ UnitPlan planUnit(const UnitFacts& facts) {
   // sync waits (bounded by connect_timeout_ms) for a secondary being reconnected rather than
   // missing the unit; async never makes the client wait for it.
   const bool waits_for_secondary = secondary.reconnecting && facts.mirror != config::MirrorMode::Async;
-  if (plan.mirrored && !secondary.up && !waits_for_secondary) {
+  // Session state (SET, a named statement's Parse) still reaches both: it is not the transaction's data.
+  const bool cut_off = facts.in_transaction && facts.transaction_unmirrored && !plan.both;
+  if (plan.mirrored && ((!secondary.up && !waits_for_secondary) || cut_off)) {
     plan.secondary_unavailable = route.mirror;
     plan.mirrored = false;
   }

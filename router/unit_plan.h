@@ -28,6 +28,9 @@ struct UnitFacts {
   bool names_statement = false;         // it creates or closes a named statement (Parse/Close)
   bool open = false;                    // an extended batch flushed before its Sync: more may come
   bool function_call = false;           // a FunctionCall message
+  // In a transaction that ran some mirrored work without the secondary (it was down, or still
+  // logging back in under async): the rest of it is not mirrored either.
+  bool transaction_unmirrored = false;
 };
 
 struct UnitPlan {
@@ -58,6 +61,9 @@ struct UnitPlan {
 //   store does (a ramped read already fell back in decide(); this is a lost secondary).
 // - Mirrored work whose secondary is down waits for it only under sync while it is being
 //   reconnected; otherwise the unit runs unmirrored (secondary_unavailable).
+// - A transaction is mirrored whole or not at all: once part of it ran without the secondary,
+//   the rest runs without it too (secondary_unavailable), even if the secondary is back: its
+//   later statements alone there would be a transaction the authoritative store never ran.
 // - Only a write that is wrappable, alone in its unit, complete (not open), outside a transaction
 //   and not a FunctionCall is wrapped in BEGIN/COMMIT.
 UnitPlan planUnit(const UnitFacts& facts);

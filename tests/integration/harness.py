@@ -452,10 +452,10 @@ class Proxy:
     `env` adds environment variables (for password_env).
     """
 
-    def __init__(self, binary, old, new=None, env=None, start_timeout=10.0, unix_dir=None, **overrides):
+    def __init__(self, binary, old, new=None, env=None, start_timeout=10.0, unix_dir=None, port=None, **overrides):
         self.binary = binary
         self.tmp = make_tmpdir("proxy")
-        self.port = free_port()
+        self.port = port or free_port()   # port: a restart on the port of a proxy that is gone
         self.unix_dir = unix_dir   # listen on unix_dir/.s.PGSQL.port instead of 127.0.0.1:port
         self.proc = None
         _register(self)

@@ -158,6 +158,17 @@ class DualWrite:
     def endpoint(self):
         return self.tgt.endpoint()
 
+    def restart(self, ctx, **flags):
+        """After the proxy is gone (kill -9 included): a new one on the same ports, journal
+        directory and flags (`flags` changes some)."""
+        cfg = self.tgt.config
+        kept = {k: v for k, v in cfg["flags"].items() if k != "state_file"}
+        kept.update(flags)
+        self.tgt.cleanup()
+        self.tgt = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new, port=self.tgt.port, flags=kept,
+                           **{k: v for k, v in cfg.items()
+                              if k in ("journal_dir", "admin", "mirror_timeout_ms", "compare")})
+
     def connect(self, db, autocommit=True):
         conn = self.tgt.connect(db=db)
         conn.autocommit = autocommit

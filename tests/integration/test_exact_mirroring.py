@@ -543,17 +543,6 @@ def check_journal_per_transaction(ctx):
         dw.stop()
 
 
-def _restart(ctx, dw, **flags):
-    """A second proxy on dw's journal directory and flags (the first one is gone)."""
-    cfg = dw.tgt.config
-    kept = {k: v for k, v in cfg["flags"].items() if k != "state_file"}
-    kept.update(flags)
-    admin_port = h.free_port()
-    proxy = h.Proxy(ctx.binary, old=ctx.old, new=ctx.new, flags=kept, journal_dir=cfg["journal_dir"],
-                    admin={"listen": f"127.0.0.1:{admin_port}"}, mirror_timeout_ms=cfg["mirror_timeout_ms"])
-    return proxy, admin_port
-
-
 def check_async_survives_kill(ctx):
     if ctx.direct:
         return skip(ctx, "the proxy's write-ahead record")
@@ -562,7 +551,6 @@ def check_async_survives_kill(ctx):
     dw = DualWrite(ctx, mirror="async", mirror_timeout_ms=60000)
     journal_dir = dw.tgt.config["journal_dir"]
     locker = ctx.new.connect(db=db)
-    restarted = None
     try:
         conn = dw.connect(db)
         cur = conn.cursor()
@@ -596,7 +584,7 @@ def check_async_survives_kill(ctx):
         h.check(queued >= 1, f"writes were queued when the proxy was killed ({queued})")
         h.check_eq(dw.journal(), [], "journal before the restart")
 
-        restarted, admin_port = _restart(ctx, dw, reads_new_percent=100)
+        dw.restart(ctx, reads_new_percent=100)
         lines = dw.journal()
         h.check_eq({d["kind"] for d in lines}, {"unclean_stop"}, f"kinds journaled at start-up: {lines[:3]}")
         h.check_eq({d["secondary_store"] for d in lines}, {"new"}, "the store that missed them")
@@ -611,31 +599,26 @@ def check_async_survives_kill(ctx):
             param = [d for d in lines if "VALUES (50" in d["statement"]]
             h.check(param and param[0]["parameters"] == ["with a parameter"], f"its parameters: {param}")
         h.check(all("found at start-up" in d.get("reason", "") for d in lines), "each says when it was found")
-        m = h.Metrics(admin_port)
+        m = dw.metrics()
         h.check_eq(m.get("cutover_divergences_total", kind="unclean_stop"), float(len(lines)), "metric: one per line")
-        status, body = h.admin_request(admin_port, "GET", "/status")
+        status, body = h.admin_request(dw.admin_port, "GET", "/status")
         h.check_eq(status, 200, "GET /status")
         h.check_eq(body.get("unclean_stop", {}).get("lost_writes"), {"old": 0, "new": len(lines)},
                    f"/status unclean_stop: {body.get('unclean_stop')}")
         ctx.new.psql("INSERT INTO w VALUES (999, 'on new only')", db=db)
-        c = restarted.connect(db=db)
-        c.autocommit = True
+        c = dw.connect(db)
         rc = c.cursor()
         rc.execute("SELECT count(*) FROM w WHERE id = 999")
         h.check_eq(rc.fetchone()[0], 0, "a read with reads_new_percent 100 is served by old (new missed writes)")
         c.close()
-        h.check_eq(restarted.stop(), 0, "the restarted proxy's exit code")
-        restarted.cleanup()
-        restarted = None
+        dw.stop()
         wal_files = [f for f in os.listdir(journal_dir) if f.startswith("async-queue.")]
         h.check_eq(wal_files, [], "write-ahead files after a clean stop")
         before = len(dw.journal())
-        restarted, _ = _restart(ctx, dw)
+        dw.restart(ctx)
         h.check_eq(len(dw.journal()), before, "a start after a clean stop journals nothing")
     finally:
         locker.close()
-        if restarted is not None:
-            restarted.cleanup()
         dw.tgt.cleanup()
 
 

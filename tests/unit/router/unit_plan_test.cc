@@ -102,6 +102,20 @@ TEST(UnitPlan, SecondaryDownMissesAMirroredWriteUnlessSyncWaitsForItsReconnectio
   EXPECT_TRUE(plan.secondary_unavailable);
 }
 
+TEST(UnitPlan, ATransactionBegunWithoutTheSecondaryStaysWithoutIt) {
+  Case later("INSERT INTO t VALUES (2)");   // the secondary is up again (its login ended)
+  later.facts.in_transaction = true;
+  later.facts.transaction_unmirrored = true;
+  later.facts.mirror = MirrorMode::Async;
+  UnitPlan plan = later.plan();
+  EXPECT_FALSE(plan.mirrored);
+  EXPECT_TRUE(plan.secondary_unavailable);
+  later.facts.mirror = MirrorMode::Sync;
+  EXPECT_FALSE(later.plan().mirrored);
+  later.facts.in_transaction = false;   // the next transaction is mirrored again
+  EXPECT_TRUE(later.plan().mirrored);
+}
+
 TEST(UnitPlan, SessionStateOnBothStoresIsNotJournaledWhenTheSecondaryIsDown) {
   Case set("SET search_path = app", Route{.serve = Store::Old, .both = true});
   set.facts.new_lane.up = false;
