@@ -125,7 +125,7 @@ Status AsyncWal::addSegment(uint64_t number) {
   return Status::ok();
 }
 
-std::optional<AsyncWal::Mark> AsyncWal::intent(const nlohmann::json& record, std::function<void(bool)> on_durable) {
+std::optional<AsyncWal::Mark> AsyncWal::intentNow(const nlohmann::json& record) {
   std::lock_guard lock(mutex_);
   if (current().journal->bytesAccepted() >= segment_bytes_) {
     if (Status added = addSegment(current().number + 1); !added) {
@@ -134,7 +134,7 @@ std::optional<AsyncWal::Mark> AsyncWal::intent(const nlohmann::json& record, std
     }
   }
   const Mark mark{next_id_, current().number};
-  if (!current().journal->append(nlohmann::json{{"intent", mark.id}, {"record", record}}, std::move(on_durable))) {
+  if (!current().journal->writeNow(nlohmann::json{{"intent", mark.id}, {"record", record}})) {
     ++refused_;
     return std::nullopt;
   }
@@ -142,6 +142,13 @@ std::optional<AsyncWal::Mark> AsyncWal::intent(const nlohmann::json& record, std
   ++current().pending;
   ++pending_;
   return mark;
+}
+
+bool AsyncWal::whenDurable(const Mark& mark, std::function<void(bool durable)> on_durable) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(segments_.begin(), segments_.end(), [&](const Segment& s) { return s.number == mark.segment; });
+  if (it == segments_.end()) return false;
+  return it->journal->barrier(std::move(on_durable));
 }
 
 void AsyncWal::done(const Mark& mark) {

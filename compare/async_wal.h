@@ -1,26 +1,32 @@
 #pragma once
 
-// mirror: async durability (DESIGN.md "Guarantees"): the write-ahead record of acknowledged
-// writes the secondary store has not applied yet.
+// Durability of mirrored writes across a crash of the proxy: the write-ahead record of writes one
+// store has (or is about to have) that the other may lack if the proxy dies now.
 //
-// Before the client hears that an async write committed, the journal line that write would
-// become if it were lost is appended here (intent) and fsync'd — group commit: the Journal's
-// writer thread syncs everything queued at once, and the client's answer waits for its record.
-// When the secondary has applied the write, or its miss went to the divergence journal, a short
-// "done" record follows (not waited for). At start-up, recover() returns every intent without a
-// done: acknowledged to a client, never confirmed applied on the secondary. The proxy journals
-// them as `unclean_stop` divergences before it serves anyone, then removes the files.
+// mirror: async — before the authoritative store's COMMIT of a write is sent, the journal line
+// that write becomes if it is lost is written here (intent; write(2) before the COMMIT goes, so a
+// kill of the process cannot lose it), and the client's answer waits until it is fsync'd too
+// (whenDurable: group commit, one fsync for every record written meanwhile). When the secondary
+// has applied the write, or its miss went to the divergence journal, or the COMMIT failed, a
+// short "done" record follows (not waited for).
+// mirror: sync — before the secondary commits its part ahead of the authoritative store (an
+// explicit COMMIT, an autocommit write the secondary runs alone), the same kind of intent is
+// written (not fsync'd: the answer does not wait), and its done once the authoritative store's
+// COMMIT answered. A kill in between leaves a write on one store only: it is reported.
 //
-// This is not a replay queue: a statement-mirrored write is not idempotent (UPDATE … SET n = n + 1
-// applied twice is wrong), so what a crash left unapplied is reported exactly, for repair, rather
-// than guessed at. A done record still in the writer's queue when the process is killed is lost
-// with it, so recovery can name a write the secondary did apply in the last milliseconds; its line
-// says "not confirmed applied", which stays true.
+// At start-up, recover() returns every intent without a done. The proxy journals them as
+// `unclean_stop` divergences before it serves anyone, then removes the files. This is not a
+// replay queue: a statement-mirrored write is not idempotent (UPDATE … SET n = n + 1 applied
+// twice is wrong), so what a crash left in doubt is reported exactly, for repair, rather than
+// guessed at. A done record still in the writer's queue when the process is killed is lost with
+// it, so recovery can name a write that did reach both stores in the last milliseconds; its line
+// says "not confirmed", which stays true. Intents are written before the store commits, so a
+// kill just before that commit names a write neither store has: the line says so too.
 //
 // Files: <directory>/async-queue.<n>.jsonl, a new segment once the current one has taken
-// segment_bytes. An intent's done is written after it (the caller marks done only what intent()
-// accepted), in the same or a later segment, so segments are deleted oldest first, once neither
-// they nor any older one holds an intent without its done.
+// segment_bytes. An intent's done is written after it (the caller marks done only what
+// intentNow() wrote), in the same or a later segment, so segments are deleted oldest first, once
+// neither they nor any older one holds an intent without its done.
 
 #include <cstdint>
 #include <deque>
@@ -61,16 +67,20 @@ class AsyncWal {
   AsyncWal(const AsyncWal&) = delete;
   AsyncWal& operator=(const AsyncWal&) = delete;
 
-  // Any thread. `on_durable(true)` runs on the writer thread once `record` is fsync'd
-  // (false: writing it failed). nullopt: the record was refused (the writer's queue is full):
-  // `on_durable` is not called and the write is not protected.
-  std::optional<Mark> intent(const nlohmann::json& record, std::function<void(bool durable)> on_durable);
-  // Any thread, once per Mark intent() returned: the secondary applied it, or its miss is journaled.
+  // Any thread: `record` is in the file when this returns (not yet fsync'd). nullopt: it could
+  // not be written (logged); the write goes on unprotected.
+  std::optional<Mark> intentNow(const nlohmann::json& record);
+  // Any thread: `on_durable` runs on the writer thread once `mark`'s intent is fsync'd (false:
+  // fsync failed). False when there is nothing to wait for (its segment is gone: every intent in
+  // it is done) or the writer's queue is full: then it is not called.
+  bool whenDurable(const Mark& mark, std::function<void(bool durable)> on_durable);
+  // Any thread, once per Mark intentNow() returned: the write is on both stores, or its miss is
+  // journaled, or it was never committed.
   void done(const Mark& mark);
 
   uint64_t pending() const;          // intents without their done
   size_t segments() const;           // segment files open
-  uint64_t refused() const;          // intents the writer refused
+  uint64_t refused() const;          // intents that could not be written
 
  private:
   struct Segment {

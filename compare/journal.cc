@@ -197,7 +197,48 @@ void Journal::run() {
   }
 }
 
+bool Journal::writeNow(const nlohmann::json& record) {
+  std::string line;
+  try {
+    line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } catch (const nlohmann::json::exception&) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  line += '\n';
+  accepted_bytes_.fetch_add(line.size(), std::memory_order_relaxed);
+  std::lock_guard lock(write_mutex_);
+  return writeWhole(line);
+}
+
+bool Journal::barrier(std::function<void(bool durable)> on_durable) {
+  Pending pending;   // no line: the batch it joins is fsync'd, nothing more
+  pending.on_durable = std::move(on_durable);
+  {
+    std::lock_guard lock(mutex_);
+    if (closing_ || held_records_ + 1 > max_records_) return false;
+    ++held_records_;
+    queue_.push_back(std::move(pending));
+  }
+  wake_.notify_one();
+  return true;
+}
+
 bool Journal::writeAndSync(const std::string& bytes) {
+  {
+    std::lock_guard lock(write_mutex_);
+    if (!writeWhole(bytes)) return false;
+  }
+  fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  if (::fsync(fd_) != 0) {
+    // After a failed fsync the kernel may have dropped the dirty pages: nothing is durable.
+    reportError("fsync", errno);
+    return false;
+  }
+  return true;
+}
+
+bool Journal::writeWhole(const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
@@ -214,16 +255,11 @@ bool Journal::writeAndSync(const std::string& bytes) {
     done += static_cast<size_t>(n);
   }
   size_ += bytes.size();
-  fsyncs_.fetch_add(1, std::memory_order_relaxed);
-  if (::fsync(fd_) != 0) {
-    // After a failed fsync the kernel may have dropped the dirty pages: nothing is durable.
-    reportError("fsync", errno);
-    return false;
-  }
   return true;
 }
 
 void Journal::reportError(std::string_view what, int err) {
+  std::lock_guard lock(error_mutex_);
   ++errors_since_log_;
   const auto now = std::chrono::steady_clock::now();
   if (last_error_log_ != std::chrono::steady_clock::time_point{} &&

@@ -46,6 +46,14 @@ class Journal {
   // Callbacks run in append order and must not block for long: the next batch waits for them.
   bool append(nlohmann::json record, std::function<void(bool durable)> on_durable = {});
 
+  // Any thread: writes `record` to the file before it returns (write(2), no fsync): it survives
+  // the process being killed, and is fsync'd with the writer's next batch (barrier() asks for
+  // one). False when it could not be serialised or written (logged like the writer's errors).
+  bool writeNow(const nlohmann::json& record);
+  // Any thread: `on_durable` runs on the writer thread once everything written or queued before
+  // it is fsync'd. False when the queue is full or closing (then it is not called).
+  bool barrier(std::function<void(bool durable)> on_durable);
+
   uint64_t written() const { return written_.load(std::memory_order_relaxed); }  // fsync'd
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }  // refused
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }    // I/O error
@@ -70,12 +78,14 @@ class Journal {
   Journal(std::string path, int fd, uint64_t size, size_t max_records, size_t max_bytes);
   void run();  // the writer thread
   bool writeAndSync(const std::string& bytes);
+  bool writeWhole(const std::string& bytes);   // write_mutex_ held
   void reportError(std::string_view what, int err);
 
   const std::string path_;
   const int fd_;
   const size_t max_records_, max_bytes_;
-  uint64_t size_;  // file size after the last complete write; writer thread only
+  std::mutex write_mutex_;   // one write(2) of the writer or of writeNow() at a time
+  uint64_t size_;           // file size after the last complete write; guarded by write_mutex_
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -86,9 +96,10 @@ class Journal {
 
   std::atomic<uint64_t> written_{0}, dropped_{0}, failed_{0}, fsyncs_{0}, accepted_bytes_{0};
 
-  // Error logging at most once a minute; writer thread only.
+  // Error logging at most once a minute; guarded by error_mutex_ (writeNow reports too).
   std::chrono::steady_clock::time_point last_error_log_{};
   uint64_t errors_since_log_ = 0;
+  std::mutex error_mutex_;
 
   std::thread writer_;  // last: starts after every member above is initialised
 };

@@ -761,6 +761,7 @@ void ClientSession::finish() {
     state_ = State::Closing;   // nothing more from or to the client; drainLane still applies the queue
     return;
   }
+  if (unit_) unitEndsInDoubt(*unit_, "its connection closed");
   mirror_txn_.reset();   // an explicit transaction that never ended: the authoritative store rolls it back
   if (mirrorPending()) {
     dropMirrorQueue(compare::divergence_kind::kSecondaryUnavailable, "not applied: the session closed first");

@@ -172,8 +172,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // shared by the unit whose answer waits for it and the queued item that settles it.
   struct WalEntry {
     nlohmann::json record;                         // its divergence line, were it lost
-    std::optional<compare::AsyncWal::Mark> mark;   // written (its done is owed)
-    bool settled = false;                          // applied on the secondary, or its miss journaled
+    compare::AsyncWal::Mark mark;                  // its intent, written
+    bool settled = false;                          // done: on both stores, journaled, or never committed
+    bool queued = false;                           // a queued item settles it (else its unit does)
   };
   struct PendingStatement {
     bool sql = false;                  // PREPARE (else a protocol Parse)
@@ -375,16 +376,20 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
                    std::string secondary_outcome);
   void asyncCommitDone(Unit& unit);
-  // Acknowledged only once durable: appends the queued write's record to the write-ahead record
-  // and returns true when the client's answer now waits for it (walDurable releases it).
+  // The write-ahead record (compare/async_wal.h). writeIntent: the line a write becomes if the
+  // proxy dies before it is on both stores, written before the store that commits first does.
+  // awaitWal: async, after the authoritative COMMIT: true when the client's answer now waits for
+  // the intent's fsync (walDurable releases it). settle: its done.
+  std::shared_ptr<WalEntry> writeIntent(const compare::Divergence& line);
   bool awaitWal(Unit& unit);
   void walDurable(uint64_t unit, bool durable);
-  void ackAsyncCommit();
+  void ackAsyncCommit();         // a wrapped async write's held answer to the client
+  void settle(std::shared_ptr<WalEntry>& entry);
+  void attachWal(Unit& unit, MirrorItem& item);
+  void unitEndsInDoubt(Unit& unit, const std::string& why);
   // The authoritative store's connection died with a write in flight that the secondary has
   // committed, or will: journaled as in doubt there.
-  void authorityLost(const std::string& why);         // a wrapped async write's held answer to the client
-  void settleWal(MirrorItem& item);
-  std::shared_ptr<WalEntry> walEntryOf(const MirrorItem& item) const;
+  void authorityLost(const std::string& why);
   // mirror: sync: the injected COMMIT of a wrapped write failed after the secondary applied it.
   void syncCommitDone(Unit& unit);
   static void onApplyTimeout(evutil_socket_t, short, void* arg);

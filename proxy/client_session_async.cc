@@ -27,6 +27,9 @@ namespace {
 using router::Store;
 
 constexpr size_t kMaxItemText = 8192;   // statement text kept per queued write, for the journal
+constexpr const char* kNotConfirmed =
+    "not confirmed applied: the proxy stopped before this acknowledged write was applied here (it may be missing, "
+    "or applied in its last moments; if the stop came just before the authoritative COMMIT, neither store has it)";
 
 
 void addText(std::string& into, const std::string& text) {
@@ -59,8 +62,18 @@ void ClientSession::startAsyncUnit() {
     return;
   }
   // The ReadyForQuery is held: a write that ends here is acknowledged only once its write-ahead
-  // record is durable (advanceUnit, awaitWal).
+  // record is durable (advanceUnit, awaitWal). A unit that may commit has its intent written
+  // before it is sent: queueMirror hands it to the queued item.
   u.held = true;
+  const bool may_commit = u.status_before == 'I' || u.info.transaction == router::TransactionCommand::Commit ||
+                          u.info.multi_statement;
+  if (u.route.mirror && u.info.kind != router::StatementKind::Read && may_commit) {
+    const bool in_txn = u.status_before != 'I' && mirror_txn_;
+    u.wal = writeIntent(divergenceOf(in_txn ? mirror_txn_->unit : u.number,
+                                     in_txn ? mirror_txn_->text + "; " + u.text : u.text.substr(0, kMaxItemText),
+                                     u.parameters, compare::divergence_kind::kUncleanStop, authority_, "acknowledged",
+                                     kNotConfirmed));
+  }
   if (u.images) {
     if (!u.images->prologue.empty()) sendToLane(u.serve, u.images->prologue, Segment{Reply::Swallow});
     sendToLane(u.serve, u.images->statement, Segment{Reply::Forward, true});
@@ -120,7 +133,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.text = u.text.substr(0, kMaxItemText);
     item.parameters = u.parameters;
     item.serve = served;
-    if (item.compare) u.wal = item.wal = walEntryOf(item);
+    attachWal(u, item);
     return enqueueMirror(std::move(item));
   }
   if (u.status_before == 'I') {
@@ -170,7 +183,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.serve.error = served.error;
   }
   if (!item.ticket) item.ticket = MirrorTicket(sequencer, sequencer->take());
-  if (item.compare && !item.overflow) u.wal = item.wal = walEntryOf(item);
+  if (!item.overflow) attachWal(u, item);
   if (item.overflow) {
     metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
     metrics::global().divergences(metrics::DivergenceKindLabel::QueueFull).Increment();
@@ -199,7 +212,7 @@ void ClientSession::enqueueMirror(MirrorItem item) {
                 id_, router::toString(router::otherStore(authority_)), why);
     }
     journalItem(item, compare::divergence_kind::kQueueFull, item.serve.describe(), why);
-    settleWal(item);
+    settle(item.wal);
     return;
   }
   mirror_queue_bytes_ += item.bytes();
@@ -258,7 +271,7 @@ void ClientSession::finishMirrorItem() {
   metrics::global().mirrorQueueUnits().Decrement();
   mirror_busy_ = false;
   item.ticket.release();   // lower tickets done, this one too: the next write in the order may start
-  settleWal(item);         // applied (a divergence is journaled below, as any other)
+  settle(item.wal);         // applied (a divergence is journaled below, as any other)
   if (item.compare) {
     const std::string_view kind = compare::judgeWrite(item.serve, mirror_outcome_,
                               {.nondeterministic = item.nondeterministic, .compare_rows = item.rows, .tags_when_failed = true});
@@ -294,7 +307,7 @@ void ClientSession::dropMirrorQueue(std::string_view kind, const std::string& wh
     metrics::global().divergences(compare::kindLabel(kind)).Increment();
     journalItem(item, kind, item.serve.describe(),
                 running ? "outcome unknown (it was running there and was cancelled; check the rows): " + why : why);
-    settleWal(item);
+    settle(item.wal);
     running = false;
   }
   metrics::global().mirrorQueueUnits().Decrement(static_cast<double>(mirror_queue_.size()));
@@ -341,38 +354,50 @@ void ClientSession::asyncCommitDone(Unit& u) {
               "queued before the COMMIT failed: applied");
 }
 
-// mirror: async durability. The record is the divergence line the write becomes if the proxy
-// stops before the secondary applied it (found at the next start, compare/async_wal.h).
-std::shared_ptr<ClientSession::WalEntry> ClientSession::walEntryOf(const MirrorItem& item) const {
-  if (worker_.context().async_wal == nullptr || item.serve.failed) return nullptr;   // nothing acknowledged to lose
+std::shared_ptr<ClientSession::WalEntry> ClientSession::writeIntent(const compare::Divergence& line) {
+  compare::AsyncWal* wal = worker_.context().async_wal;
+  if (wal == nullptr) return nullptr;
   auto entry = std::make_shared<WalEntry>();
-  compare::Divergence d = divergenceOf(item.unit, item.text, item.parameters, compare::divergence_kind::kUncleanStop,
-                                       authority_, item.serve.describe(),
-                                       "not confirmed applied: the proxy stopped before this acknowledged write was "
-                                       "applied here (it may be missing, or applied in its last moments)");
-  entry->record = compare::toJson(d);
+  entry->record = compare::toJson(line);
+  auto mark = wal->intentNow(entry->record);
+  if (!mark) {
+    log::error("session {}: cannot write the write-ahead record (see the journal error): this write goes on "
+               "unprotected, a crash now could lose it silently",
+               id_);
+    return nullptr;
+  }
+  entry->mark = *mark;
   return entry;
+}
+
+// The queued item of a unit that committed on the authoritative store: it settles the intent once
+// the secondary applied it (or its miss is journaled). A wrapped write's intent is written now,
+// before its COMMIT is sent; any other unit's was written before it was sent (startAsyncUnit).
+void ClientSession::attachWal(Unit& u, MirrorItem& item) {
+  if (!item.compare || item.serve.failed) return;   // nothing committed: the unit settles its intent
+  if (!u.wal && u.wrapped) {
+    u.wal = writeIntent(divergenceOf(item.unit, item.text, item.parameters, compare::divergence_kind::kUncleanStop,
+                                     authority_, "acknowledged", kNotConfirmed));
+  }
+  if (!u.wal) return;
+  u.wal->queued = true;
+  item.wal = u.wal;
 }
 
 bool ClientSession::awaitWal(Unit& u) {
   compare::AsyncWal* wal = worker_.context().async_wal;
-  if (wal == nullptr || !u.wal || u.wal->settled || u.wal->mark || lane(u.serve).outcome.failed) return false;
+  if (wal == nullptr || !u.wal || u.wal->settled || !u.wal->queued || lane(u.serve).outcome.failed) return false;
   Worker* worker = &worker_;
   ClientSession* self = this;
   const uint64_t id = id_;
   const uint64_t number = u.number;
-  auto mark = wal->intent(u.wal->record, [worker, self, id, number](bool durable) {
-    worker->post([worker, self, id, number, durable] {
-      if (worker->sessionAlive(self, id)) self->walDurable(number, durable);
-    });
-  });
-  if (!mark) {
-    log::error("session {}: the async write-ahead record refused a write (its writer is behind); acknowledged "
-               "without it: a crash now could lose it silently",
-               id_);
-    return false;
+  if (!wal->whenDurable(u.wal->mark, [worker, self, id, number](bool durable) {
+        worker->post([worker, self, id, number, durable] {
+          if (worker->sessionAlive(self, id)) self->walDurable(number, durable);
+        });
+      })) {
+    return false;   // its segment is gone (settled meanwhile), or the writer is full: written is all we have
   }
-  u.wal->mark = mark;
   u.wal_waiting = true;
   return true;
 }
@@ -381,8 +406,8 @@ void ClientSession::walDurable(uint64_t number, bool durable) {
   if (!unit_ || unit_->number != number || !unit_->wal_waiting) return;
   unit_->wal_waiting = false;
   if (!durable) {
-    log::error("session {}: the async write-ahead record could not be written (see the journal error); the write "
-               "is acknowledged without it",
+    log::error("session {}: the write-ahead record could not be fsync'd (see the journal error); the write is "
+               "acknowledged with its record written but not durable",
                id_);
   }
   if (unit_->wrapped) return ackAsyncCommit();
@@ -402,14 +427,26 @@ void ClientSession::ackAsyncCommit() {
   advanceUnit();
 }
 
-void ClientSession::settleWal(MirrorItem& item) {
-  if (!item.wal) return;
-  item.wal->settled = true;
-  if (item.wal->mark) {
-    if (compare::AsyncWal* wal = worker_.context().async_wal) wal->done(*item.wal->mark);
-    item.wal->mark.reset();
+void ClientSession::settle(std::shared_ptr<WalEntry>& entry) {
+  if (entry && !entry->settled) {
+    entry->settled = true;
+    if (compare::AsyncWal* wal = worker_.context().async_wal) wal->done(entry->mark);
   }
-  item.wal.reset();
+  entry.reset();
+}
+
+// The session ends (its client left, a store's connection died) while a write it wrote an intent
+// for is half done: one store may have it, the other not. Journaled now, not at the next start.
+void ClientSession::unitEndsInDoubt(Unit& u, const std::string& why) {
+  if (!u.wal || u.wal->settled || u.wal->queued) return;
+  nlohmann::json record = u.wal->record;
+  record["kind"] = compare::divergence_kind::kErrorOneSide;
+  record["authoritative_outcome"] = "the session ended (" + why + ") before its COMMIT answered: committed or not, "
+                                    "check the rows";
+  metrics::global().divergences(metrics::DivergenceKindLabel::ErrorOneSide).Increment();
+  missedWriteOn(router::otherStore(authority_), compare::divergence_kind::kErrorOneSide);
+  if (compare::Journal* journal = worker_.context().journal) journal->append(std::move(record));
+  settle(u.wal);
 }
 
 void ClientSession::onApplyTimeout(evutil_socket_t, short, void* arg) {

@@ -679,6 +679,13 @@ void ClientSession::startUnit() {
 
 void ClientSession::sendToSecondary() {
   Unit& u = *unit_;
+  if ((u.wrapped || u.secondary_first) && u.route.mirror && !u.wal) {
+    // The secondary commits its part now, ahead of the authoritative store's COMMIT: were the
+    // proxy to die in between, the write would be on the secondary only. Written first.
+    u.wal = writeIntent(divergenceOf(u, compare::divergence_kind::kUncleanStop, authority_,
+                                     "its COMMIT had not answered when the proxy stopped: committed or not, check the rows",
+                                     "sent ahead of the authoritative COMMIT: committed here, or about to be"));
+  }
   u.secondary_sent = true;
   u.secondary_started = std::chrono::steady_clock::now();
   if (std::string images = secondaryStatement(u); !images.empty()) {
@@ -1064,6 +1071,7 @@ void ClientSession::advanceUnit() {
   if (!unit_) return;
   Unit& u = *unit_;
   if (u.released) {
+    if (u.wal && !u.wal->queued) settle(u.wal);   // both stores answered: nothing in doubt
     const bool large = u.bytes.size() >= kTrimAfterBytes;
     unit_.reset();   // `u` dangles from here on
     copy_in_ = CopyIn::Idle;
@@ -1307,6 +1315,7 @@ void ClientSession::authorityLost(const std::string& why) {
         "connection lost before its COMMIT answered (" + why + "): committed or not, check the rows",
         secondary_outcome)));
   }
+  if (u.wal && !u.wal->queued) settle(u.wal);   // journaled: the next start need not report it
 }
 
 void ClientSession::secondaryLost(const std::string& why) {

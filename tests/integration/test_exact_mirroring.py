@@ -58,6 +58,11 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   autocommit INSERT in sync (new ran it on its own) and in async (queued before old's COMMIT),
   and an explicit transaction in sync (new commits first): each is journaled `error_one_side`
   ("connection lost before its COMMIT answered"), naming the whole transaction.
+- sync_kill_between_commits: `mirror: sync`, the same sleeping COMMIT on old; the proxy is
+  killed (-9) while new has committed its part (an autocommit INSERT new ran alone, an explicit
+  transaction new committed first) and old's COMMIT has not answered (old's backend is then
+  terminated, so old never commits): the next start journals each as `unclean_stop`, naming the
+  write — before, the row stayed on new only with no line anywhere.
 """
 import io
 import json
@@ -627,19 +632,7 @@ def check_authority_dies_during_commit(ctx):
         return skip(ctx, "the journal is the proxy's")
     db = "exact_dies"
     fresh_with(ctx, db, "CREATE TABLE d (id int PRIMARY KEY, note text)")
-    ctx.old.psql("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(30); "
-                 "RETURN NULL; END$$; CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON d DEFERRABLE INITIALLY "
-                 "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow()", db=db)
-
-    def kill_old_in_commit():
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            got = ctx.old.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-                               "current_database() AND wait_event = 'PgSleep'", db=db).strip()
-            if got == "t":
-                return
-            time.sleep(0.05)
-        raise h.CheckFailed("old's backend never reached its COMMIT's trigger")
+    kill_old_in_commit = sleeping_commit_on_old(ctx, db)
 
     cases = [("sync", False, 1), ("async", False, 2), ("sync", True, 3)]
     for mirror, explicit, key in cases:
@@ -671,10 +664,69 @@ def check_authority_dies_during_commit(ctx):
             dw.stop()
 
 
+def sleeping_commit_on_old(ctx, db, before_kill=None):
+    """A deferred trigger on old's table d sleeps in COMMIT. Returns a function that waits until
+    a backend sleeps there, runs before_kill(), then terminates that backend (old never commits)."""
+    ctx.old.psql("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(30); "
+                 "RETURN NULL; END$$; CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON d DEFERRABLE INITIALLY "
+                 "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow()", db=db)
+    sleeping = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'"
+
+    def kill_old_in_commit():
+        deadline = time.monotonic() + 20
+        while ctx.old.psql(f"SELECT count(*) {sleeping}", db=db).strip() != "1":
+            if time.monotonic() > deadline:
+                raise h.CheckFailed("old's backend never reached its COMMIT's trigger")
+            time.sleep(0.05)
+        if before_kill:
+            before_kill()
+        h.check_eq(ctx.old.psql(f"SELECT pg_terminate_backend(pid) {sleeping}", db=db).strip(), "t",
+                   "old's backend terminated in its COMMIT")
+    return kill_old_in_commit
+
+
+def check_sync_kill_between_commits(ctx):
+    if ctx.direct:
+        return skip(ctx, "kill -9 of the proxy")
+    db = "exact_between"
+    fresh_with(ctx, db, "CREATE TABLE d (id int PRIMARY KEY, note text)")
+    dw = None
+
+    def kill_proxy():
+        dw.tgt.proc.kill()
+        dw.tgt.proc.wait()
+    kill_old_in_commit = sleeping_commit_on_old(ctx, db, before_kill=kill_proxy)
+    try:
+        for explicit, key in ((False, 1), (True, 2)):
+            dw = DualWrite(ctx, mirror="sync", mirror_timeout_ms=30000) if dw is None else dw
+            conn = dw.connect(db, autocommit=not explicit)
+            cur = conn.cursor()
+            killer = threading.Thread(target=kill_old_in_commit)
+            killer.start()
+            try:
+                cur.execute(f"INSERT INTO d VALUES ({key}, 'between commits')")
+                if explicit:
+                    conn.commit()
+            except Exception:  # noqa: BLE001 - the proxy dies under the client
+                pass
+            killer.join()
+            h.check_eq([c.psql(f"SELECT count(*) FROM d WHERE id = {key}", db=db).strip() for c in (ctx.old, ctx.new)],
+                       ["0", "1"], f"explicit={explicit}: the row on old and new")
+            before = len(dw.journal())
+            dw.restart(ctx)
+            lines = dw.journal()[before:]
+            h.check_eq([d["kind"] for d in lines], ["unclean_stop"], f"explicit={explicit}: journaled at the start: {lines}")
+            h.check(f"VALUES ({key}," in lines[0]["statement"] and "had not answered" in lines[0]["authoritative_outcome"],
+                    f"explicit={explicit}: the line names the write: {lines[0]}")
+    finally:
+        if dw is not None:
+            dw.tgt.cleanup()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_images_are_bounded, check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
           check_sequences_level_before_authority_moves, check_journal_per_transaction, check_async_survives_kill,
-          check_authority_dies_during_commit]
+          check_authority_dies_during_commit, check_sync_kill_between_commits]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

@@ -33,22 +33,24 @@ class AsyncWalTest : public ::testing::Test {
     return out;
   }
 
-  // Appends an intent and waits until it is durable.
+  // Writes an intent and waits until it is durable.
   static AsyncWal::Mark durableIntent(AsyncWal& wal, nlohmann::json record) {
+    auto mark = wal.intentNow(record);
+    EXPECT_TRUE(mark.has_value());
+    if (!mark) return {};
     std::mutex mutex;
     std::condition_variable cv;
     bool done = false, durable = false;
-    auto mark = wal.intent(record, [&](bool ok) {
+    EXPECT_TRUE(wal.whenDurable(*mark, [&](bool ok) {
       std::lock_guard lock(mutex);
       done = true;
       durable = ok;
       cv.notify_one();
-    });
-    EXPECT_TRUE(mark.has_value());
+    }));
     std::unique_lock lock(mutex);
     cv.wait(lock, [&] { return done; });
     EXPECT_TRUE(durable);
-    return mark.value_or(AsyncWal::Mark{});
+    return *mark;
   }
 
   std::string dir_;
@@ -121,6 +123,16 @@ TEST_F(AsyncWalTest, FinishedSegmentsAreDeletedOldestFirst) {
   wal.done(first);
   EXPECT_EQ(wal.segments(), 1u);   // only the current one is left
   EXPECT_EQ(files().size(), 1u);
+}
+
+TEST_F(AsyncWalTest, AnIntentIsInTheFileWhenIntentNowReturns) {
+  auto wal = AsyncWal::open(dir_);
+  ASSERT_TRUE(wal.isOk());
+  ASSERT_TRUE(wal.value()->intentNow({{"statement", "written"}}).has_value());
+  auto found = AsyncWal::recover(dir_);   // no wait: the process could be killed right here
+  ASSERT_TRUE(found.isOk());
+  ASSERT_EQ(found.value().lost.size(), 1u);
+  EXPECT_EQ(found.value().lost[0]["statement"], "written");
 }
 
 TEST_F(AsyncWalTest, ATornLastLineIsSkipped) {
