@@ -211,8 +211,9 @@ void ClientSession::schemaLoaded() {
 void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts) {
   Images& im = *u.images;
   im.plan = router::planImages(im.shape, *facts, u.info.nondeterministic);
+  u.inexact = im.plan.side_effects;   // beside the images, if any: never silent
   if (!im.plan.images) {
-    u.inexact = im.plan.inexact;
+    if (!im.plan.inexact.empty()) u.inexact = im.plan.inexact;
     u.images.reset();
     return;
   }

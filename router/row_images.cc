@@ -23,14 +23,18 @@ std::string joined(const std::vector<std::string>& columns, std::string_view pre
 
 std::string tableFactsQuery(const WriteShape& shape) {
   const std::string name = pgclient::quoteLiteral(pgclient::quoteQualified(shape.schema, shape.table));
-  // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE.
+  // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE (the first
+  // EXISTS: BEFORE ROW ones, the last: any other — AFTER, or per statement — but a CONSTRAINT
+  // TRIGGER, taken for the check it is made for).
   return "SELECT n.nspname, c.relname, c.relkind, a.attname, a.attidentity, a.attgenerated, "
          "pg_catalog.pg_get_expr(d.adbin, d.adrelid), "
          "coalesce(a.attnum = ANY ((SELECT i.indkey FROM pg_catalog.pg_index i "
          "WHERE i.indrelid = c.oid AND i.indisprimary)::int2[]), false), "
          "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
          "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & 20 <> 0), "
-         "pg_catalog.format_type(a.atttypid, a.atttypmod) "
+         "pg_catalog.format_type(a.atttypid, a.atttypmod), "
+         "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 <> 3 AND g.tgtype & 20 <> 0 AND g.tgconstraint = 0) "
          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
          "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
          "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -40,7 +44,7 @@ std::string tableFactsQuery(const WriteShape& shape) {
 TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool(std::string_view)>& constant) {
   TableFacts facts;
   for (const Row& row : rows) {
-    if (row.size() < 10 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
+    if (row.size() < 11 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
     if (*row[2] != "r" && *row[2] != "p") return TableFacts{};   // a view, a foreign table: not ours to image
     facts.found = true;
     facts.schema = *row[0];
@@ -55,12 +59,26 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
     column.store_picked = column.identity || (!column.generated && !column.default_expr.empty() &&
                                               !constant(column.default_expr));
     facts.before_row_trigger = flag(row[8]);
+    facts.other_write_trigger = flag(row[10]);
     facts.columns.push_back(std::move(column));
   }
   return facts;
 }
 
 ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
+  ImagePlan plan = planRowImages(shape, facts, text_nondeterministic);
+  if (facts.other_write_trigger && plan.inexact.empty()) {
+    plan.side_effects = plan.images && facts.before_row_trigger
+                            ? "the table's AFTER or per-statement triggers do not run on the secondary (the row "
+                              "images are applied with session_replication_role = replica): what they write elsewhere "
+                              "is on the authoritative store only"
+                            : "the table has AFTER or per-statement triggers: what they write into other tables is "
+                              "each store's own doing, not imaged";
+  }
+  return plan;
+}
+
+ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
   ImagePlan plan;
   if (!facts.found) {
     if (text_nondeterministic) plan.inexact = "its target is not a table cutover knows (a view, a foreign table)";

@@ -31,11 +31,14 @@ struct TableFacts {
   std::string schema, name;     // as the catalog spells them
   std::vector<ColumnFacts> columns;   // in attnum order
   bool before_row_trigger = false;    // a BEFORE … FOR EACH ROW trigger on INSERT or UPDATE
+  bool other_write_trigger = false;   // an AFTER or per-statement trigger on INSERT or UPDATE (not a
+                                      // CONSTRAINT TRIGGER: taken for a check)
 };
 
 // One row per column of `shape`'s target, resolved by the session's search_path, in attnum
 // order: nspname, relname, relkind, attname, attidentity, attgenerated, default expression,
-// in primary key, has a BEFORE ROW INSERT/UPDATE trigger, format_type. No row: not a table.
+// in primary key, has a BEFORE ROW INSERT/UPDATE trigger, format_type, has another INSERT/UPDATE
+// trigger (AFTER, or per statement). No row: not a table.
 std::string tableFactsQuery(const WriteShape& shape);
 
 // `rows` of tableFactsQuery. `constant(expr)` tells whether a default expression is a constant
@@ -47,6 +50,9 @@ struct ImagePlan {
   bool images = false;              // run with RETURNING on the serve store, apply the rows on the secondary
   std::string why;                  // what the store picks ("id: nextval('t_id_seq'::regclass)")
   std::string inexact;              // images needed but not possible: why (a nondeterministic divergence)
+  // Exact for this table, but its triggers write elsewhere what cutover does not image: why (also
+  // journaled nondeterministic, beside the images when there are some).
+  std::string side_effects;
 };
 
 // Whether the INSERT or UPDATE `shape` (text nondeterministic: it calls now(), random() …) needs
@@ -54,6 +60,8 @@ struct ImagePlan {
 // when its text is nondeterministic or a BEFORE ROW trigger may set values; it needs a primary key
 // it does not change (the images are applied by key).
 ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic);
+// The same for the table's own rows only (side_effects never set).
+ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic);
 
 using Row = std::vector<std::optional<std::string>>;
 

@@ -24,8 +24,8 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
 - inexact_is_journaled: what is still mirrored as its text although the store picks values — an
   INSERT with an omitted serial asking for binary results (psycopg 3 binary cursor), an
   `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes), a COPY FROM leaving the
-  serial to each store — gets a `nondeterministic` journal line naming the table
-  and the reason, never silence.
+  serial to each store, an INSERT into a table whose AFTER trigger writes another table — gets a
+  `nondeterministic` journal line naming the table and the reason, never silence.
 - images_are_bounded: an INSERT … SELECT whose row images pass 8 MiB (10,000 rows of 1 kB) is
   not held whole: it is mirrored as its text and journaled `nondeterministic` with that reason.
 - ddl_refreshes_facts: a column with a volatile default added through the proxy is imaged at the
@@ -259,6 +259,21 @@ def check_inexact_is_journaled(ctx):
         h.check_eq(m.get("cutover_divergences_total", kind="nondeterministic"), 3.0,
                    "divergences_total{kind=nondeterministic}")
         h.check_eq(m.get("cutover_divergences_total"), 3.0, "divergences_total, every kind")
+        # An AFTER trigger writing another table with a value each store picks: the table's own
+        # row is exact (imaged), the audit row is not, and that is said.
+        run_schema(dw, db, "CREATE TABLE audit (id bigserial PRIMARY KEY, e_id bigint, at timestamptz DEFAULT now()); "
+                           "CREATE FUNCTION audit_e() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$BEGIN INSERT INTO audit (e_id) VALUES (NEW.id); RETURN NULL; END$$; "
+                           "CREATE TRIGGER audit_e AFTER INSERT ON e FOR EACH ROW EXECUTE FUNCTION audit_e()")
+        conn = dw.connect(db)
+        conn.cursor().execute("INSERT INTO e (note) VALUES ('audited')")
+        conn.close()
+        audited = [d for d in dw.journal() if "'audited'" in d["statement"]]
+        h.check(len(audited) == 1 and audited[0]["kind"] == "nondeterministic" and
+                "AFTER or per-statement triggers" in audited[0].get("reason", ""),
+                f"the insert into a table whose AFTER trigger writes elsewhere: {audited}")
+        row = "SELECT id, note FROM e WHERE note = 'audited'"
+        h.check_eq(ctx.new.psql(row, db=db), ctx.old.psql(row, db=db), "the table's own row, imaged")
     finally:
         dw.stop()
 

@@ -9,12 +9,13 @@ namespace {
 
 using Rows = std::vector<Row>;
 
-// nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger, type
+// nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger, type,
+// other trigger
 Row column(const char* name, const char* identity, const char* generated, std::optional<std::string> def,
-           bool key, bool trigger = false, const char* kind = "r") {
+           bool key, bool trigger = false, const char* kind = "r", bool after_trigger = false) {
   const bool text = std::string_view(name) == "state" || std::string_view(name) == "note";
   return {"app", "orders", kind, name, identity, generated, def, key ? "t" : "f", trigger ? "t" : "f",
-          text ? "text" : "integer"};
+          text ? "text" : "integer", after_trigger ? "t" : "f"};
 }
 
 bool constant(std::string_view expr) { return expr == "0" || expr == "'new'::text"; }
@@ -73,6 +74,22 @@ TEST(PlanInsertImages, WhatTheStorePicks) {
   plan = planImages(shapeOf("INSERT INTO app.orders (id, n, note) VALUES (1, 2, 'x')"), orders(true), false);
   EXPECT_TRUE(plan.images);
   EXPECT_EQ(plan.why, "a BEFORE ROW trigger may set values");
+}
+
+TEST(PlanInsertImages, TriggersWritingElsewhereAreNeverSilent) {
+  TableFacts audited = tableFactsFrom({column("id", "", "", "nextval('s'::regclass)", true, false, "r", true),
+                                       column("note", "", "", std::nullopt, false, false, "r", true)},
+                                      constant);
+  EXPECT_TRUE(audited.other_write_trigger);
+  // Exact for the table itself (given key, deterministic): mirrored as its text, and said so.
+  ImagePlan plan = planImages(shapeOf("INSERT INTO orders (id, note) VALUES (1, 'x')"), audited, false);
+  EXPECT_FALSE(plan.images);
+  EXPECT_NE(plan.side_effects.find("AFTER or per-statement triggers"), std::string::npos) << plan.side_effects;
+  // Imaged for its own rows, and still said so.
+  plan = planImages(shapeOf("INSERT INTO orders (note) VALUES ('x')"), audited, false);
+  EXPECT_TRUE(plan.images);
+  EXPECT_FALSE(plan.side_effects.empty());
+  EXPECT_TRUE(planImages(shapeOf("INSERT INTO orders (note) VALUES ('x')"), orders(), false).side_effects.empty());
 }
 
 TEST(PlanInsertImages, InexactWithoutAKeyOrATable) {
