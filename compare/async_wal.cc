@@ -157,8 +157,9 @@ void AsyncWal::done(const Mark& mark) {
   if (it == segments_.end() || it->pending == 0) return;   // not ours: a second done for one mark
   --it->pending;
   --pending_;
-  // Not waited for: a done lost with the process names a write recovery cannot confirm, no more.
-  current().journal->append(nlohmann::json{{"done", mark.id}});
+  // Written at once, not fsync'd (the next async barrier syncs it along): no writer wake-up, no
+  // fsync of its own. Lost with the machine, it names a write recovery cannot confirm, no more.
+  current().journal->writeNow(nlohmann::json{{"done", mark.id}});
   dropFinishedSegments();
 }
 

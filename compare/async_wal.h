@@ -8,7 +8,7 @@
 // kill of the process cannot lose it), and the client's answer waits until it is fsync'd too
 // (whenDurable: group commit, one fsync for every record written meanwhile). When the secondary
 // has applied the write, or its miss went to the divergence journal, or the COMMIT failed, a
-// short "done" record follows (not waited for).
+// short "done" record follows (written at once, not fsync'd).
 // mirror: sync — before the secondary commits its part ahead of the authoritative store (an
 // explicit COMMIT, an autocommit write the secondary runs alone), the same kind of intent is
 // written (not fsync'd: the answer does not wait), and its done once the authoritative store's
@@ -18,10 +18,10 @@
 // `unclean_stop` divergences before it serves anyone, then removes the files. This is not a
 // replay queue: a statement-mirrored write is not idempotent (UPDATE … SET n = n + 1 applied
 // twice is wrong), so what a crash left in doubt is reported exactly, for repair, rather than
-// guessed at. A done record still in the writer's queue when the process is killed is lost with
-// it, so recovery can name a write that did reach both stores in the last milliseconds; its line
-// says "not confirmed", which stays true. Intents are written before the store commits, so a
-// kill just before that commit names a write neither store has: the line says so too.
+// guessed at. A done record is written with write(2) but not fsync'd, so a crash of the machine
+// (not of the process) can lose it, and recovery then names a write that did reach both stores;
+// its line says "not confirmed", which stays true. Intents are written before the store commits,
+// so a kill just before that commit names a write neither store has: the line says so too.
 //
 // Files: <directory>/async-queue.<n>.jsonl, a new segment once the current one has taken
 // segment_bytes. An intent's done is written after it (the caller marks done only what

@@ -262,6 +262,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     // RETURNING rows compared between the stores. A pipelined SELECT's rows are not: beside other
     // sessions' writes they may differ without any divergence. Empty: every row compared.
     std::vector<bool> execute_writes;
+    std::vector<std::string> execute_texts;   // the writing Executes' statements ("" unknown)
+    int facts_loads = 0;               // catalog queries checkStatements sent for this unit
+    bool checking_statements = false;  // the catalog query under way is checkStatements'
     bool images_checked = false;       // prepareImages ran (it may have asked the catalog first)
     bool noted = false;                // noteTransactionStatement ran
     std::optional<Images> images;
@@ -395,6 +398,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   static void onApplyTimeout(evutil_socket_t, short, void* arg);
   // Exact mirroring (client_session_images.cc). True while the unit waits for the catalog.
   bool prepareImages(Unit& u);
+  // A unit of several statements: whether any leaves values to the store (then journaled). True
+  // while it waits for a table's facts.
+  bool checkStatements(Unit& u, const std::vector<std::string>& statements);
   void schemaLoaded();
   void planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts);
   // A RowDescription or DataRow of the serve store's answer to an imaged unit: the image columns

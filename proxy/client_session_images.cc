@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 
 #include <atomic>
+#include <unordered_set>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -36,6 +37,10 @@ using router::Store;
 constexpr size_t kMaxImageBytes = 8u << 20;
 // Facts of a table are read again after this long: DDL run beside cutover is seen within it.
 constexpr auto kFactsMaxAge = std::chrono::seconds(60);
+// A unit of several statements: how many different ones, and how many tables not yet cached, are
+// checked for values the store picks; beyond, it is journaled as not checked.
+constexpr size_t kMaxCheckedStatements = 64;
+constexpr int kMaxFactsLoads = 8;
 
 // Bumped when any session of the process ran DDL: every session's table facts are read again.
 std::atomic<uint64_t> g_schema_generation{1};
@@ -142,6 +147,12 @@ bool ClientSession::prepareImages(Unit& u) {
     shape = router::writeShape(u.text);
   }
   if (!shape) {
+    // Several statements: mirrored as their text; which of them the store picks values for is
+    // checked against their tables' facts, so that it is journaled and not silent.
+    std::vector<std::string> statements;
+    if (one_query && u.info.multi_statement && !u.text_cut) statements = router::splitStatements(u.text);
+    if (!one_query && u.execute_texts.size() > 1) statements = u.execute_texts;
+    if (!statements.empty()) return checkStatements(u, statements);
     if (u.info.nondeterministic) {
       u.inexact = "the statement calls a function each store evaluates itself; only a single INSERT or UPDATE (a "
                   "simple Query or one unnamed extended-protocol statement) is mirrored by row images, this is "
@@ -190,6 +201,47 @@ bool ClientSession::prepareImages(Unit& u) {
   return true;
 }
 
+bool ClientSession::checkStatements(Unit& u, const std::vector<std::string>& statements) {
+  const char* form = u.info.multi_statement ? "query string" : "extended-protocol batch";
+  auto inexact = [&](const std::string& why) {
+    u.inexact = fmt::format("{} statements in one {} are mirrored as their text (row images take one statement): {}",
+                            statements.size(), form, why);
+    return false;
+  };
+  std::unordered_set<std::string> seen;
+  for (const std::string& sql : statements) {
+    if (sql.empty()) return inexact("one of them is not known to cutover (a statement prepared before it was routed)");
+    if (!seen.insert(sql).second) continue;
+    if (seen.size() > kMaxCheckedStatements) {
+      return inexact(fmt::format("more than {} different ones, not all checked for values the store picks",
+                                 kMaxCheckedStatements));
+    }
+    std::optional<router::WriteShape> shape = router::writeShape(sql);
+    if (!shape) continue;   // not an INSERT, UPDATE or COPY FROM: nothing the store fills in
+    auto cached = table_facts_.find(factsKey(*shape));
+    if (cached == table_facts_.end() || std::chrono::steady_clock::now() - cached->second.read_at >= kFactsMaxAge) {
+      if (u.facts_loads >= kMaxFactsLoads) {
+        return inexact(fmt::format("they write more than {} tables, not all checked", kMaxFactsLoads));
+      }
+      ++u.facts_loads;
+      u.images.emplace();
+      u.images->shape = std::move(*shape);
+      u.checking_statements = true;
+      captured_.clear();
+      captured_bytes_ = 0;
+      schema_failed_ = false;
+      sendToLane(u.serve, injectedQuery(router::tableFactsQuery(u.images->shape)), Segment{Reply::Schema});
+      return true;   // schemaLoaded checks again with the facts cached
+    }
+    const bool nondeterministic = worker_.classifier().classify(sql).nondeterministic;
+    const router::ImagePlan plan = router::planImages(*shape, *cached->second.facts, nondeterministic);
+    const std::string why = plan.images ? plan.why : !plan.inexact.empty() ? plan.inexact : plan.side_effects;
+    if (!why.empty()) return inexact(fmt::format("\"{}\" leaves {} to each store", sql.substr(0, 120), why));
+  }
+  if (u.info.nondeterministic) return inexact("a statement calls a function each store evaluates itself");
+  return false;
+}
+
 void ClientSession::schemaLoaded() {
   if (!unit_ || !unit_->images) return;
   Unit& u = *unit_;
@@ -204,6 +256,18 @@ void ClientSession::schemaLoaded() {
   captured_.clear();
   captured_.shrink_to_fit();
   if (!schema_failed_) table_facts_[factsKey(u.images->shape)] = {facts, std::chrono::steady_clock::now()};
+  if (u.checking_statements) {
+    // checkStatements again, from the start, with this table's facts cached.
+    u.checking_statements = false;
+    u.images.reset();
+    if (schema_failed_) {
+      u.inexact = "several statements in one request are mirrored as their text, and the catalog query that "
+                  "checks them for values the store picks failed";
+    } else {
+      u.images_checked = false;
+    }
+    return startUnit();
+  }
   planImages(u, std::move(facts));
   startUnit();
 }

@@ -433,6 +433,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
   bool named = false;          // a named statement is created or closed: every store needs it
   int parses = 0;              // Parse messages so far (each answered by a ParseComplete)
   bool bound_writes = true;    // the last Bind's statement writes (unknown: it may)
+  std::string bound_text;      // … and its text ("" unknown)
   bool first = true;
   bool all_wrappable = true;    // every statement of the unit may run inside BEGIN … COMMIT
   auto consider = [&](const router::StatementInfo& info) {
@@ -522,6 +523,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       }
       if (unit.parameters.empty()) unit.parameters = b.value().params;
       bound_writes = router::writeRank(info.kind) >= router::writeRank(router::StatementKind::Write);
+      bound_text = statement_text != nullptr ? *statement_text : std::string();
       consider(info);
     } else if (type == protocol::Close::kType) {
       named = true;
@@ -536,6 +538,7 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       }
     } else if (type == protocol::Execute::kType) {
       unit.execute_writes.push_back(bound_writes);
+      if (bound_writes) unit.execute_texts.push_back(bound_text);
     } else if (type == protocol::FunctionCall::kType) {
       router::StatementInfo info;   // large objects and the like: a write
       info.reason = "FunctionCall";

@@ -273,4 +273,24 @@ Result<std::string> withImageReturning(std::string_view sql, const WriteShape& s
   return out;
 }
 
+std::vector<std::string> splitStatements(std::string_view sql) {
+  const std::string text(sql);
+  PgQuerySplitResult split = pg_query_split_with_parser(text.c_str());
+  std::vector<std::string> out;
+  if (split.error == nullptr) {
+    for (int i = 0; i < split.n_stmts; ++i) {
+      const PgQuerySplitStmt* stmt = split.stmts[i];
+      const auto begin = static_cast<size_t>(std::max(stmt->stmt_location, 0));
+      if (begin >= text.size()) continue;
+      std::string one = text.substr(begin, static_cast<size_t>(std::max(stmt->stmt_len, 0)) ?
+                                                static_cast<size_t>(stmt->stmt_len) : std::string::npos);
+      const size_t first = one.find_first_not_of(" \t\r\n");
+      if (first == std::string::npos) continue;
+      out.push_back(one.substr(first));
+    }
+  }
+  pg_query_free_split_result(split);
+  return out;
+}
+
 }  // namespace cutover::router

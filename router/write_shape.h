@@ -37,6 +37,10 @@ struct WriteShape {
 // imaged: its facts say whether the store picks values); else nullopt (unparsable text too).
 std::optional<WriteShape> writeShape(std::string_view sql);
 
+// The statements of a query string of several, as libpg_query's parser splits it (comments and
+// strings that hold ';' stay whole); empty when it does not parse.
+std::vector<std::string> splitStatements(std::string_view sql);
+
 // The column that separates the client's RETURNING items from the rows cutover asked for.
 inline constexpr std::string_view kImageMarker = "cutover:images";
 

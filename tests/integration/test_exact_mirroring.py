@@ -24,7 +24,9 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
 - inexact_is_journaled: what is still mirrored as its text although the store picks values — an
   INSERT with an omitted serial asking for binary results (psycopg 3 binary cursor), an
   `UPDATE … SET id = id + 100, x = clock_timestamp()` (its key changes), a COPY FROM leaving the
-  serial to each store, an INSERT into a table whose AFTER trigger writes another table — gets a
+  serial to each store, a query string of two INSERTs one of which leaves the serial to the store
+  (one with every value given gets none), a pipelined batch of two Executes of such an INSERT,
+  an INSERT into a table whose AFTER trigger writes another table — gets a
   `nondeterministic` journal line naming the table and the reason, never silence.
 - images_are_bounded: an INSERT … SELECT whose row images pass 8 MiB (10,000 rows of 1 kB) is
   not held whole: it is mirrored as its text and journaled `nondeterministic` with that reason.
@@ -259,6 +261,30 @@ def check_inexact_is_journaled(ctx):
         h.check_eq(m.get("cutover_divergences_total", kind="nondeterministic"), 3.0,
                    "divergences_total{kind=nondeterministic}")
         h.check_eq(m.get("cutover_divergences_total"), 3.0, "divergences_total, every kind")
+        # Several statements in one request: mirrored as their text; journaled when one of them
+        # leaves values to the store, not when every value is given.
+        conn = dw.connect(db)
+        conn.cursor().execute("INSERT INTO e (id, note) VALUES (1000, 'given1'); "
+                              "INSERT INTO e (id, note) VALUES (1001, 'given2')")
+        conn.cursor().execute("INSERT INTO e (id, note) VALUES (1002, 'multi0'); INSERT INTO e (note) VALUES ('multi1')")
+        conn.close()
+        sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+        try:
+            one = _bind_execute_sync("", ("piped1",))[:-5]   # Bind + Execute, no Sync
+            two = _bind_execute_sync("", ("piped2",))
+            sock.sendall(_parse("", "INSERT INTO e (note) VALUES ($1)") + one + two)
+            while h.read_message(sock)[0] != b"Z":
+                pass
+        finally:
+            sock.close()
+        several = dw.journal()[3:]
+        h.check(not [d for d in several if "given1" in d["statement"]], f"all values given: no line ({several})")
+        multi = [d for d in several if "multi1" in d["statement"]]
+        h.check(len(multi) == 1 and "2 statements in one query string" in multi[0].get("reason", "") and
+                "id: nextval" in multi[0]["reason"], f"the query string leaving the serial to the store: {multi}")
+        piped = [d for d in several if "INSERT INTO e (note) VALUES ($1)" in d["statement"]]
+        h.check(len(piped) == 1 and "extended-protocol batch" in piped[0].get("reason", ""),
+                f"the pipelined batch of two Executes: {piped}")
         # An AFTER trigger writing another table with a value each store picks: the table's own
         # row is exact (imaged), the audit row is not, and that is said.
         run_schema(dw, db, "CREATE TABLE audit (id bigserial PRIMARY KEY, e_id bigint, at timestamptz DEFAULT now()); "
