@@ -134,7 +134,16 @@ std::optional<AsyncWal::Mark> AsyncWal::intentNow(const nlohmann::json& record) 
     }
   }
   const Mark mark{next_id_, current().number};
-  if (!current().journal->writeNow(nlohmann::json{{"intent", mark.id}, {"record", record}})) {
+  // The record is dumped once, inside the line (no copy of the tree).
+  std::string line;
+  try {
+    line = fmt::format("{{\"intent\":{},\"record\":{}}}", mark.id,
+                       record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } catch (const nlohmann::json::exception&) {
+    ++refused_;
+    return std::nullopt;
+  }
+  if (!current().journal->writeLineNow(std::move(line))) {
     ++refused_;
     return std::nullopt;
   }
@@ -159,7 +168,7 @@ void AsyncWal::done(const Mark& mark) {
   --pending_;
   // Written at once, not fsync'd (the next async barrier syncs it along): no writer wake-up, no
   // fsync of its own. Lost with the machine, it names a write recovery cannot confirm, no more.
-  current().journal->writeNow(nlohmann::json{{"done", mark.id}});
+  current().journal->writeLineNow(fmt::format("{{\"done\":{}}}", mark.id));
   dropFinishedSegments();
 }
 

@@ -41,6 +41,37 @@ metrics::DivergenceKindLabel kindLabel(std::string_view kind) {
   return metrics::DivergenceKindLabel::ErrorOneSide;   // unreachable: every kind is listed
 }
 
+std::string withParameters(std::string_view text, const std::vector<std::optional<std::string>>& parameters) {
+  if (parameters.empty()) return std::string(text);
+  // Before the statement's own closing semicolon, if it has one: they belong to the statement.
+  std::string_view body = text;
+  while (!body.empty() && (body.back() == ' ' || body.back() == '\n' || body.back() == '\t')) body.remove_suffix(1);
+  const bool semicolon = !body.empty() && body.back() == ';';
+  if (semicolon) body.remove_suffix(1);
+  std::string out(body);
+  constexpr size_t kMaxValue = 1024;
+  out += " [parameters: ";
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += "$" + std::to_string(i + 1) + " = ";
+    if (!parameters[i]) {
+      out += "NULL";
+      continue;
+    }
+    const std::string_view value = std::string_view(*parameters[i]).substr(0, kMaxValue);
+    out += '\'';
+    for (char c : value) {
+      out += c;
+      if (c == '\'') out += '\'';
+    }
+    out += '\'';
+    if (parameters[i]->size() > kMaxValue) out += "…";
+  }
+  out += ']';
+  if (semicolon) out += ';';
+  return out;
+}
+
 std::string hexParameter(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out = "\\x";

@@ -57,6 +57,12 @@ nlohmann::json toJson(const Divergence& divergence);
 // A binary-format parameter as text: "\x" followed by lowercase hex, bytea's output format.
 std::string hexParameter(std::string_view bytes);
 
+// One statement of a transaction's journal text with the values it was bound to, as PostgreSQL
+// logs them: `UPDATE t SET n = $1 WHERE id = $2 [parameters: $1 = '5', $2 = NULL]` (each value
+// at most 1 KiB, quotes doubled; before the statement's closing semicolon when it has one).
+// Without parameters: the text as it is.
+std::string withParameters(std::string_view text, const std::vector<std::optional<std::string>>& parameters);
+
 // Now as RFC 3339 UTC with milliseconds: "2026-11-21T07:50:01.123Z".
 using cutover::nowRfc3339Ms;   // common/clock.h
 

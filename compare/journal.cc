@@ -197,14 +197,7 @@ void Journal::run() {
   }
 }
 
-bool Journal::writeNow(const nlohmann::json& record) {
-  std::string line;
-  try {
-    line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } catch (const nlohmann::json::exception&) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+bool Journal::writeLineNow(std::string line) {
   line += '\n';
   accepted_bytes_.fetch_add(line.size(), std::memory_order_relaxed);
   std::lock_guard lock(write_mutex_);

@@ -46,10 +46,11 @@ class Journal {
   // Callbacks run in append order and must not block for long: the next batch waits for them.
   bool append(nlohmann::json record, std::function<void(bool durable)> on_durable = {});
 
-  // Any thread: writes `record` to the file before it returns (write(2), no fsync): it survives
-  // the process being killed, and is fsync'd with the writer's next batch (barrier() asks for
-  // one). False when it could not be serialised or written (logged like the writer's errors).
-  bool writeNow(const nlohmann::json& record);
+  // Any thread: writes `line` (one serialised JSON record, without its '\n') to the file before
+  // it returns (write(2), no fsync): it survives the process being killed, and is fsync'd with
+  // the writer's next batch (barrier() asks for one). False when writing failed (logged like the
+  // writer's errors).
+  bool writeLineNow(std::string line);
   // Any thread: `on_durable` runs on the writer thread once everything written or queued before
   // it is fsync'd. False when the queue is full or closing (then it is not called).
   bool barrier(std::function<void(bool durable)> on_durable);

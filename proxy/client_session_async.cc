@@ -65,8 +65,10 @@ void ClientSession::startAsyncUnit() {
   // record is durable (advanceUnit, awaitWal). A unit that may commit has its intent written
   // before it is sent: queueMirror hands it to the queued item.
   u.held = true;
-  const bool may_commit = u.status_before == 'I' || u.info.transaction == router::TransactionCommand::Commit ||
-                          u.info.multi_statement;
+  // (BEGIN alone commits nothing; a ROLLBACK neither.)
+  const auto txn = u.info.transaction;
+  const bool may_commit = u.info.multi_statement || txn == router::TransactionCommand::Commit ||
+                          (u.status_before == 'I' && txn == router::TransactionCommand::None);
   if (u.route.mirror && u.info.kind != router::StatementKind::Read && may_commit) {
     const bool in_txn = u.status_before != 'I' && mirror_txn_;
     u.wal = writeIntent(divergenceOf(in_txn ? mirror_txn_->unit : u.number,
@@ -145,7 +147,7 @@ void ClientSession::queueMirror(Unit& u) {
     mirror_txn_->compare = u.route.mirror;
     mirror_txn_->nondeterministic = nondeterministic;
     mirror_txn_->copy_streams = u.copy_streams;
-    addText(mirror_txn_->text, u.text);
+    addText(mirror_txn_->text, compare::withParameters(u.text, u.parameters));
     mirror_txn_->serve.add(served);
     return;
   }
@@ -169,7 +171,7 @@ void ClientSession::queueMirror(Unit& u) {
         txn.body.shrink_to_fit();
       }
     }
-    addText(txn.text, u.text);
+    addText(txn.text, compare::withParameters(u.text, u.parameters));
     txn.serve.add(served);
     return;
   }
@@ -177,7 +179,7 @@ void ClientSession::queueMirror(Unit& u) {
   MirrorItem item = std::move(txn);
   mirror_txn_.reset();
   item.commit = std::move(bytes);
-  addText(item.text, u.text);
+  addText(item.text, compare::withParameters(u.text, u.parameters));
   if (served.failed && !item.serve.failed) {
     item.serve.failed = true;   // its COMMIT failed on the authoritative store
     item.serve.error = served.error;

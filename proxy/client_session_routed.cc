@@ -1257,7 +1257,8 @@ void ClientSession::noteTransactionStatement(const Unit& u) {
   if (!u.route.mirror || u.info.kind == router::StatementKind::Read) return;
   if (txn_statements_.size() >= kJournalTextBytes) return;
   if (!txn_statements_.empty()) txn_statements_ += "; ";
-  txn_statements_ += u.text.substr(0, kJournalTextBytes - std::min(txn_statements_.size(), kJournalTextBytes));
+  txn_statements_ += compare::withParameters(u.text, u.parameters)
+                         .substr(0, kJournalTextBytes - std::min(txn_statements_.size(), kJournalTextBytes));
 }
 
 compare::Divergence ClientSession::divergenceOf(uint64_t unit, std::string text,

@@ -377,7 +377,7 @@ Status Server::recoverAsyncWrites() {
     }
     log::error("the last stop was unclean: {} acknowledged async writes were never confirmed applied ({} on new, {} "
                "on old); each is in {} as unclean_stop. That store serves no reads in this process: run cutover verify "
-               "and cutover repair --from-journal, then restart",
+               "to see the rows that differ, mend them, then restart cutover",
                found.lost.size(), context_.lost_at_start_new, context_.lost_at_start_old, journal_->path());
   } else if (found.segments > 0) {
     log::info("async write-ahead record: every acknowledged write of the last run was applied ({} records)",

@@ -6,7 +6,9 @@ pgbench tpcb-like (4 clients) through the real proxy, and in the middle of it on
 - old: the same for the old (authoritative) store;
 - proxy: `kill -9` of the proxy, started again on the same journal directory;
 
-then a second pgbench run, the async queue drained, the proxy stopped. Afterwards every row
+then a second pgbench run, the async queue drained, the proxy stopped. pgbench's simple protocol
+throughout, and -M prepared with new killed (named statements replayed on the new connection),
+-M extended with the proxy killed. Afterwards every row
 that differs between old and new (pgbench_accounts, _tellers, _branches; pgbench_history
 compared as a multiset of whole rows, mtime included) must be explained by a journal line of
 its transaction: an account by a line naming its UPDATE, a history row by a line naming its
@@ -14,6 +16,7 @@ INSERT with the same values, a teller or branch by a line naming it. The counts 
 differing rows, journal lines by kind) are logged for the issue's note.
 """
 import collections
+import json
 import os
 import re
 import signal
@@ -37,9 +40,33 @@ HISTORY = re.compile(r"INSERT INTO pgbench_history \(tid, bid, aid, delta, mtime
                      r"VALUES \((\d+), (\d+), (\d+), (-?\d+), CURRENT_TIMESTAMP\)")
 
 
-def pgbench_popen(ctx, port, db, seconds):
+PARAMETERS = re.compile(r"^(.*) \[parameters: (.*)\];?$", re.S)
+VALUE = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
+
+
+def literal(text, parameters=None):
+    """A journaled statement with its $n replaced by the values it was bound to: those of the
+    line (one statement) or those written after it ("[parameters: $1 = '5', …]", a transaction's)."""
+    m = PARAMETERS.match(text)
+    values = {}
+    if m:
+        text = m.group(1)
+        values = {int(n): None if v == "NULL" else v[1:-1].replace("''", "'") for n, v in VALUE.findall(m.group(2))}
+    elif parameters:
+        values = {i + 1: v for i, v in enumerate(parameters)}
+    return re.sub(r"\$(\d+)", lambda v: str(values.get(int(v.group(1)), v.group(0))), text)
+
+
+def statements_of(line):
+    parts = line.get("statement", "").split("; ")
+    if len(parts) == 1:
+        return [literal(parts[0], line.get("parameters"))]
+    return [literal(part) for part in parts]
+
+
+def pgbench_popen(ctx, port, db, seconds, protocol="simple"):
     return subprocess.Popen([ctx.pgbench, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-n", "-c", "4",
-                             "-j", "2", "-T", str(seconds), db],
+                             "-j", "2", "-M", protocol, "-T", str(seconds), db],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -52,8 +79,8 @@ def rows(cluster, db, sql):
     return [tuple(r.split("|")) for r in cluster.psql(sql, db=db).splitlines() if r]
 
 
-def fault_run(ctx, target, mirror):
-    db = f"fault_{target}_{mirror}"
+def fault_run(ctx, target, mirror, protocol="simple"):
+    db = f"fault_{target}_{mirror}_{protocol}"
     fresh_db(ctx, db)
     for c in (ctx.old, ctx.new):   # the same initial data on both: pgbench's own, deterministic
         out = subprocess.run([ctx.pgbench, "-h", "127.0.0.1", "-p", str(c.port), "-U", "postgres", "-i", "-q",
@@ -62,7 +89,7 @@ def fault_run(ctx, target, mirror):
     dw = DualWrite(ctx, mirror=mirror, mirror_timeout_ms=5000)
     port = dw.endpoint().port
     try:
-        first = pgbench_popen(ctx, port, db, RUN_S)
+        first = pgbench_popen(ctx, port, db, RUN_S, protocol)
         time.sleep(FAULT_AT_S)
         if target == "proxy":
             dw.tgt.proc.send_signal(signal.SIGKILL)
@@ -75,14 +102,14 @@ def fault_run(ctx, target, mirror):
             time.sleep(DOWN_S)
             store.start()
             out1 = first.communicate(timeout=120)[0]
-        second = pgbench_popen(ctx, port, db, AFTER_S)
+        second = pgbench_popen(ctx, port, db, AFTER_S, protocol)
         out2 = second.communicate(timeout=120)[0]
         txns = processed(out1) + processed(out2)
         h.check(processed(out2) > 0, f"the second pgbench run after the fault processed nothing:\n{out2[-2000:]}")
         if mirror == "async":
             wait_drained(dw, "the runs")
         dw.stop()
-        explain(ctx, dw, db, f"{target}/{mirror}", txns)
+        explain(ctx, dw, db, f"{target}/{mirror}/{protocol}", txns)
     finally:
         dw.tgt.cleanup()
 
@@ -93,7 +120,7 @@ def explain(ctx, dw, db, what, txns):
     named_accounts, named_tellers, named_branches = set(), set(), set()
     named_history = collections.Counter()
     for d in lines:
-        text = d.get("statement", "")
+        text = "; ".join(statements_of(d))
         named_accounts.update(int(a) for _, a in ACCOUNT.findall(text))
         named_tellers.update(int(t) for _, t in TELLER.findall(text))
         named_branches.update(int(b) for _, b in BRANCH.findall(text))
@@ -121,8 +148,13 @@ def explain(ctx, dw, db, what, txns):
             unexplained.append(f"pgbench_history {values}: {n} rows differ, {named_history[values]} journaled")
     ctx.log(f"{what}: {txns} pgbench transactions; rows differing {counts}; journal {len(lines)} lines "
             f"{dict(kinds)}; unexplained {len(unexplained)}")
-    h.check(not unexplained, f"{what}: {len(unexplained)} differing rows without a journal line of their "
-                             f"transaction, first: {unexplained[:5]}")
+    if unexplained:
+        # What the journal says of the first one's key, if anything: the lines that mention it.
+        key = re.search(r"=(\d+)", unexplained[0]) or re.search(r"\((\d+), (\d+), (\d+)", unexplained[0])
+        token = key.group(1) if key and key.lastindex == 1 else (key.group(3) if key else "")
+        near = [d for d in lines if token and (token in d.get("statement", "") or token in json.dumps(d["parameters"]))]
+        h.check(False, f"{what}: {len(unexplained)} differing rows without a journal line of their transaction, "
+                       f"first: {unexplained[:5]}; journal lines that mention {token}: {near[:4]}")
 
 
 def check_new_killed_sync(ctx):
@@ -161,8 +193,23 @@ def check_proxy_killed_async(ctx):
     fault_run(ctx, "proxy", "async")
 
 
+def check_new_killed_prepared(ctx):
+    """pgbench -M prepared: named statements, replayed on new's connection when it comes back."""
+    if ctx.direct:
+        return skip(ctx, "faults of the proxy's stores")
+    fault_run(ctx, "new", "sync", "prepared")
+    fault_run(ctx, "new", "async", "prepared")
+
+
+def check_proxy_killed_extended(ctx):
+    if ctx.direct:
+        return skip(ctx, "kill -9 of the proxy")
+    fault_run(ctx, "proxy", "sync", "extended")
+    fault_run(ctx, "proxy", "async", "extended")
+
+
 CHECKS = [check_new_killed_sync, check_new_killed_async, check_old_killed_sync, check_old_killed_async,
-          check_proxy_killed_sync, check_proxy_killed_async]
+          check_proxy_killed_sync, check_proxy_killed_async, check_new_killed_prepared, check_proxy_killed_extended]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

@@ -37,6 +37,16 @@ TEST(DivergenceTest, HexParameter) {
   EXPECT_EQ(hexParameter(std::string("\x01\x10\xab", 3)), "\\x0110ab");
 }
 
+TEST(DivergenceTest, WithParametersAsPostgresLogsThem) {
+  EXPECT_EQ(withParameters("SELECT 1", {}), "SELECT 1");
+  EXPECT_EQ(withParameters("UPDATE t SET n = $1 WHERE id = $2", {std::string("it's"), std::nullopt}),
+            "UPDATE t SET n = $1 WHERE id = $2 [parameters: $1 = 'it''s', $2 = NULL]");
+  EXPECT_EQ(withParameters("UPDATE t SET n = $1; ", {std::string("1")}), "UPDATE t SET n = $1 [parameters: $1 = '1'];");
+  const std::string big(2000, 'x');
+  const std::string shown = withParameters("INSERT INTO t VALUES ($1)", {big});
+  EXPECT_EQ(shown, "INSERT INTO t VALUES ($1) [parameters: $1 = '" + std::string(1024, 'x') + "'…]");
+}
+
 TEST(DivergenceTest, TimeIsRfc3339UtcWithMilliseconds) {
   EXPECT_TRUE(std::regex_match(nowRfc3339Ms(),
                                std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
