@@ -157,59 +157,26 @@ def explain(ctx, dw, db, what, txns):
                        f"first: {unexplained[:5]}; journal lines that mention {token}: {near[:4]}")
 
 
-def check_new_killed_sync(ctx):
-    if ctx.direct:
-        return skip(ctx, "faults of the proxy's stores")
-    fault_run(ctx, "new", "sync")
+def fault_check(name, target, *runs):
+    """A check of the harness: fault_run for each (mirror, protocol) of `runs`."""
+    def check(ctx):
+        if ctx.direct:
+            return skip(ctx, "faults of the proxy and its stores")
+        for mirror, protocol in runs:
+            fault_run(ctx, target, mirror, protocol)
+    check.__name__ = f"check_{name}"
+    return check
 
 
-def check_new_killed_async(ctx):
-    if ctx.direct:
-        return skip(ctx, "faults of the proxy's stores")
-    fault_run(ctx, "new", "async")
-
-
-def check_old_killed_sync(ctx):
-    if ctx.direct:
-        return skip(ctx, "faults of the proxy's stores")
-    fault_run(ctx, "old", "sync")
-
-
-def check_old_killed_async(ctx):
-    if ctx.direct:
-        return skip(ctx, "faults of the proxy's stores")
-    fault_run(ctx, "old", "async")
-
-
-def check_proxy_killed_sync(ctx):
-    if ctx.direct:
-        return skip(ctx, "kill -9 of the proxy")
-    fault_run(ctx, "proxy", "sync")
-
-
-def check_proxy_killed_async(ctx):
-    if ctx.direct:
-        return skip(ctx, "kill -9 of the proxy")
-    fault_run(ctx, "proxy", "async")
-
-
-def check_new_killed_prepared(ctx):
-    """pgbench -M prepared: named statements, replayed on new's connection when it comes back."""
-    if ctx.direct:
-        return skip(ctx, "faults of the proxy's stores")
-    fault_run(ctx, "new", "sync", "prepared")
-    fault_run(ctx, "new", "async", "prepared")
-
-
-def check_proxy_killed_extended(ctx):
-    if ctx.direct:
-        return skip(ctx, "kill -9 of the proxy")
-    fault_run(ctx, "proxy", "sync", "extended")
-    fault_run(ctx, "proxy", "async", "extended")
-
-
-CHECKS = [check_new_killed_sync, check_new_killed_async, check_old_killed_sync, check_old_killed_async,
-          check_proxy_killed_sync, check_proxy_killed_async, check_new_killed_prepared, check_proxy_killed_extended]
+CHECKS = [fault_check("new_killed_sync", "new", ("sync", "simple")),
+          fault_check("new_killed_async", "new", ("async", "simple")),
+          fault_check("old_killed_sync", "old", ("sync", "simple")),
+          fault_check("old_killed_async", "old", ("async", "simple")),
+          fault_check("proxy_killed_sync", "proxy", ("sync", "simple")),
+          fault_check("proxy_killed_async", "proxy", ("async", "simple")),
+          # named statements, replayed on new's connection when it comes back
+          fault_check("new_killed_prepared", "new", ("sync", "prepared"), ("async", "prepared")),
+          fault_check("proxy_killed_extended", "proxy", ("sync", "extended"), ("async", "extended"))]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
