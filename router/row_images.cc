@@ -65,19 +65,9 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
   return facts;
 }
 
-ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
-  ImagePlan plan = planRowImages(shape, facts, text_nondeterministic);
-  if (facts.other_write_trigger && plan.inexact.empty()) {
-    plan.side_effects = plan.images && facts.before_row_trigger
-                            ? "the table's AFTER or per-statement triggers do not run on the secondary (the row "
-                              "images are applied with session_replication_role = replica): what they write elsewhere "
-                              "is on the authoritative store only"
-                            : "the table has AFTER or per-statement triggers: what they write into other tables is "
-                              "each store's own doing, not imaged";
-  }
-  return plan;
-}
+namespace {
 
+// planImages for the table's own rows only (side_effects never set).
 ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
   ImagePlan plan;
   if (!facts.found) {
@@ -131,6 +121,21 @@ ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool t
     return plan;
   }
   plan.images = true;
+  return plan;
+}
+
+}  // namespace
+
+ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic) {
+  ImagePlan plan = planRowImages(shape, facts, text_nondeterministic);
+  if (facts.other_write_trigger && plan.inexact.empty()) {
+    plan.side_effects = plan.images && facts.before_row_trigger
+                            ? "the table's AFTER or per-statement triggers do not run on the secondary (the row "
+                              "images are applied with session_replication_role = replica): what they write elsewhere "
+                              "is on the authoritative store only"
+                            : "the table has AFTER or per-statement triggers: what they write into other tables is "
+                              "each store's own doing, not imaged";
+  }
   return plan;
 }
 

@@ -60,8 +60,6 @@ struct ImagePlan {
 // when its text is nondeterministic or a BEFORE ROW trigger may set values; it needs a primary key
 // it does not change (the images are applied by key).
 ImagePlan planImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic);
-// The same for the table's own rows only (side_effects never set).
-ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool text_nondeterministic);
 
 using Row = std::vector<std::optional<std::string>>;
 
