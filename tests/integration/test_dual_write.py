@@ -2000,6 +2000,106 @@ def check_ramped_read_that_writes(ctx):
             dw.tgt.stop()
 
 
+HIDDEN_WRITES_SCHEMA = """
+CREATE TABLE log (form text);
+CREATE FUNCTION note(f text) RETURNS int LANGUAGE sql AS $$INSERT INTO log VALUES (f) RETURNING 1$$;
+CREATE VIEW v AS SELECT note('view') AS n;
+CREATE FUNCTION op_note(a int, b int) RETURNS int LANGUAGE sql
+  AS $$INSERT INTO log VALUES ('operator') RETURNING a + b$$;
+CREATE OPERATOR ### (LEFTARG = int, RIGHTARG = int, FUNCTION = op_note);
+CREATE FUNCTION dom_ok(int) RETURNS bool LANGUAGE sql AS $$INSERT INTO log VALUES ('domain') RETURNING true$$;
+CREATE DOMAIN wdom AS int CHECK (dom_ok(VALUE));
+CREATE TYPE wt AS (x int);
+CREATE FUNCTION to_wt(int) RETURNS wt LANGUAGE sql AS $$INSERT INTO log VALUES ('cast') RETURNING ROW($1)::wt$$;
+CREATE CAST (int AS wt) WITH FUNCTION to_wt(int);
+CREATE TABLE t1 (id int PRIMARY KEY);
+INSERT INTO t1 VALUES (1);
+CREATE FUNCTION f(t1) RETURNS int LANGUAGE sql AS $$INSERT INTO log VALUES ('attribute') RETURNING $1.id$$;
+CREATE FUNCTION public.lower(int) RETURNS int LANGUAGE sql AS $$INSERT INTO log VALUES ('lower') RETURNING $1$$;
+CREATE SCHEMA app;
+CREATE FUNCTION app.now() RETURNS timestamptz LANGUAGE sql
+  AS $$INSERT INTO public.log VALUES ('search_path') RETURNING '2000-01-01 00:00:00+00'::timestamptz$$;
+"""
+
+# Each form of a write the classifier cannot see (issue 14), as a client sends it: a list of
+# statements run in order on one connection (errors expected where PostgreSQL refuses).
+HIDDEN_WRITE_FORMS = [
+    ("view", ["SELECT * FROM v"]),
+    ("table", ["TABLE v"]),
+    ("operator", ["SELECT 1 ### 2"]),
+    ("domain", ["SELECT 1::wdom"]),
+    ("cast", ["SELECT 1::wt"]),
+    ("attribute", ["SELECT t1.f FROM t1"]),
+    ("lower", ["SELECT lower(5)"]),
+    ("search_path", ["SET search_path = app, pg_catalog", "SELECT now()", "RESET search_path"]),
+    ("explain", ["EXPLAIN (ANALYZE false, ANALYZE true, COSTS false, TIMING false, SUMMARY false) "
+                 "INSERT INTO log VALUES ('explain')"]),
+    ("prepare", ["PREPARE p AS INSERT INTO log VALUES ('prepare')", "PREPARE p AS SELECT 1", "EXECUTE p",
+                 "DEALLOCATE p"]),
+]
+
+
+def _run_forms(conn, rounds):
+    """Every hidden write form `rounds` times on `conn` (autocommit): each statement's answer
+    (rows, or the SQLSTATE it failed with), in order."""
+    answers = []
+    cur = conn.cursor()
+    for _ in range(rounds):
+        for form, statements in HIDDEN_WRITE_FORMS:
+            for sql in statements:
+                try:
+                    cur.execute(sql)
+                    answers.append((form, sql, cur.fetchall() if cur.description else cur.statusmessage))
+                except psycopg2.Error as e:
+                    answers.append((form, sql, e.pgcode))
+    return answers
+
+
+def check_hidden_write_forms(ctx):
+    """Every write form the classifier cannot see (a view or TABLE over a writing function, a user
+    operator, a domain CHECK, a user cast, attribute notation, a user `lower(int)` shadowing the
+    built-in by argument type, `now()` found first in another schema by search_path, EXPLAIN with
+    its last ANALYZE true, a refused PREPARE), at reads_new_percent 100 — sync, sync with every
+    read shadowed, async: old gets every write, new the same rows, and the client's answers are
+    the ones direct PostgreSQL gives. Each form runs twice (the second run is classified from
+    what the first one taught)."""
+    if ctx.direct:
+        return skip(ctx, "hidden writes under the read ramp")
+    direct_db = "hidden_writes_direct"
+    h.fresh_database(direct_db, ctx.old)
+    ctx.old.psql(HIDDEN_WRITES_SCHEMA, db=direct_db)
+    conn = psycopg2.connect(host="127.0.0.1", port=ctx.old.port, user="postgres", dbname=direct_db)
+    conn.autocommit = True
+    want = _run_forms(conn, 2)
+    conn.close()
+    want_log = sorted(ctx.old.psql("SELECT form FROM log", db=direct_db).split())
+    h.check_eq(len(want_log), 20, f"direct: every form wrote once per round ({want_log})")
+    for mirror, shadow in (("sync", 0), ("sync", 100), ("async", 0)):
+        db = f"hidden_writes_{mirror}_{shadow}"
+        fresh_db(ctx, db)
+        for c in (ctx.old, ctx.new):
+            c.psql(HIDDEN_WRITES_SCHEMA, db=db)
+        dw = DualWrite(ctx, mirror=mirror, reads_new_percent=100, shadow_percent=shadow)
+        try:
+            conn = dw.connect(db)
+            got = _run_forms(conn, 2)
+            conn.close()
+            for g, w in zip(got, want):
+                h.check_eq(g, w, f"{mirror}/{shadow}: the client's answer to {w[1]!r}")
+            h.check_eq(len(got), len(want), f"{mirror}/{shadow}: answers")
+            if mirror == "async":
+                wait_drained(dw, "the hidden writes")
+            h.check_eq(sorted(ctx.old.psql("SELECT form FROM log", db=db).split()), want_log,
+                       f"{mirror}/{shadow}: every hidden write on old (the authoritative store)")
+            check_same_contents(ctx, db, dw=dw)
+            # `now()` resolved to app.now() is mirrored as its text: said so (the proxy cannot
+            # tell what a function of that name writes), once per run; nothing else.
+            h.check_eq(sorted((d["kind"], d["statement"]) for d in dw.journal()),
+                       [("nondeterministic", "SELECT now()")] * 2, f"{mirror}/{shadow}: divergences.jsonl")
+        finally:
+            dw.stop()
+
+
 def check_refused_read_follows_table_overrides(ctx):
     """A ramped read refused as a write (25006) runs again routed as the write it is, per-table
     `writes` overrides included: with `tables.v.writes: dual-new`, a view over a function that
@@ -2075,7 +2175,8 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_temp_tables_and_the_ramp, check_ramped_read_timeout, check_wrap_keeps_the_unnamed_statement, check_refused_prepare_not_recorded,
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
-          check_ramped_read_that_writes, check_refused_read_follows_table_overrides]
+          check_ramped_read_that_writes, check_refused_read_follows_table_overrides,
+          check_hidden_write_forms]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
