@@ -6,6 +6,7 @@ namespace cutover::router {
 namespace {
 
 constexpr char kNumber = '\x01';   // cannot appear in SQL outside a string
+constexpr char kString = '\x02';   // a string constant whose value cannot matter (cacheKey)
 
 // Non-ASCII bytes are identifier characters, as in PostgreSQL's scanner ("tä1" is one name).
 bool identChar(char c) {
@@ -115,14 +116,98 @@ bool scan(std::string_view s, Fn&& fn) {
   return true;
 }
 
+bool equalsLower(std::string_view word, std::string_view lower) {
+  if (word.size() != lower.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(word[i])) != lower[i]) return false;
+  }
+  return true;
+}
+
+// After these a string constant is a plain value (an operand, an argument, a list item): never a
+// typed literal's body (`timestamptz '…'`, `interval '…'`), an option value, a file name or a
+// prefix's string (E'…' is handled by the caller).
+bool valueKeyword(std::string_view word) {
+  static constexpr std::string_view kWords[] = {"and", "or", "not", "like", "ilike", "then", "else", "when",
+                                                "between", "select", "in", "returning", "is"};
+  if (word.size() > 9) return false;
+  for (std::string_view w : kWords) {
+    if (equalsLower(word, w)) return true;
+  }
+  return false;
+}
+
+bool operatorChar(char c) {
+  switch (c) {
+    case '=': case '<': case '>': case '!': case '(': case ',': case '+': case '-': case '*': case '/':
+    case '%': case '|': case '~': case '@': case '#': case '^': case '&': case '[':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// 'now', 'today', 'tomorrow', 'yesterday' (alone or with a time) are read from the clock when
+// the value is typed: the classifier flags them (nondeterministic, unrepeatable), so they keep
+// their own key.
+bool readsTheClock(std::string_view body) {
+  if (body.size() > 64) return false;   // a special value is short; a long constant is data
+  for (size_t i = 0; i < body.size(); ++i) {
+    for (std::string_view word : {"now", "today", "tomorrow", "yesterday"}) {
+      if (equalsLower(body.substr(i, word.size()), word)) return true;
+    }
+  }
+  return false;
+}
+
+// Whether the string constant s[begin, end) stands where its value cannot matter (see the
+// header): looked at only when a constant comes, by what is before and after it. A comment
+// anywhere before it (`commented`) makes "before" unreliable: kept.
+bool valuePosition(std::string_view s, size_t begin, size_t end, Token token, bool commented) {
+  const std::string_view piece = s.substr(begin, end - begin);
+  std::string_view body;
+  if (token == Token::String) {
+    body = piece.substr(1, piece.size() - 2);
+  } else {
+    const size_t tag = piece.find('$', 1) + 1;
+    body = piece.substr(tag, piece.size() - 2 * tag);
+  }
+  if (commented || readsTheClock(body)) return false;
+  size_t after = end;
+  while (after < s.size() && std::isspace(static_cast<unsigned char>(s[after]))) ++after;
+  if (s.substr(after, 2) == "::") return false;
+  size_t i = begin;
+  if (token == Token::String) {
+    // E'…' and U&'…' stand where a plain string does; B'…', X'…', N'…' are kept (a word before).
+    if (i >= 1 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !identChar(s[i - 2]))) {
+      i -= 1;
+    } else if (i >= 2 && s[i - 1] == '&' && (s[i - 2] == 'U' || s[i - 2] == 'u') && (i < 3 || !identChar(s[i - 3]))) {
+      i -= 2;
+    }
+  }
+  while (i > 0 && std::isspace(static_cast<unsigned char>(s[i - 1]))) --i;
+  if (i == 0) return false;
+  const char c = s[i - 1];
+  if (operatorChar(c)) return true;
+  if (!identChar(c)) return false;   // ')', ':', '"', ';', '.': kept
+  size_t word = i;
+  while (word > 0 && identChar(s[word - 1])) --word;
+  return valueKeyword(s.substr(word, i - word));
+}
+
 }  // namespace
 
 void cacheKey(std::string_view s, std::string& out) {
   out.clear();
+  bool commented = false;
   const bool whole = scan(s, [&](Token token, size_t begin, size_t end) {
     if (token == Token::Number) {
       out += kNumber;
+    } else if ((token == Token::String || token == Token::DollarString) &&
+               valuePosition(s, begin, end, token, commented)) {
+      out += kString;
     } else {
+      commented = commented || token == Token::Comment;
       out.append(s.substr(begin, end - begin));
     }
   });

@@ -1,9 +1,16 @@
 #pragma once
 
 // The Classifier's cache key: the statement text with every numeric constant replaced by one
-// placeholder byte, so `... WHERE aid = 17` and `... WHERE aid = 98213` share one cache entry.
-// Safe because nothing a StatementInfo records depends on a number's value (kinds, tables,
-// functions, locking, ORDER BY/LIMIT presence; `'now'`-style string casts are strings, kept).
+// placeholder byte, and every string constant in a value's place by another, so `... WHERE aid =
+// 17` and `... WHERE aid = 98213`, or `WHERE email = 'a@x.org'` and `WHERE email = 'b@y.org'`,
+// share one cache entry (an app that inlines its literals classifies from the cache too).
+// Safe because nothing a StatementInfo records depends on such a value (kinds, tables,
+// functions, locking, ORDER BY/LIMIT presence). A string constant keeps its own key where its
+// value can matter: before `::` ('now'::timestamptz, 'x'::regclass), after a word that is not a
+// value keyword (a typed literal `interval '1 day'`, an option `FORMAT 'csv'`, a file name, the
+// B'…'/X'…'/N'…' prefixes), and whenever it names a clock value (now, today, tomorrow, yesterday).
+// Replaced are constants after an operator, `(`, `,`, `[` or one of AND OR NOT LIKE ILIKE THEN
+// ELSE WHEN BETWEEN SELECT IN RETURNING IS (E'…' and U&'…' count as the plain string).
 // Lexing follows PostgreSQL 15's scanner where it matters: string constants ('…', E'…' with
 // backslash escapes, U&'…'), quoted identifiers ("…"), dollar quotes ($tag$…$tag$), comments
 // (-- and nested /* */), parameters ($1) and digits inside identifiers (t1) are copied as they

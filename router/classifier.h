@@ -1,7 +1,8 @@
 #pragma once
 
 // Statement classification with a bounded cache keyed on the statement text with its numeric
-// constants blanked (router/cache_key.h): the same statement with other numbers is a hit.
+// and value-position string constants blanked (router/cache_key.h): the same statement with
+// other literals is a hit.
 
 #include <cstddef>
 #include <cstdint>
