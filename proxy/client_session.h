@@ -154,6 +154,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::deque<Segment> plan;
     size_t remaining = 0;              // bytes of a message being streamed (forwarded or dropped)
     bool remaining_forward = false;
+    char remaining_type = 0;           // … and its type
     Outcome outcome;
     int parse_completes = 0;           // ParseComplete answers to the running unit
     size_t results = 0;                // its statements' results ended (CommandComplete and kin)
@@ -337,6 +338,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void drainLane(router::Store store);
   evbuffer* forwardTarget(router::Store store);
   void releaseHeldRead(bool complete);
+  void answerFlushed(router::Store store, char type, bool more_buffered);
   void segmentDone(router::Store store, const Segment& segment, char status);
   void advanceUnit();
   void recordAccepted(Unit& u);

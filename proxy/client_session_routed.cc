@@ -647,7 +647,9 @@ void ClientSession::startUnit() {
     // A read served by the store that is not authoritative runs in a read-only transaction there,
     // and its shadow on the authoritative one too: PostgreSQL, not the classifier, guarantees
     // that it writes nothing; what it refuses (25006) runs again as a write (refusedAsWrite).
-    u.read_only = u.serve != authority_ && u.status_before == 'I' && !u.open && !u.info.multi_statement;
+    // A batch flushed before its Sync (a cursor reading in pieces) too: its answer goes to the
+    // client at each flushed answer's end (answerFlushed), its transaction ends after the Sync.
+    u.read_only = u.serve != authority_ && u.status_before == 'I' && !u.info.multi_statement;
     if (u.read_only) {
       u.wrapped = true;
       sendToLane(u.serve, injectedStatement(Injected::BeginReadOnly), Segment{Reply::Swallow});
@@ -734,6 +736,40 @@ void ClientSession::releaseHeldRead(bool complete) {
   }
 }
 
+// An open unit (the client flushed before its Sync, as pg-cursor and pg-query-stream do: Execute
+// with a row limit, then Flush) waits for what it flushed, and the store's ReadyForQuery comes
+// only after the client's Sync. So a ramped read's held answer goes to the client at the end of
+// each flushed answer (an Execute's end, an error, or the last answer the store has sent to a
+// Parse/Bind/Describe/Close), and streams from then on: the read can no longer be run again
+// elsewhere, but nothing stalls. Its read-only transaction still guarantees it writes nothing.
+void ClientSession::answerFlushed(Store store, char type, bool more_buffered) {
+  if (!unit_ || !unit_->open || store != unit_->serve || unit_->streaming || !ramp_hold_ ||
+      evbuffer_get_length(ramp_hold_.get()) == 0) {
+    return;
+  }
+  switch (type) {
+    case protocol::PortalSuspended::kType:
+    case protocol::CommandComplete::kType:
+    case protocol::EmptyQueryResponse::kType:
+    case protocol::ErrorResponse::kType:
+      break;
+    case protocol::ParseComplete::kType:
+    case protocol::BindComplete::kType:
+    case protocol::CloseComplete::kType:
+    case protocol::ParameterDescription::kType:
+    case protocol::RowDescription::kType:
+    case protocol::NoData::kType:
+      if (more_buffered) return;   // the rest of the answer is already here
+      break;
+    default:
+      return;
+  }
+  evtimer_del(ramp_timer_.get());   // the store answered
+  evbuffer_add_buffer(clientOutput(), ramp_hold_.get());
+  unit_->streaming = true;
+  unit_->forwarded = true;
+}
+
 void ClientSession::drainLane(Store store) {
   Lane& l = lane(store);
   if (!l.backend) return;
@@ -750,6 +786,7 @@ void ClientSession::drainLane(Store store) {
         evbuffer_drain(in, n);
       }
       l.remaining -= n;
+      if (l.remaining == 0 && l.remaining_forward) answerFlushed(store, l.remaining_type, evbuffer_get_length(in) > 0);
       continue;
     }
     protocol::Frame frame = peekMessage(in, Direction::Backend, protocol::kDefaultMaxMessageLength);
@@ -833,6 +870,7 @@ void ClientSession::drainLane(Store store) {
       }
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
+      l.remaining_type = type;
       continue;
     }
     if (frame.totalSize() > kMaxControlMessage) {
@@ -905,6 +943,7 @@ void ClientSession::drainLane(Store store) {
     if (forward) {
       evbuffer_remove_buffer(in, forwardTarget(store), frame.totalSize());
       releaseHeldRead(type == protocol::ReadyForQuery::kType);
+      if (segment.reply == Reply::Forward) answerFlushed(store, type, evbuffer_get_length(in) > 0);
     } else {
       evbuffer_drain(in, frame.totalSize());
     }
@@ -970,18 +1009,7 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
 // streaming to the client (beyond the holding buffer) cannot be replaced: it keeps its error.
 bool ClientSession::refusedAsWrite(Unit& u) {
   const Lane& served = lane(u.serve);
-  if (!served.outcome.error.starts_with("25006") || u.forwarded) return false;
-  const Store ramped = u.serve;
-  evtimer_del(ramp_timer_.get());
-  if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
-  sendToLane(ramped, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});
-  if (u.shadowed) {
-    abandonShadow(u.number);
-    u.shadowed = false;
-  }
-  log::info("session {}: the {} refused a ramped read as a write in its read-only transaction ({}); it runs as a "
-            "write on the {} store: \"{}\"",
-            id_, served.backend->describe(), served.outcome.error, router::toString(authority_), u.text.substr(0, 200));
+  if (!served.outcome.error.starts_with("25006")) return false;
   u.info.kind = router::StatementKind::Write;
   u.info.reason = "refused in a read-only transaction (25006): a write";
   // Remembered: the next run of this shape is a write from the start, wherever it is served
@@ -996,6 +1024,23 @@ bool ClientSession::refusedAsWrite(Unit& u) {
       recorded.wrappable = !recorded.multi_statement;
     }
   }
+  if (u.forwarded) {
+    log::info("session {}: the {} refused a ramped read as a write in its read-only transaction ({}) after some of "
+              "its answer reached the client, who gets the error; from now on it runs as a write: \"{}\"",
+              id_, served.backend->describe(), served.outcome.error, u.text.substr(0, 200));
+    return false;
+  }
+  const Store ramped = u.serve;
+  evtimer_del(ramp_timer_.get());
+  if (ramp_hold_) evbuffer_drain(ramp_hold_.get(), evbuffer_get_length(ramp_hold_.get()));
+  sendToLane(ramped, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});
+  if (u.shadowed) {
+    abandonShadow(u.number);
+    u.shadowed = false;
+  }
+  log::info("session {}: the {} refused a ramped read as a write in its read-only transaction ({}); it runs as a "
+            "write on the {} store: \"{}\"",
+            id_, served.backend->describe(), served.outcome.error, router::toString(authority_), u.text.substr(0, 200));
   u.info.wrappable = true;   // a SELECT: it does the same inside BEGIN … COMMIT
   u.read_only = false;
   // Routed again as the write it is, so per-table `writes` overrides count as for any write (a
@@ -1519,6 +1564,12 @@ void ClientSession::abandonRampedRead() {
                                     lane(slow).cancel_pending = false;
                                     fenceMaybeLifted(slow);
                                   });
+  if (u.open) {
+    // The client has not sent its Sync yet (it goes to the authoritative store now): the slow
+    // store gets one of cutover's, so its discarded answer ends with a ReadyForQuery.
+    append(l.backend->output(), protocol::encode(protocol::Sync{}));
+    l.backend->flush();
+  }
   if (u.read_only) {
     // Its read-only transaction there ends once the cancelled read is answered.
     sendToLane(slow, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});

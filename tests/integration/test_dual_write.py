@@ -1766,6 +1766,79 @@ def _until_ready(sock):
             return tags, errors
 
 
+def _bind_execute_flush(statement, max_rows):
+    bind = _message(b"B", b"\0" + statement.encode() + b"\0" + struct.pack("!hhh", 0, 0, 0))
+    return bind + _message(b"E", b"\0" + struct.pack("!i", max_rows)) + _message(b"H", b"")
+
+
+def _rows_until(sock, ends):
+    """(first column of each DataRow, the type of the message that ended it) up to one of `ends`."""
+    rows = []
+    while True:
+        kind, body = h.read_message(sock)
+        if kind == b"D":
+            n = struct.unpack("!i", body[2:6])[0]
+            rows.append(body[6:6 + n].decode())
+        elif kind == b"E":
+            raise h.CheckFailed(f"error: {h.error_fields(body)}")
+        elif kind in ends:
+            return rows, kind
+
+
+def check_cursor_read_on_a_slow_store(ctx):
+    """A cursor read (Execute with a row limit, then Flush, as pg-cursor sends it) ramped to a new
+    whose table is locked: nothing comes back within ramp_read_timeout_ms, so it is cancelled there
+    and served by old — the client's later Executes and its Sync follow it to old, and new's
+    discarded answer ends with a Sync of cutover's. The connection to new stays in step: the
+    next write is mirrored, the next reads ramp to new again, nothing is journaled (before: new
+    never answered the discarded read and the session gave up its connection to new)."""
+    if ctx.direct:
+        return skip(ctx, "cursor reads ramped to a slow store")
+    db = "cursor_slow"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 25)", db=db)
+    dw = DualWrite(ctx, reads_new_percent=100, ramp_read_timeout_ms=500, mirror_timeout_ms=20000)
+    try:
+        sock, _, _ = h.raw_login(dw.endpoint().port, database=db)
+        query = "SELECT id::text || ':' || inet_server_port() FROM t ORDER BY id"
+        sock.sendall(_parse("", query) + _bind_execute_flush("", 10))
+        rows, end = _rows_until(sock, (b"s",))
+        h.check_eq((len(rows), rows[0]), (10, f"1:{ctx.new.port}"), "a cursor's first 10 rows, from new")
+        sock.sendall(_message(b"E", b"\0" + struct.pack("!i", 10)) + _message(b"H", b""))
+        h.check_eq(len(_rows_until(sock, (b"s",))[0]), 10, "its next 10")
+        sock.sendall(_message(b"S", b""))
+        h.check_eq(_until_ready(sock), ([], []), "its Sync")
+        locker = ctx.new.connect(db=db)
+        locker.cursor().execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")   # held: psycopg2 opened a transaction
+        try:
+            sock.sendall(_parse("", query) + _bind_execute_flush("", 10))
+            rows, end = _rows_until(sock, (b"s",))
+            h.check_eq((len(rows), rows[0]), (10, f"1:{ctx.old.port}"), "stuck on new: served by old")
+            sock.sendall(_message(b"E", b"\0" + struct.pack("!i", 10)) + _message(b"H", b""))
+            h.check_eq(len(_rows_until(sock, (b"s",))[0]), 10, "its next 10, from old")
+            sock.sendall(_message(b"E", b"\0" + struct.pack("!i", 10)) + _message(b"S", b""))
+            rows, end = _rows_until(sock, (b"C",))
+            h.check_eq((len(rows), rows[-1]), (5, f"25:{ctx.old.port}"), "its last rows")
+            h.check_eq(_until_ready(sock), ([], []), "its Sync")
+        finally:
+            locker.rollback()
+            locker.close()
+        sock.sendall(_message(b"Q", b"INSERT INTO t VALUES (26)\0"))
+        h.check_eq(_until_ready(sock), (["INSERT 0 1"], []), "a write after the given-up cursor")
+        sock.sendall(_parse("", "SELECT inet_server_port()::text") + _bind_execute_flush("", 0) + _message(b"S", b""))
+        rows, _ = _rows_until(sock, (b"C",))
+        h.check_eq(rows, [str(ctx.new.port)], "reads ramp to new again")
+        _until_ready(sock)
+        sock.close()
+        want = ["26"]
+        h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM t", want), [want, want], "the write on both stores")
+        h.check_eq(dw.journal(), [], "divergences.jsonl")
+        h.check("lost" not in dw.tgt.stderr_text(), f"the connection to new stayed: {dw.tgt.stderr_text()[-1500:]}")
+    finally:
+        dw.stop()
+
+
 def check_wrap_keeps_the_unnamed_statement(ctx):
     """pgx's describe-exec mode: Parse(unnamed) + Describe + Sync, then Bind(unnamed) + Execute +
     Sync. The proxy's BEGIN … COMMIT around the autocommit write must leave the client's unnamed
@@ -2176,7 +2249,7 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
           check_ramped_read_that_writes, check_refused_read_follows_table_overrides,
-          check_hidden_write_forms]
+          check_hidden_write_forms, check_cursor_read_on_a_slow_store]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
