@@ -139,6 +139,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     ApplyCommit,  // mirror: async: the commit that ends a queued write (errors recorded, no tag)
     Discard,      // a ramped read given up after ramp_read_timeout_ms: its late answer is dropped
     Schema,       // the proxy's catalog query for a write's target table: rows kept in captured_
+    Hazards,      // the proxy's catalog query of what can make a read write (router/read_hazards.h)
   };
   struct Segment {
     Reply reply;
@@ -267,6 +268,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     int facts_loads = 0;               // catalog queries checkStatements sent for this unit
     bool checking_statements = false;  // the catalog query under way is checkStatements'
     bool images_checked = false;       // prepareImages ran (it may have asked the catalog first)
+    bool hazards_checked = false;      // readHazardsHold looked at it
+    bool hazards_loading = false;      // … and waits for the catalog's answer
     bool noted = false;                // noteTransactionStatement ran
     std::optional<Images> images;
     std::string inexact;               // statement-mirrored although the store picks values: why
@@ -343,6 +346,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void advanceUnit();
   void recordAccepted(Unit& u);
   bool refusedAsWrite(Unit& u);
+  // `u`, found to write although classified a read (u.info says why), is routed again as the
+  // write it is and started: mirrored, on its tables' authoritative store.
+  void routeAsWrite(Unit& u);
+  // The database's read hazards (router/read_hazards.h), from the process-wide schema cache: a
+  // read outside a transaction that names one runs as a write. True while the unit waits for
+  // the catalog, or was started again as a write.
+  bool readHazardsHold(Unit& u);
+  void readHazardsLoaded();
   static bool writesRows(const Unit& u, size_t result);
   void finishComparison();
   void releaseUnit();
@@ -421,11 +432,14 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // (units run one at a time), or the oldest whose other side is pending. Null if none.
   Shadow* shadowFor(router::Store store, bool serve_side) const;
   void digestShadow(Shadow& shadow, router::Store store, char type, std::span<const uint8_t> body);
+  void hiddenWriteInShadow(Shadow& shadow, std::span<const uint8_t> error_body);
   void shadowSideDone(router::Store store, bool serve_side);
   void dropShadows(const char* why);
   // The shadow of `unit`, whose served side will not be digested (its read was given up there):
   // dropped once its other side is in.
   void abandonShadow(uint64_t unit);
+  // The shadow of `unit`, not sent yet (the unit turned out to be a write): dropped, counted.
+  void cancelShadow(uint64_t unit);
   void finishShadow(std::shared_ptr<Shadow> shadow);
   std::vector<std::string> recheckSetup() const;
   // The journal record of `unit`: served by `serve`, compared with the other store.

@@ -19,6 +19,8 @@
 #include <fmt/ranges.h>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/log.h"
@@ -27,6 +29,7 @@
 #include "proxy/client_session.h"
 #include "proxy/message_io.h"
 #include "proxy/worker.h"
+#include "router/read_hazards.h"
 
 namespace cutover::proxy {
 namespace {
@@ -44,6 +47,27 @@ constexpr int kMaxFactsLoads = 8;
 
 // Bumped when any session of the process ran DDL: every session's table facts are read again.
 std::atomic<uint64_t> g_schema_generation{1};
+
+// The read hazards of each database (router/read_hazards.h), shared by every session of the
+// process: read again after DDL through cutover, and after kHazardsMaxAge (DDL beside it).
+constexpr auto kHazardsMaxAge = std::chrono::seconds(30);
+struct CachedHazards {
+  std::shared_ptr<const router::ReadHazards> hazards;
+  std::chrono::steady_clock::time_point read_at;
+  uint64_t generation = 0;
+};
+std::mutex g_hazards_mutex;
+std::unordered_map<std::string, CachedHazards> g_hazards;   // by database
+
+std::shared_ptr<const router::ReadHazards> cachedHazards(const std::string& database) {
+  std::lock_guard lock(g_hazards_mutex);
+  auto it = g_hazards.find(database);
+  if (it == g_hazards.end() || it->second.generation != g_schema_generation.load(std::memory_order_relaxed) ||
+      std::chrono::steady_clock::now() - it->second.read_at >= kHazardsMaxAge) {
+    return nullptr;
+  }
+  return it->second.hazards;
+}
 
 std::string factsKey(const router::WriteShape& shape) { return shape.schema + '\0' + shape.table; }
 
@@ -272,6 +296,63 @@ void ClientSession::schemaLoaded() {
     return startUnit();
   }
   planImages(u, std::move(facts));
+  startUnit();
+}
+
+bool ClientSession::readHazardsHold(Unit& u) {
+  if (u.hazards_checked || u.hazards_loading || u.status_before != 'I' || u.mirrored ||
+      u.info.kind != router::StatementKind::Read) {
+    return u.hazards_loading;
+  }
+  std::shared_ptr<const router::ReadHazards> hazards = cachedHazards(database_);
+  if (!hazards) {
+    u.hazards_loading = true;
+    captured_.clear();
+    captured_bytes_ = 0;
+    schema_failed_ = false;
+    // On the authoritative store, through a statement of cutover's own (the client's unnamed
+    // statement stays); nothing of the unit has been sent yet.
+    sendToLane(authority_, injectedQuery(router::readHazardsQuery()), Segment{Reply::Hazards});
+    return true;
+  }
+  u.hazards_checked = true;
+  std::string why = router::hazardOf(u.info, *hazards);
+  if (why.empty()) return false;
+  log::debug("session {}: a read runs as a write: it {}: \"{}\"", id_, why, u.text.substr(0, 200));
+  if (u.shadowed) {
+    cancelShadow(u.number);
+    u.shadowed = false;
+  }
+  u.info.kind = router::StatementKind::Write;
+  u.info.reason = std::move(why);
+  routeAsWrite(u);
+  return true;
+}
+
+void ClientSession::readHazardsLoaded() {
+  std::shared_ptr<const router::ReadHazards> hazards;
+  if (schema_failed_) {
+    // Unknown: no read is taken for a write by it (the read-only transaction of a ramped read
+    // still guards the store that is not authoritative). Tried again after kHazardsMaxAge.
+    log::warn("session {}: the catalog query for what can make a read write failed on the {} store (database {}); "
+              "reads are classified by their text alone until it is tried again",
+              id_, router::toString(authority_), database_);
+    hazards = std::make_shared<const router::ReadHazards>();
+  } else {
+    hazards = std::make_shared<const router::ReadHazards>(router::readHazardsFrom(captured_));
+    if (hazards->overflow) {
+      log::error("database {}: more than {} volatile functions and objects calling them: every read outside a "
+                 "transaction is mirrored as a write", database_, router::ReadHazards::kMaxReadHazards);
+    }
+  }
+  captured_.clear();
+  captured_.shrink_to_fit();
+  {
+    std::lock_guard lock(g_hazards_mutex);
+    g_hazards[database_] = {hazards, std::chrono::steady_clock::now(), g_schema_generation.load(std::memory_order_relaxed)};
+  }
+  if (!unit_ || !unit_->hazards_loading) return;
+  unit_->hazards_loading = false;
   startUnit();
 }
 

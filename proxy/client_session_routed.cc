@@ -630,6 +630,7 @@ void ClientSession::startUnit() {
     armFenceTimer();
     return;
   }
+  if (readHazardsHold(u)) return;   // the catalog answers first, or it runs as a write now
   if (u.mirrored && prepareImages(u)) return;   // the catalog answers first: schemaLoaded resumes
   if (!u.noted) {
     u.noted = true;
@@ -656,11 +657,14 @@ void ClientSession::startUnit() {
     }
     sendToLane(u.serve, u.bytes, Segment{Reply::Forward, u.read_only, u.shadowed});
     // A read takes no locks: the shadow runs at the same time, on the other store.
+    // The shadow on the store that is not authoritative is read-only too (what it refuses is a
+    // write the authoritative store ran as a read: hiddenWriteInShadow).
     if (u.shadowed) {
       const Store other = router::otherStore(u.serve);
-      if (u.read_only) sendToLane(other, injectedStatement(Injected::BeginReadOnly), Segment{Reply::Swallow});
+      const bool shadow_read_only = u.read_only || (other != authority_ && u.status_before == 'I');
+      if (shadow_read_only) sendToLane(other, injectedStatement(Injected::BeginReadOnly), Segment{Reply::Swallow});
       sendToLane(other, u.bytes, Segment{Reply::Shadow});
-      if (u.read_only) sendToLane(other, injectedStatement(Injected::Commit), Segment{Reply::Swallow});
+      if (shadow_read_only) sendToLane(other, injectedStatement(Injected::Commit), Segment{Reply::Swallow});
     }
     if (u.serve != authority_) armRampTimer();
     return;
@@ -847,14 +851,15 @@ void ClientSession::drainLane(Store store) {
     }
     const bool control = type == protocol::ReadyForQuery::kType || type == protocol::CommandComplete::kType ||
                          type == protocol::ErrorResponse::kType;
-    if ((segment.reply == Reply::Capture || segment.reply == Reply::Schema) && type == protocol::DataRow::kType &&
+    const bool catalog_rows = segment.reply == Reply::Schema || segment.reply == Reply::Hazards;
+    if ((segment.reply == Reply::Capture || catalog_rows) && type == protocol::DataRow::kType &&
         frame.totalSize() <= kMaxControlMessage) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
       auto row = protocol::decode<protocol::DataRow>(pullBody(in, frame));
       captured_bytes_ += frame.totalSize();
-      if (row.isOk() && captured_bytes_ <= kMaxCapturedBytes) {
-        captured_.push_back(std::move(row.value().columns));
-      } else if (segment.reply == Reply::Schema) {
+      if (row.isOk() && (captured_bytes_ <= kMaxCapturedBytes || segment.reply == Reply::Hazards)) {
+        captured_.push_back(std::move(row.value().columns));   // the hazards query bounds its own rows
+      } else if (catalog_rows) {
         schema_failed_ = true;
       } else {
         replay_complete_ = false;
@@ -885,8 +890,7 @@ void ClientSession::drainLane(Store store) {
     // a shadow still running on the other store when the next write starts there would
     // otherwise add its "SELECT n" to that write's tags (a false tag_mismatch).
     const bool own_work = segment.reply == Reply::Swallow || segment.reply == Reply::Discard ||
-                          segment.reply == Reply::Shadow || segment.reply == Reply::Capture ||
-                          segment.reply == Reply::Schema;
+                          segment.reply == Reply::Shadow || segment.reply == Reply::Capture || catalog_rows;
     if (type == protocol::CommandComplete::kType) {
       auto tag = protocol::decode<protocol::CommandComplete>(body);
       // A pipelined read's tag ("SELECT 2") counts rows that may differ beside other writes.
@@ -907,10 +911,9 @@ void ClientSession::drainLane(Store store) {
       if (segment.reply == Reply::Forward && copy_in_ == CopyIn::Streaming && unit_ && store == unit_->serve) {
         serveCopyFailed(outcome.error);
       }
-      if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture || segment.reply == Reply::Schema) &&
-          error.isOk()) {
+      if ((segment.reply == Reply::Swallow || segment.reply == Reply::Capture || catalog_rows) && error.isOk()) {
         if (segment.reply == Reply::Capture) replay_complete_ = false;
-        if (segment.reply == Reply::Schema) schema_failed_ = true;
+        if (catalog_rows) schema_failed_ = true;
         log::warn("session {}: the {} rejected a statement cutover injected: {}", id_, l.backend->describe(),
                   error.value().field('M'));
       }
@@ -964,6 +967,7 @@ void ClientSession::drainLane(Store store) {
 void ClientSession::segmentDone(Store store, const Segment& segment, char status) {
   if (segment.reply == Reply::Capture) return capturedState();
   if (segment.reply == Reply::Schema) return schemaLoaded();
+  if (segment.reply == Reply::Hazards) return readHazardsLoaded();
   if (segment.reply == Reply::Discard) {
     --lane(store).abandoned;
     return fenceMaybeLifted(store);
@@ -1041,10 +1045,17 @@ bool ClientSession::refusedAsWrite(Unit& u) {
   log::info("session {}: the {} refused a ramped read as a write in its read-only transaction ({}); it runs as a "
             "write on the {} store: \"{}\"",
             id_, served.backend->describe(), served.outcome.error, router::toString(authority_), u.text.substr(0, 200));
-  u.info.wrappable = true;   // a SELECT: it does the same inside BEGIN … COMMIT
+  u.pending_statements.clear();   // the store refused the batch: nothing of it was created
+  routeAsWrite(u);
+  metrics::global().statements(kindLabel(u.info.kind), label(u.serve)).Increment();   // it runs a second time
+  return true;
+}
+
+void ClientSession::routeAsWrite(Unit& u) {
+  u.info.wrappable = !u.info.multi_statement;   // a SELECT does the same inside BEGIN … COMMIT
   u.read_only = false;
-  // Routed again as the write it is, so per-table `writes` overrides count as for any write (a
-  // read-only unit runs outside any transaction).
+  // Routed again as the write it is, so per-table `writes` overrides count as for any write (the
+  // unit runs outside any transaction).
   router::SessionView view = storeView();
   u.route = router::decide(u.info, u.text, viewOf(*flags_), view);
   u.route.shadow = false;
@@ -1056,13 +1067,10 @@ bool ClientSession::refusedAsWrite(Unit& u) {
   }
   // As router::planUnit plans an autocommit write outside a transaction.
   u.async = u.mirrored && flags_->mirror == config::MirrorMode::Async;
-  u.wrapped = u.mirrored;
+  u.wrapped = u.mirrored && u.info.wrappable && !u.open;
   u.held = false;
   u.serve_done = u.secondary_done = u.serve_sent = u.secondary_sent = false;
-  u.pending_statements.clear();   // the store refused the batch: nothing of it was created
-  metrics::global().statements(kindLabel(u.info.kind), label(u.serve)).Increment();
   startUnit();
-  return true;
 }
 
 // Whether the rows of the unit's result number `result` are a write's (RETURNING), compared

@@ -142,6 +142,7 @@ void ClientSession::digestShadow(Shadow& shadow, Store store, char type, std::sp
       break;
     case protocol::ErrorResponse::kType:
       d.onError(body);
+      if (store != authority_ && store != shadow.serve) hiddenWriteInShadow(shadow, body);
       break;
     case protocol::CopyOutResponse::kType:
     case protocol::CopyBothResponse::kType:
@@ -149,6 +150,34 @@ void ClientSession::digestShadow(Shadow& shadow, Store store, char type, std::sp
       break;
     default:
       break;   // ParseComplete, BindComplete, NoData, notices...: not part of the result
+  }
+}
+
+// The shadow on the store that is not authoritative runs read-only: if PostgreSQL refused it as a
+// write there (25006), the authoritative store ran a write the classifier took for a read (a view
+// over a writing function, a user function shadowing a built-in…), and the other store does not
+// have it. Journaled as error_one_side (never silent), the session reads no more from that store,
+// and the shape is remembered as a write: its next runs are mirrored. Not compared.
+void ClientSession::hiddenWriteInShadow(Shadow& shadow, std::span<const uint8_t> error_body) {
+  auto error = protocol::decode<protocol::ErrorResponse>(error_body);
+  if (!error.isOk() || error.value().field('C') != "25006") return;
+  const std::string why = fmt::format("ran as a read on the authoritative store, but it writes: its shadow here was "
+                                      "refused in a read-only transaction (25006 {}), so this store does not have "
+                                      "that write",
+                                      error.value().field('M'));
+  shadow.spoiled = "the read wrote (refused read-only on the other store)";
+  worker_.classifier().learnWrite(shadow.text, "refused in a read-only transaction (25006): a write");
+  log::warn("session {}: a read served by the {} store writes; its read-only shadow on the {} store was refused "
+            "(25006), so that store misses the write (journaled error_one_side); from now on it runs as a "
+            "mirrored write: \"{}\"",
+            id_, router::toString(authority_), router::toString(router::otherStore(authority_)),
+            shadow.text.substr(0, 200));
+  missedWriteOn(router::otherStore(authority_), compare::divergence_kind::kErrorOneSide);
+  metrics::global().divergences(compare::kindLabel(compare::divergence_kind::kErrorOneSide)).Increment();
+  if (compare::Journal* journal = worker_.context().journal) {
+    journal->append(compare::toJson(divergenceOf(shadow.unit, shadow.text, shadow.parameters,
+                                                 compare::divergence_kind::kErrorOneSide, authority_,
+                                                 "ran as a read (its answer went to the client)", why)));
   }
 }
 
@@ -188,6 +217,14 @@ void ClientSession::abandonShadow(uint64_t unit) {
     }
     return;
   }
+}
+
+void ClientSession::cancelShadow(uint64_t unit) {
+  auto it = std::find_if(shadows_.begin(), shadows_.end(), [unit](const auto& s) { return s->unit == unit; });
+  if (it == shadows_.end()) return;
+  worker_.releaseShadow((*it)->budget);
+  count(ShadowResult::Dropped);
+  shadows_.erase(it);
 }
 
 void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {

@@ -75,6 +75,11 @@ struct StatementInfo {
   // Relations touched: [catalog.][schema.]name as written (unquoted names lower-cased by the
   // parser, quoted ones kept), CTE names excluded, deduplicated, sorted.
   std::vector<std::string> tables;
+  // What the database itself may define to run behind a read (router/read_hazards.h): the names
+  // of the functions taken as read-only by their name, of the operators used, of the types cast
+  // to (a domain's CHECK, a cast's function) and the last names of column references (t.f may
+  // call f(t)), as "f:lower", "o:###", "t:wdom", "c:f". Sorted, unique.
+  std::vector<std::string> routine_names;
   // Short why, e.g. "SELECT … FOR UPDATE locks rows".
   std::string reason;
 };

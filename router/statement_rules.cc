@@ -37,6 +37,7 @@ StatementInfo make(StatementKind kind, std::string reason, const TreeFindings& f
   info.nondeterministic = findings.nondeterministic;
   info.creates_temporary = findings.temporary;
   info.catalog = !findings.catalog.empty();
+  info.routine_names.assign(findings.routine_names.begin(), findings.routine_names.end());
   return info;
 }
 
@@ -354,7 +355,11 @@ StatementInfo combine(std::vector<StatementInfo>&& parts) {
     combined.catalog = combined.catalog || part.catalog;
     if (combined.unrepeatable.empty()) combined.unrepeatable = part.unrepeatable;
     combined.tables.insert(combined.tables.end(), part.tables.begin(), part.tables.end());
+    combined.routine_names.insert(combined.routine_names.end(), part.routine_names.begin(), part.routine_names.end());
   }
+  std::sort(combined.routine_names.begin(), combined.routine_names.end());
+  combined.routine_names.erase(std::unique(combined.routine_names.begin(), combined.routine_names.end()),
+                               combined.routine_names.end());
   std::sort(combined.tables.begin(), combined.tables.end());
   combined.tables.erase(std::unique(combined.tables.begin(), combined.tables.end()), combined.tables.end());
   combined.reason = "statement " + std::to_string(deciding + 1) + " of " + std::to_string(parts.size()) +

@@ -57,6 +57,7 @@ void visitFuncCall(const Json& call, TreeFindings& findings) {
   }
   FunctionVerdict verdict = lookupFunction(schema, name);
   if (verdict.nondeterministic) findings.nondeterministic = true;
+  if (verdict.read_only) findings.routine_names.insert("f:" + std::string(name));   // unless the database defines its own
   if (verdict.read_only || !findings.function_write.empty()) return;
   if (verdict.write_reason != nullptr) {
     findings.function_write = verdict.write_reason;
@@ -83,13 +84,14 @@ bool isOidType(std::string_view name) {
 }
 
 void visitTypeCast(const Json& cast, TreeFindings& findings) {
-  if (findings.catalog.empty()) {
-    const Json* type_name = member(cast, "typeName");
-    const Json* names = type_name != nullptr ? member(*type_name, "names") : nullptr;
-    if (names != nullptr && names->is_array() && !names->empty()) {
-      std::string_view type = stringValue(names->back());
-      if (isOidType(type)) findings.catalog = "casts to " + std::string(type) + " (store-local object ids)";
+  const Json* type_name = member(cast, "typeName");
+  const Json* names = type_name != nullptr ? member(*type_name, "names") : nullptr;
+  if (names != nullptr && names->is_array() && !names->empty()) {
+    std::string_view type = stringValue(names->back());
+    if (findings.catalog.empty() && isOidType(type)) {
+      findings.catalog = "casts to " + std::string(type) + " (store-local object ids)";
     }
+    if (!type.empty()) findings.routine_names.insert("t:" + std::string(type));   // a domain's CHECK, a cast function
   }
   // 'now'::timestamptz and friends are read from the clock at input time.
   const Json* arg = member(cast, "arg");
@@ -117,6 +119,20 @@ void visitNode(std::string_view type, const Json& body, TreeFindings& findings) 
     visitSqlValueFunction(body, findings);
   } else if (type == "TypeCast") {
     visitTypeCast(body, findings);
+  } else if (type == "A_Expr") {
+    // An operator: the database's own may run a function ({"name": [{"String": {"sval": "###"}}]}).
+    const Json* names = member(body, "name");
+    if (names != nullptr && names->is_array() && !names->empty()) {
+      std::string_view op = stringValue(names->back());
+      if (!op.empty()) findings.routine_names.insert("o:" + std::string(op));
+    }
+  } else if (type == "ColumnRef") {
+    // t.f is a column, or a call of f(t) (attribute notation): its last name is kept.
+    const Json* fields = member(body, "fields");
+    if (fields != nullptr && fields->is_array() && !fields->empty()) {
+      std::string_view field = stringValue(fields->back());
+      if (!field.empty()) findings.routine_names.insert("c:" + std::string(field));
+    }
   } else if (type == "LockingClause") {
     if (findings.locking.empty()) findings.locking = lockingText(stringMember(body, "strength"));
   } else if (type == "CommonTableExpr") {

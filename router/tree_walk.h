@@ -25,6 +25,10 @@ struct TreeFindings {
   bool temporary = false;           // a RangeVar marked TEMP: the statement creates a temporary object
   std::set<std::string> relations;  // every RangeVar, as written
   std::set<std::string> ctes;       // every CTE name: unqualified relations by these names are not tables
+  // Names the database may define itself behind a read (StatementInfo::routine_names): functions
+  // taken as read-only by name, operators, cast target types, column references' last fields
+  // ("f:", "o:", "t:", "c:" before the name).
+  std::set<std::string> routine_names;
 };
 
 // Walks `node` (any JSON value of the tree) and everything below it.

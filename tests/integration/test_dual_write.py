@@ -2135,7 +2135,9 @@ def check_hidden_write_forms(ctx):
     its last ANALYZE true, a refused PREPARE), at reads_new_percent 100 — sync, sync with every
     read shadowed, async: old gets every write, new the same rows, and the client's answers are
     the ones direct PostgreSQL gives. Each form runs twice (the second run is classified from
-    what the first one taught)."""
+    what the first one taught). The same at reads_new_percent 0, where old serves every read: the
+    database's catalog says what can make a read write (router/read_hazards.h), so each form runs
+    as a mirrored write from its first run (before: old alone had them, nothing said)."""
     if ctx.direct:
         return skip(ctx, "hidden writes under the read ramp")
     direct_db = "hidden_writes_direct"
@@ -2147,30 +2149,80 @@ def check_hidden_write_forms(ctx):
     conn.close()
     want_log = sorted(ctx.old.psql("SELECT form FROM log", db=direct_db).split())
     h.check_eq(len(want_log), 20, f"direct: every form wrote once per round ({want_log})")
-    for mirror, shadow in (("sync", 0), ("sync", 100), ("async", 0)):
-        db = f"hidden_writes_{mirror}_{shadow}"
+    for mirror, shadow, ramp in (("sync", 0, 100), ("sync", 100, 100), ("async", 0, 100), ("sync", 0, 0),
+                                 ("async", 0, 0), ("sync", 100, 0)):
+        db = f"hidden_writes_{mirror}_{shadow}_{ramp}"
         fresh_db(ctx, db)
         for c in (ctx.old, ctx.new):
             c.psql(HIDDEN_WRITES_SCHEMA, db=db)
-        dw = DualWrite(ctx, mirror=mirror, reads_new_percent=100, shadow_percent=shadow)
+        dw = DualWrite(ctx, mirror=mirror, reads_new_percent=ramp, shadow_percent=shadow)
         try:
             conn = dw.connect(db)
             got = _run_forms(conn, 2)
             conn.close()
             for g, w in zip(got, want):
-                h.check_eq(g, w, f"{mirror}/{shadow}: the client's answer to {w[1]!r}")
-            h.check_eq(len(got), len(want), f"{mirror}/{shadow}: answers")
+                h.check_eq(g, w, f"{mirror}/{shadow}/{ramp}: the client's answer to {w[1]!r}")
+            h.check_eq(len(got), len(want), f"{mirror}/{shadow}/{ramp}: answers")
             if mirror == "async":
                 wait_drained(dw, "the hidden writes")
             h.check_eq(sorted(ctx.old.psql("SELECT form FROM log", db=db).split()), want_log,
-                       f"{mirror}/{shadow}: every hidden write on old (the authoritative store)")
+                       f"{mirror}/{shadow}/{ramp}: every hidden write on old (the authoritative store)")
             check_same_contents(ctx, db, dw=dw)
             # `now()` resolved to app.now() is mirrored as its text: said so (the proxy cannot
             # tell what a function of that name writes), once per run; nothing else.
             h.check_eq(sorted((d["kind"], d["statement"]) for d in dw.journal()),
-                       [("nondeterministic", "SELECT now()")] * 2, f"{mirror}/{shadow}: divergences.jsonl")
+                       [("nondeterministic", "SELECT now()")] * 2, f"{mirror}/{shadow}/{ramp}: divergences.jsonl")
         finally:
             dw.stop()
+
+
+def check_hidden_write_in_a_shadow(ctx):
+    """A read served by old (not ramped) whose shadow runs on new: the shadow is read-only there
+    too. A view over a writing function created behind the proxy's back, after it read the
+    catalog (its facts are up to 30 s old), shadowed: new refuses it (25006), so old alone has
+    that write — journaled as error_one_side naming the statement (before: the shadow ran the
+    INSERT on new, unordered, and nothing was said). The shape is then a write: the next run is
+    mirrored to both stores."""
+    if ctx.direct:
+        return skip(ctx, "read-only shadows")
+    db = "hidden_shadow"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE log (n int)", db=db)
+    dw = DualWrite(ctx, shadow_percent=100)
+    try:
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM log")   # the proxy reads what can make a read write: nothing yet
+        for c in (ctx.old, ctx.new):
+            c.psql("CREATE FUNCTION note() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING 1';"
+                   "CREATE VIEW v AS SELECT note() AS n", db=db)
+        cur.execute("SELECT n FROM v")
+        h.check_eq(cur.fetchall(), [(1,)], "the view's answer (old's)")
+        deadline = time.monotonic() + 10
+        while not dw.journal() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        lines = dw.journal()
+        h.check_eq([(d["kind"], d["statement"], d["authoritative_store"]) for d in lines],
+                   [("error_one_side", "SELECT n FROM v", "old")], "divergences.jsonl after the shadowed run")
+        h.check("25006" in lines[0]["secondary_outcome"], f"the line says why: {lines[0]}")
+        h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", ["1"], timeout=1), [["1"], ["0"]],
+                   "the first run's INSERT: on old only (new refused its read-only shadow)")
+        cur.execute("SELECT n FROM v")
+        h.check_eq(cur.fetchall(), [(1,)], "the second run's answer")
+        h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", ["2"], timeout=1), [["2"], ["1"]],
+                   "the second run's INSERT: mirrored to both stores")
+        # DDL through the proxy: the catalog is read again at once, the new view is a write from
+        # its first run (mirrored, nothing journaled).
+        cur.execute("CREATE VIEW v2 AS SELECT note() + 1 AS n")
+        cur.execute("SELECT n FROM v2")
+        h.check_eq(cur.fetchall(), [(2,)], "the new view's answer")
+        conn.close()
+        h.check_eq(_rows_on_both(ctx, db, "SELECT count(*) FROM log", ["3"], timeout=1), [["3"], ["2"]],
+                   "the new view's INSERT: mirrored to both stores")
+        h.check_eq(len(dw.journal()), 1, "nothing more journaled")
+    finally:
+        dw.stop()
 
 
 def check_refused_read_follows_table_overrides(ctx):
@@ -2249,7 +2301,7 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
           check_ramped_read_that_writes, check_refused_read_follows_table_overrides,
-          check_hidden_write_forms, check_cursor_read_on_a_slow_store]
+          check_hidden_write_forms, check_cursor_read_on_a_slow_store, check_hidden_write_in_a_shadow]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)
