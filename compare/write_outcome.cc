@@ -1,5 +1,7 @@
 #include "compare/write_outcome.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "compare/divergence.h"
@@ -63,6 +65,15 @@ std::string_view judgeWrite(const WriteOutcome& a, const WriteOutcome& b, const 
     return divergence_kind::kReturningMismatch;
   }
   return {};
+}
+
+size_t firstDifference(const WriteOutcome& a, const WriteOutcome& b) {
+  const size_t common = std::min(a.tags.size(), b.tags.size());
+  for (size_t i = 0; i < common; ++i) {
+    if (a.tags[i] != b.tags[i]) return i;
+  }
+  if (a.failed != b.failed || a.tags.size() != b.tags.size()) return common;   // where one side stopped
+  return std::string::npos;
 }
 
 }  // namespace cutover::compare

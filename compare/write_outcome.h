@@ -44,4 +44,9 @@ struct WriteJudgement {
 std::string_view judgeWrite(const WriteOutcome& authoritative, const WriteOutcome& secondary,
                             const WriteJudgement& how);
 
+// For a batch of several statements, the place of the first one whose answer differs: the first
+// tag that is not the same, or the statement one side failed on (a batch stops at its error);
+// npos when the tags and errors agree (then only rows differ, which the outcome does not place).
+size_t firstDifference(const WriteOutcome& authoritative, const WriteOutcome& secondary);
+
 }  // namespace cutover::compare

@@ -332,12 +332,14 @@ bool ClientSession::readHazardsHold(Unit& u) {
 void ClientSession::readHazardsLoaded() {
   std::shared_ptr<const router::ReadHazards> hazards;
   if (schema_failed_) {
-    // Unknown: no read is taken for a write by it (the read-only transaction of a ramped read
-    // still guards the store that is not authoritative). Tried again after kHazardsMaxAge.
+    // Unknown stays a write: every read outside a transaction is mirrored until the catalog is
+    // read again (after kHazardsMaxAge).
     log::warn("session {}: the catalog query for what can make a read write failed on the {} store (database {}); "
-              "reads are classified by their text alone until it is tried again",
+              "reads are mirrored as writes until it is tried again (in 30 s)",
               id_, router::toString(authority_), database_);
-    hazards = std::make_shared<const router::ReadHazards>();
+    router::ReadHazards unknown;
+    unknown.unreadable = "the database's catalog could not be read for what can make a read write: taken for a write";
+    hazards = std::make_shared<const router::ReadHazards>(std::move(unknown));
   } else {
     hazards = std::make_shared<const router::ReadHazards>(router::readHazardsFrom(captured_));
     if (hazards->overflow) {

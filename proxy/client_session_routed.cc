@@ -1216,6 +1216,14 @@ void ClientSession::finishComparison() {
   if (kind == compare::divergence_kind::kNondeterministic) {
     d.table = fmt::format("{}", fmt::join(u.info.tables, ", "));
     d.reason = u.inexact;
+  } else if (u.execute_texts.size() > 1 && u.status_before == 'I') {
+    // A pipelined batch: the line names the statement that diverged, not the batch's first.
+    const size_t at = compare::firstDifference(a, b);
+    if (at < u.execute_texts.size()) {
+      d.statement = u.execute_texts[at];
+      d.reason = fmt::format("statement {} of the {} writes of one pipelined batch (up to its Sync)", at + 1,
+                             u.execute_texts.size());
+    }
   }
   missedWriteOn(router::otherStore(u.serve), kind);
   log::warn("session {}: divergence ({}) on \"{}\": {} {} vs {} {}", id_, kind, u.text.substr(0, 200),

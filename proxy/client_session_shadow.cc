@@ -52,6 +52,7 @@ class RateLimitedLog {
 };
 
 RateLimitedLog unconfirmed_log, queue_full_log;
+RateLimitedLog not_compared_log[4];   // one per form a read is not compared in (startShadow)
 
 // Writes one mismatched shadow read to mismatches.jsonl and the log (never values: the journal
 // redacts them unless compare.log_values).
@@ -75,9 +76,24 @@ void recordMismatch(compare::Journal* journal, uint64_t session_id, const Shadow
 bool ClientSession::startShadow(const Unit& u) {
   const auto& ctx = worker_.context();
   const Store other = router::otherStore(u.serve);
+  // What is not compared, by its form: said at info level (once a minute each), counted as dropped.
+  static constexpr const char* kForms[] = {"a batch flushed before its Sync (a cursor reading in pieces)",
+                                           "several statements in one Query",
+                                           "a pipeline of several statements before one Sync",
+                                           "a statement too long to keep for a recheck"};
+  const int form_index = u.open ? 0 : u.info.multi_statement ? 1 : u.execute_writes.size() > 1 ? 2 : u.text_cut ? 3 : -1;
+  if (form_index >= 0) {
+    const char* form = kForms[form_index];
+    uint64_t suppressed = 0;
+    if (not_compared_log[form_index].take(suppressed)) {
+      log::info("session {}: a sampled read is not shadow-compared: {} (only one statement per request is; counted "
+                "as dropped; {} more in the last minute)", id_, form, suppressed);
+    }
+    count(ShadowResult::Dropped);
+    return false;
+  }
   // Nothing to compare with, or this session's other connection is busy enough.
-  if (shadows_.size() >= kMaxShadowsPerSession || !lane(other).up || u.open || u.info.multi_statement ||
-      u.text_cut || ctx.config().compare.sample_bytes == 0) {
+  if (shadows_.size() >= kMaxShadowsPerSession || !lane(other).up || ctx.config().compare.sample_bytes == 0) {
     count(ShadowResult::Dropped);
     return false;
   }

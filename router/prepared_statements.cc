@@ -40,6 +40,9 @@ StatementInfo PreparedStatements::resolve(const StatementInfo& statement) const 
     resolved.reason = statement.reason;
   }
   resolved.nondeterministic = resolved.nondeterministic || statement.nondeterministic;
+  // What its arguments name counts too (EXECUTE p(lower(5))).
+  resolved.routine_names.insert(resolved.routine_names.end(), statement.routine_names.begin(),
+                                statement.routine_names.end());
   return resolved;
 }
 

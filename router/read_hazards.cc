@@ -66,6 +66,7 @@ std::string hazardOf(const StatementInfo& info, const ReadHazards& hazards) {
     return fmt::format("the database defines more than {} volatile functions and objects calling them: every read "
                        "outside a transaction is taken for a write", ReadHazards::kMaxReadHazards);
   }
+  if (!hazards.unreadable.empty()) return hazards.unreadable;
   if (hazards.names.empty()) return {};
   auto find = [&hazards](std::string_view name) -> const std::string* {
     auto it = hazards.names.find(std::string(name));

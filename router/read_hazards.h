@@ -29,6 +29,8 @@ struct ReadHazards {
   // ("function", "view", …), for the reason.
   std::unordered_map<std::string, std::string> names;
   bool overflow = false;   // more than kMaxReadHazards rows: every read counts as a write
+  // Set when the catalog could not be read (why): unknown stays a write, every read counts as one.
+  std::string unreadable;
   static constexpr size_t kMaxReadHazards = 100000;
 };
 

@@ -2030,31 +2030,70 @@ def check_pipelined_reads_beside_writes(ctx):
         dw.tgt.stop()
 
 
+def check_batch_divergence_names_its_statement(ctx):
+    """A pipelined batch of three writes whose second one differs between the stores (its row is
+    on old only): the journal line names that statement and its place in the batch (before: the
+    batch's first statement, which agreed). Sync and async alike judge the batch; the line of a
+    sync batch says which statement."""
+    if ctx.direct:
+        return skip(ctx, "the journal of pipelined batches")
+    if psycopg is None:
+        raise h.CheckFailed("python3-psycopg (psycopg3) is not installed: run scripts/setup.sh")
+    db = "batch_names"
+    fresh_db(ctx, db)
+    for c in (ctx.old, ctx.new):
+        c.psql("CREATE TABLE a (id int PRIMARY KEY, v int); INSERT INTO a VALUES (1, 0);"
+               "CREATE TABLE b (id int PRIMARY KEY, v int); CREATE TABLE c (id int PRIMARY KEY, v int);"
+               "INSERT INTO c VALUES (1, 0)", db=db)
+    ctx.old.psql("INSERT INTO b VALUES (1, 0)", db=db)
+    dw = DualWrite(ctx)
+    try:
+        conn = psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True)
+        try:
+            with conn.pipeline():
+                conn.execute("UPDATE a SET v = v + 1 WHERE id = %s", [1])
+                conn.execute("UPDATE b SET v = v + 1 WHERE id = %s", [1])
+                conn.execute("UPDATE c SET v = v + 1 WHERE id = %s", [1])
+        finally:
+            conn.close()
+        lines = dw.journal()
+        h.check_eq([(d["kind"], d["statement"]) for d in lines],
+                   [("tag_mismatch", "UPDATE b SET v = v + 1 WHERE id = $1")], "divergences.jsonl")
+        h.check_eq(lines[0].get("reason"), "statement 2 of the 3 writes of one pipelined batch (up to its Sync)",
+                   "the line's place in the batch")
+        h.check_eq((lines[0]["authoritative_outcome"], lines[0]["secondary_outcome"]),
+                   ("UPDATE 1; UPDATE 1; UPDATE 1", "UPDATE 1; UPDATE 0; UPDATE 1"), "both outcomes, whole")
+    finally:
+        dw.stop()
+
+
 def check_ramped_read_that_writes(ctx):
     """A read the classifier cannot see writing (a view over a function that inserts) ramped to
     new at 100 %: it runs there in a read-only transaction, PostgreSQL refuses it (25006), and it
     runs again as a mirrored write on old — both stores get the row once, the client gets old's
     answer. With the shadow on too (its copy on old is read-only as well). The shape is then
     remembered as a write: refused once per session's worker, mirrored from then on. Before: the
-    INSERT ran on new only."""
+    INSERT ran on new only. The view is made behind the proxy's back after it read the catalog
+    (whose facts would otherwise have made it a write from the start: hidden_write_forms)."""
     if ctx.direct:
         return skip(ctx, "read-only enforcement of ramped reads")
     db = "ramp_writes"
     fresh_db(ctx, db)
     for c in (ctx.old, ctx.new):
         c.psql("CREATE TABLE log (n int); CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);"
-               "CREATE FUNCTION note() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING 1';"
-               "CREATE VIEW v AS SELECT note() AS n", db=db)
+               "CREATE FUNCTION note() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING 1'", db=db)
     expected = 0
-    for mirror, shadow in (("sync", 0), ("sync", 100), ("async", 0)):
+    for n, (mirror, shadow) in enumerate((("sync", 0), ("sync", 100), ("async", 0))):
         dw = DualWrite(ctx, mirror=mirror, reads_new_percent=100, shadow_percent=shadow)
         try:
             conn = dw.connect(db)
             cur = conn.cursor()
             cur.execute("SELECT id, inet_server_port() FROM t")
             h.check_eq(cur.fetchall(), [(1, ctx.new.port)], f"{mirror}/{shadow}: a plain read is served by new")
+            for c in (ctx.old, ctx.new):
+                c.psql(f"CREATE VIEW v{n} AS SELECT note() AS n", db=db)
             for _ in range(3):
-                cur.execute("SELECT n FROM v")
+                cur.execute(f"SELECT n FROM v{n}")
                 h.check_eq(cur.fetchall(), [(1,)], f"{mirror}/{shadow}: the view's answer")
                 expected += 1
             if mirror == "async":
@@ -2109,6 +2148,7 @@ HIDDEN_WRITE_FORMS = [
                  "INSERT INTO log VALUES ('explain')"]),
     ("prepare", ["PREPARE p AS INSERT INTO log VALUES ('prepare')", "PREPARE p AS SELECT 1", "EXECUTE p",
                  "DEALLOCATE p"]),
+    ("prepared_view", ["PREPARE pv AS SELECT * FROM v", "EXECUTE pv", "DEALLOCATE pv"]),
 ]
 
 
@@ -2148,7 +2188,7 @@ def check_hidden_write_forms(ctx):
     want = _run_forms(conn, 2)
     conn.close()
     want_log = sorted(ctx.old.psql("SELECT form FROM log", db=direct_db).split())
-    h.check_eq(len(want_log), 20, f"direct: every form wrote once per round ({want_log})")
+    h.check_eq(len(want_log), 22, f"direct: every form wrote once per round ({want_log})")
     for mirror, shadow, ramp in (("sync", 0, 100), ("sync", 100, 100), ("async", 0, 100), ("sync", 0, 0),
                                  ("async", 0, 0), ("sync", 100, 0)):
         db = f"hidden_writes_{mirror}_{shadow}_{ramp}"
@@ -2229,7 +2269,8 @@ def check_refused_read_follows_table_overrides(ctx):
     """A ramped read refused as a write (25006) runs again routed as the write it is, per-table
     `writes` overrides included: with `tables.v.writes: dual-new`, a view over a function that
     inserts is served by new (authoritative for v) and mirrored to old; the client gets new's
-    answer. Before: it always ran on the global authority (old)."""
+    answer. Before: it always ran on the global authority (old). The view is made behind the
+    proxy's back after it read the catalog, as in ramped_read_that_writes."""
     if ctx.direct:
         return skip(ctx, "read-only enforcement of ramped reads")
     db = "ramp_writes_table"
@@ -2237,12 +2278,14 @@ def check_refused_read_follows_table_overrides(ctx):
     for c in (ctx.old, ctx.new):
         c.psql("CREATE TABLE log (n int);"
                "CREATE FUNCTION note_port() RETURNS int LANGUAGE sql AS "
-               "'INSERT INTO log VALUES (1); SELECT inet_server_port()';"
-               "CREATE VIEW v AS SELECT note_port() AS port", db=db)
+               "'INSERT INTO log VALUES (1); SELECT inet_server_port()'", db=db)
     dw = DualWrite(ctx, reads_new_percent=100, tables={"v": {"writes": "dual-new"}})
     try:
         conn = dw.connect(db)
         cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM log")   # the proxy reads the catalog: no hazard yet
+        for c in (ctx.old, ctx.new):
+            c.psql("CREATE VIEW v AS SELECT note_port() AS port", db=db)
         cur.execute("SELECT port FROM v")
         h.check_eq(cur.fetchall(), [(ctx.new.port,)], "the view's answer comes from new, v's authority")
         conn.close()
@@ -2301,7 +2344,8 @@ CHECKS = [check_comparison_catches_difference, check_divergence_detected, check_
           check_missed_write_keeps_reads_home, check_explain_analyze_of_a_write,
           check_reads_missed_by_a_down_store_are_not_journaled, check_pipelined_reads_beside_writes,
           check_ramped_read_that_writes, check_refused_read_follows_table_overrides,
-          check_hidden_write_forms, check_cursor_read_on_a_slow_store, check_hidden_write_in_a_shadow]
+          check_hidden_write_forms, check_cursor_read_on_a_slow_store, check_hidden_write_in_a_shadow,
+          check_batch_divergence_names_its_statement]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

@@ -100,5 +100,19 @@ TEST(WriteOutcome, TransactionAddsTagsAndKeepsTheFirstError) {
   EXPECT_NE(inserted({{"1"}}).describe().find("; 1 rows returned, digest "), std::string::npos);
 }
 
+TEST(WriteOutcome, FirstDifferenceNamesTheStatementOfABatch) {
+  auto batch = [](std::initializer_list<std::string> tags, const char* error = nullptr) {
+    WriteOutcome o;
+    for (const std::string& tag : tags) o.addTag(tag);
+    if (error != nullptr) o.addError("23505", error);
+    return o;
+  };
+  EXPECT_EQ(firstDifference(batch({"UPDATE 1", "INSERT 0 1"}), batch({"UPDATE 1", "INSERT 0 1"})), std::string::npos);
+  EXPECT_EQ(firstDifference(batch({"UPDATE 1", "UPDATE 1"}), batch({"UPDATE 1", "UPDATE 0"})), 1u);
+  // The secondary stopped at its second statement's error: that is the one.
+  EXPECT_EQ(firstDifference(batch({"UPDATE 1", "INSERT 0 1", "UPDATE 1"}), batch({"UPDATE 1"}, "duplicate key")), 1u);
+  EXPECT_EQ(firstDifference(batch({"UPDATE 1"}, "duplicate key"), batch({"UPDATE 1", "INSERT 0 1"})), 1u);
+}
+
 }  // namespace
 }  // namespace cutover::compare

@@ -52,6 +52,12 @@ TEST(ReadHazards, TooManyToTellMakesEveryReadAWrite) {
   EXPECT_NE(hazardOf(classifySql("SELECT 1"), many), "");
 }
 
+TEST(ReadHazards, AnUnreadableCatalogMakesEveryReadAWrite) {
+  ReadHazards unknown;
+  unknown.unreadable = "could not read it";
+  EXPECT_EQ(hazardOf(classifySql("SELECT 1"), unknown), "could not read it");
+}
+
 TEST(ReadHazards, TheQueryIsBounded) {
   EXPECT_NE(readHazardsQuery().find("LIMIT 100001"), std::string::npos);
 }
