@@ -286,6 +286,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::string commit;                // the unit that ended an explicit transaction
     bool compare = false;              // outcomes compared (writes), not only applied (session state)
     bool rows = false;                 // one write: its RETURNING rows compared too
+    // The first unit's Unit::execute_writes: which of the body's first results are a write's (a
+    // pipelined SELECT's tag and rows are not compared, as under sync).
+    std::vector<bool> execute_writes;
     bool nondeterministic = false;
     bool overflow = false;             // an explicit transaction outgrew the queue's bytes
     int copy_streams = 0;              // COPY FROM STDIN streams the body carries, each ended
@@ -475,6 +478,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool missed_on_old_ = false, missed_on_new_ = false;
   void missedWriteOn(router::Store store, std::string_view kind);     // queue_full logged once until the queue empties
   Outcome mirror_outcome_;                  // the secondary's outcome of the head write
+  size_t mirror_results_ = 0;               // results of the head item's body ended so far
+  bool appliedWritesRows() const;           // … whether the next one is a write's (MirrorItem::execute_writes)
   EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.
   std::deque<std::shared_ptr<Shadow>> shadows_;

@@ -130,6 +130,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.body_units = units;
     item.compare = u.route.mirror;
     item.rows = u.route.mirror && u.info.kind == router::StatementKind::Write && u.info.unrepeatable.empty();
+    item.execute_writes = u.execute_writes;
     item.nondeterministic = nondeterministic;
     item.copy_streams = u.copy_streams;
     item.text = u.text.substr(0, kMaxItemText);
@@ -145,6 +146,7 @@ void ClientSession::queueMirror(Unit& u) {
     mirror_txn_->body = std::move(bytes);
     mirror_txn_->body_units = units;
     mirror_txn_->compare = u.route.mirror;
+    mirror_txn_->execute_writes = u.execute_writes;
     mirror_txn_->nondeterministic = nondeterministic;
     mirror_txn_->copy_streams = u.copy_streams;
     addText(mirror_txn_->text, compare::withParameters(u.text, u.parameters));
@@ -247,6 +249,7 @@ void ClientSession::pumpMirror() {
   }
   mirror_busy_ = true;
   mirror_outcome_ = Outcome{};
+  mirror_results_ = 0;
   mirror_copies_ = 0;
   for (int i = 0; i < item.body_units; ++i) l.plan.push_back(Segment{Reply::Apply, false, false, item.rows});
   append(l.backend->output(), item.body);
@@ -259,6 +262,12 @@ void ClientSession::pumpMirror() {
   const int ms = worker_.context().config().mirror_timeout_ms;
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   evtimer_add(apply_timer_.get(), &tv);
+}
+
+bool ClientSession::appliedWritesRows() const {
+  if (mirror_queue_.empty()) return true;
+  const std::vector<bool>& writes = mirror_queue_.front().execute_writes;
+  return mirror_results_ >= writes.size() || writes[mirror_results_];
 }
 
 void ClientSession::mirrorSegmentDone(const Segment&) {

@@ -839,10 +839,11 @@ void ClientSession::drainLane(Store store) {
     const bool applying = segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit;
     Outcome& outcome = applying ? mirror_outcome_ : l.outcome;
     const bool own_result = segment.reply == Reply::Forward || segment.reply == Reply::Record;
+    const bool applied_read = segment.reply == Reply::Apply && !appliedWritesRows();   // a pipelined SELECT's
     const bool digest_row = type == protocol::DataRow::kType &&
                             ((unit_ && unit_->route.mirror && unit_->info.kind == router::StatementKind::Write &&
                               own_result && writesRows(*unit_, l.results)) ||
-                             (segment.reply == Reply::Apply && segment.rows));
+                             (segment.reply == Reply::Apply && segment.rows && !applied_read));
     if (digest_row && frame.totalSize() <= kMaxDigestedRow) {
       if (evbuffer_get_length(in) < frame.totalSize()) break;
       outcome.addRow(pullBody(in, frame));
@@ -870,8 +871,9 @@ void ClientSession::drainLane(Store store) {
     if (!control) {
       if (type == protocol::CopyInResponse::kType) copyStarted(store, segment);
       if (type == protocol::ParseComplete::kType && segment.reply == Reply::Forward) ++l.parse_completes;
-      if ((type == protocol::EmptyQueryResponse::kType || type == protocol::PortalSuspended::kType) && own_result) {
-        ++l.results;
+      if (type == protocol::EmptyQueryResponse::kType || type == protocol::PortalSuspended::kType) {
+        if (own_result) ++l.results;
+        if (segment.reply == Reply::Apply) ++mirror_results_;
       }
       l.remaining = frame.totalSize();
       l.remaining_forward = segment.reply == Reply::Forward;
@@ -897,11 +899,12 @@ void ClientSession::drainLane(Store store) {
       const bool read_beside_writes = own_result && unit_ && !writesRows(*unit_, l.results);
       // "SET" says nothing of data: not compared, so the SET LOCAL pair around a row image
       // apply (router::imageApplyStatement) does not count as a difference either.
-      if (tag.isOk() && !own_work && !read_beside_writes && segment.reply != Reply::Commit &&
+      if (tag.isOk() && !own_work && !read_beside_writes && !applied_read && segment.reply != Reply::Commit &&
           segment.reply != Reply::ApplyCommit && tag.value().tag != router::kTriggerBracketTag) {
         outcome.addTag(tag.value().tag);
       }
       if (own_result) ++l.results;
+      if (segment.reply == Reply::Apply) ++mirror_results_;
     } else if (type == protocol::ErrorResponse::kType) {
       auto error = protocol::decode<protocol::ErrorResponse>(body);
       if (error.isOk() && !own_work) {
@@ -1076,7 +1079,9 @@ void ClientSession::routeAsWrite(Unit& u) {
 // Whether the rows of the unit's result number `result` are a write's (RETURNING), compared
 // between the stores. mirror: async compares the whole queued batch's rows on its own path.
 bool ClientSession::writesRows(const Unit& u, size_t result) {
-  if (u.async || u.execute_writes.empty()) return true;
+  // mirror: async: the first unit of a queued item is judged per result on both sides
+  // (MirrorItem::execute_writes); the later units of a queued transaction whole.
+  if (u.execute_writes.empty() || (u.async && u.status_before != 'I')) return true;
   return result < u.execute_writes.size() ? u.execute_writes[result] : true;
 }
 

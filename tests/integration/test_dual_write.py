@@ -2007,27 +2007,31 @@ def check_pipelined_reads_beside_writes(ctx):
         return skip(ctx, "mirroring of pipelined batches")
     if psycopg is None:
         raise h.CheckFailed("python3-psycopg (psycopg3) is not installed: run scripts/setup.sh")
-    db = "pipelined"
-    fresh_db(ctx, db)
-    for c in (ctx.old, ctx.new):
-        c.psql("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0);"
-               "CREATE TABLE other (id int PRIMARY KEY, note text); INSERT INTO other VALUES (1, 'same')", db=db)
-    ctx.new.psql("INSERT INTO other VALUES (2, 'on new only')", db=db)
-    dw = DualWrite(ctx)
-    try:
-        conn = psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True)
+    for mirror in ("sync", "async"):
+        db = f"pipelined_{mirror}"
+        fresh_db(ctx, db)
+        for c in (ctx.old, ctx.new):
+            c.psql("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0);"
+                   "CREATE TABLE other (id int PRIMARY KEY, note text); INSERT INTO other VALUES (1, 'same')", db=db)
+        ctx.new.psql("INSERT INTO other VALUES (2, 'on new only')", db=db)
+        dw = DualWrite(ctx, mirror=mirror)
         try:
-            for _ in range(5):
-                with conn.pipeline():
-                    conn.execute("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v")
-                    cur = conn.execute("SELECT id, note FROM other ORDER BY id")
-                h.check_eq(cur.fetchall(), [(1, "same")], "the client gets old's rows")
+            conn = psycopg.connect(dw.endpoint().dsn(db=db), autocommit=True)
+            try:
+                for _ in range(5):
+                    with conn.pipeline():
+                        conn.execute("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v")
+                        cur = conn.execute("SELECT id, note FROM other ORDER BY id")
+                    h.check_eq(cur.fetchall(), [(1, "same")], f"{mirror}: the client gets old's rows")
+            finally:
+                conn.close()
+            h.check_eq(_rows_on_both(ctx, db, "SELECT v FROM t", ["5"]), [["5"], ["5"]],
+                       f"{mirror}: the writes on both stores")
+            if mirror == "async":
+                wait_drained(dw, "the pipelines")
+            h.check_eq([(d["kind"], d["statement"][:40]) for d in dw.journal()], [], f"{mirror}: divergences.jsonl")
         finally:
-            conn.close()
-        h.check_eq(_rows_on_both(ctx, db, "SELECT v FROM t", ["5"]), [["5"], ["5"]], "the writes on both stores")
-        h.check_eq([(d["kind"], d["statement"][:40]) for d in dw.journal()], [], "divergences.jsonl")
-    finally:
-        dw.tgt.stop()
+            dw.tgt.stop()
 
 
 def check_batch_divergence_names_its_statement(ctx):
