@@ -8,6 +8,7 @@
 
 #include "router/classifier.h"
 #include "router/decide.h"
+#include "router/read_hazards.h"
 #include "router/statement_rules.h"
 
 namespace {
@@ -82,6 +83,19 @@ void BM_ClassifyMiss(benchmark::State& state) {
   state.counters["text_bytes"] = static_cast<double>(text.size());
 }
 BENCHMARK(BM_ClassifyMiss)->DenseRange(0, 2);
+
+// The read-hazard check of an autocommit read (router/read_hazards.h) against a database that
+// defines 1,000 volatile functions and 100 views calling them: what every such read pays.
+void BM_ReadHazards(benchmark::State& state) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int i = 0; i < 1000; ++i) rows.push_back({"function", "f:app_fn_" + std::to_string(i)});
+  for (int i = 0; i < 100; ++i) rows.push_back({"view", "r:app_view_" + std::to_string(i)});
+  const ReadHazards hazards = readHazardsFrom(rows);
+  const StatementInfo info = classifySql(kStatements[state.range(0)]);
+  for (auto _ : state) benchmark::DoNotOptimize(hazardOf(info, hazards));
+  state.counters["names"] = static_cast<double>(info.tables.size() + info.routine_names.size());
+}
+BENCHMARK(BM_ReadHazards)->Arg(0)->Arg(2);
 
 void BM_Decide(benchmark::State& state) {
   StatementInfo info = classifySql(kStatements[0]);
