@@ -21,6 +21,7 @@
 #include "router/classifier.h"
 #include "router/decide.h"
 #include "router/prepared_statements.h"
+#include "router/read_hazards.h"
 #include "router/row_images.h"
 #include "protocol/scram_server.h"
 #include "proxy/auth_query.h"
@@ -35,6 +36,14 @@
 namespace cutover::proxy {
 
 class Worker;
+
+// What a database defines that can make a read write (router/read_hazards.h), as read from one
+// store's catalog: shared by the process's sessions (client_session_images.cc), copied by each.
+struct CachedReadHazards {
+  std::shared_ptr<const router::ReadHazards> hazards;
+  std::chrono::steady_clock::time_point read_at;
+  uint64_t generation = 0;   // the schema generation it was read in (DDL through cutover)
+};
 
 // A shadowed read (issue 5): the serve store's answer streams to the client while it is
 // digested; the other store runs the same messages on this session's connection to it, and its
@@ -493,6 +502,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
     std::chrono::steady_clock::time_point read_at;
   };
   std::unordered_map<std::string, CachedFacts> table_facts_;
+  CachedReadHazards read_hazards_;         // this session's copy of the database's read hazards
   uint64_t table_facts_generation_ = 0;
   bool schema_failed_ = false;             // the catalog query of the running unit failed
   size_t captured_bytes_ = 0;

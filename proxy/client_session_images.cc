@@ -51,22 +51,16 @@ std::atomic<uint64_t> g_schema_generation{1};
 // The read hazards of each database (router/read_hazards.h), shared by every session of the
 // process: read again after DDL through cutover, and after kHazardsMaxAge (DDL beside it).
 constexpr auto kHazardsMaxAge = std::chrono::seconds(30);
-struct CachedHazards {
-  std::shared_ptr<const router::ReadHazards> hazards;
-  std::chrono::steady_clock::time_point read_at;
-  uint64_t generation = 0;
-};
 std::mutex g_hazards_mutex;
-std::unordered_map<std::string, CachedHazards> g_hazards;   // by database
+std::unordered_map<std::string, CachedReadHazards> g_hazards;   // by database and store
 
-std::shared_ptr<const router::ReadHazards> cachedHazards(const std::string& database) {
-  std::lock_guard lock(g_hazards_mutex);
-  auto it = g_hazards.find(database);
-  if (it == g_hazards.end() || it->second.generation != g_schema_generation.load(std::memory_order_relaxed) ||
-      std::chrono::steady_clock::now() - it->second.read_at >= kHazardsMaxAge) {
-    return nullptr;
-  }
-  return it->second.hazards;
+bool fresh(const CachedReadHazards& cached) {
+  return cached.hazards && cached.generation == g_schema_generation.load(std::memory_order_relaxed) &&
+         std::chrono::steady_clock::now() - cached.read_at < kHazardsMaxAge;
+}
+
+std::string hazardsKey(const std::string& database, Store store) {
+  return database + '\0' + std::string(router::toString(store));
 }
 
 std::string factsKey(const router::WriteShape& shape) { return shape.schema + '\0' + shape.table; }
@@ -304,7 +298,13 @@ bool ClientSession::readHazardsHold(Unit& u) {
       u.info.kind != router::StatementKind::Read) {
     return u.hazards_loading;
   }
-  std::shared_ptr<const router::ReadHazards> hazards = cachedHazards(database_);
+  // The session's copy, else the process's (one lock per session and refresh, not per read).
+  if (!fresh(read_hazards_)) {
+    std::lock_guard lock(g_hazards_mutex);
+    auto it = g_hazards.find(hazardsKey(database_, authority_));
+    read_hazards_ = it != g_hazards.end() && fresh(it->second) ? it->second : CachedReadHazards{};
+  }
+  const std::shared_ptr<const router::ReadHazards> hazards = read_hazards_.hazards;
   if (!hazards) {
     u.hazards_loading = true;
     captured_.clear();
@@ -349,9 +349,10 @@ void ClientSession::readHazardsLoaded() {
   }
   captured_.clear();
   captured_.shrink_to_fit();
+  read_hazards_ = {hazards, std::chrono::steady_clock::now(), g_schema_generation.load(std::memory_order_relaxed)};
   {
     std::lock_guard lock(g_hazards_mutex);
-    g_hazards[database_] = {hazards, std::chrono::steady_clock::now(), g_schema_generation.load(std::memory_order_relaxed)};
+    g_hazards[hazardsKey(database_, authority_)] = read_hazards_;
   }
   if (!unit_ || !unit_->hazards_loading) return;
   unit_->hazards_loading = false;
