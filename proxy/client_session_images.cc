@@ -63,7 +63,10 @@ std::string hazardsKey(const std::string& database, Store store) {
   return database + '\0' + std::string(router::toString(store));
 }
 
-std::string factsKey(const router::WriteShape& shape) { return shape.schema + '\0' + shape.table; }
+// A DELETE's facts name its DELETE triggers (tableFactsQuery): kept apart from the others'.
+std::string factsKey(const router::WriteShape& shape) {
+  return shape.schema + '\0' + shape.table + (shape.kind == router::WriteKind::Delete ? "\0delete" : "");
+}
 
 // cutover's own copy of an imaged statement on the serve store: the client's statement (named or
 // unnamed) stays as the client made it on both stores, its Bind is pointed at this one.

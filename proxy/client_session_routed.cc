@@ -1199,7 +1199,8 @@ void ClientSession::finishComparison() {
   std::string_view kind;
   // A store's own errors, for auto-rollback: one side failing where the other did not, or a
   // failure of a read the store served alone.
-  if (!u.mirrored && a.failed) {
+  // (Not a 25006 of a ramped read's read-only transaction: that is cutover's enforcement.)
+  if (!u.mirrored && a.failed && !(u.read_only && a.error.starts_with("25006"))) {
     metrics::global().storeErrors(label(u.serve)).Increment();
   } else if (u.mirrored && lane(secondary).up && a.failed != b.failed) {
     metrics::global().storeErrors(label(a.failed ? u.serve : secondary)).Increment();

@@ -23,18 +23,19 @@ std::string joined(const std::vector<std::string>& columns, std::string_view pre
 
 std::string tableFactsQuery(const WriteShape& shape) {
   const std::string name = pgclient::quoteLiteral(pgclient::quoteQualified(shape.schema, shape.table));
-  // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 16 UPDATE (the first
-  // EXISTS: BEFORE ROW ones, the last: any other — AFTER, or per statement — but a CONSTRAINT
-  // TRIGGER, taken for the check it is made for).
+  // A row per column; triggers: tgtype bit 1 ROW, 2 BEFORE, 4 INSERT, 8 DELETE, 16 UPDATE (the
+  // first EXISTS: BEFORE ROW ones, the last: any other — AFTER, or per statement — but a
+  // CONSTRAINT TRIGGER, taken for the check it is made for); of the statement's own events.
+  const std::string events = shape.kind == WriteKind::Delete ? "8" : "20";
   return "SELECT n.nspname, c.relname, c.relkind, a.attname, a.attidentity, a.attgenerated, "
          "pg_catalog.pg_get_expr(d.adbin, d.adrelid), "
          "coalesce(a.attnum = ANY ((SELECT i.indkey FROM pg_catalog.pg_index i "
          "WHERE i.indrelid = c.oid AND i.indisprimary)::int2[]), false), "
          "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-         "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & 20 <> 0), "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & " + events + " <> 0), "
          "pg_catalog.format_type(a.atttypid, a.atttypmod), "
          "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-         "AND g.tgenabled <> 'D' AND g.tgtype & 3 <> 3 AND g.tgtype & 20 <> 0 AND g.tgconstraint = 0) "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 <> 3 AND g.tgtype & " + events + " <> 0 AND g.tgconstraint = 0) "
          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
          "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
          "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -75,6 +76,19 @@ ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool t
     return plan;
   }
   const bool keyed = std::any_of(facts.columns.begin(), facts.columns.end(), [](const ColumnFacts& c) { return c.key; });
+  if (shape.kind == WriteKind::Delete) {
+    // Not imaged: a DELETE is mirrored as its text; which rows it removes is each store's doing
+    // when its text is nondeterministic, and a BEFORE ROW DELETE trigger may keep rows or write
+    // elsewhere on each store alike or not.
+    if (text_nondeterministic) {
+      plan.inexact = "a DELETE whose text calls a function each store evaluates itself (it may remove other rows "
+                     "there); not imaged";
+    } else if (facts.before_row_trigger) {
+      plan.inexact = "a BEFORE ROW DELETE trigger runs on each store (it may keep rows, or write elsewhere what each "
+                     "store picks); not imaged";
+    }
+    return plan;
+  }
   if (shape.kind == WriteKind::Update) {
     if (text_nondeterministic) {
       plan.why = "the statement calls a function each store evaluates itself";

@@ -189,6 +189,16 @@ std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
   return aimed;
 }
 
+std::optional<WriteShape> deleteShape(const PgQuery__DeleteStmt* del) {
+  if (del->with_clause != nullptr) return std::nullopt;
+  if (del->where_clause != nullptr && del->where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
+    return std::nullopt;
+  }
+  std::optional<WriteShape> aimed = aimedAt(WriteKind::Delete, del->relation);
+  if (aimed) aimed->has_returning = del->n_returning_list > 0;
+  return aimed;
+}
+
 std::optional<WriteShape> copyShape(const PgQuery__CopyStmt* copy) {
   if (!copy->is_from) return std::nullopt;
   std::optional<WriteShape> aimed = aimedAt(WriteKind::CopyFrom, copy->relation);
@@ -210,6 +220,9 @@ std::optional<WriteShape> writeShape(std::string_view sql) {
   if (const PgQuery__UpdateStmt* update = parsed.update()) return updateShape(update);
   if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COPY_STMT) {
     return copyShape(node->copy_stmt);
+  }
+  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
+    return deleteShape(node->delete_stmt);
   }
   const PgQuery__InsertStmt* insert = parsed.insert();
   if (insert == nullptr || insert->with_clause != nullptr) return std::nullopt;

@@ -14,7 +14,7 @@
 namespace cutover::router {
 
 enum class OnConflict { None, Nothing, Update };
-enum class WriteKind { Insert, Update, CopyFrom };
+enum class WriteKind { Insert, Update, CopyFrom, Delete };
 
 struct WriteShape {
   WriteKind kind = WriteKind::Insert;
@@ -33,8 +33,9 @@ struct WriteShape {
 };
 
 // The shape of `sql` when it is exactly one INSERT or UPDATE without WITH (a CTE may write
-// elsewhere) and, for an UPDATE, without WHERE CURRENT OF, or a COPY … FROM into a table (not
-// imaged: its facts say whether the store picks values); else nullopt (unparsable text too).
+// elsewhere) and, for an UPDATE, without WHERE CURRENT OF, or a COPY … FROM into a table or a
+// DELETE without WITH or WHERE CURRENT OF (neither imaged: their table's facts say whether each
+// store's triggers or defaults make them inexact); else nullopt (unparsable text too).
 std::optional<WriteShape> writeShape(std::string_view sql);
 
 // The statements of a query string of several, as libpg_query's parser splits it (comments and

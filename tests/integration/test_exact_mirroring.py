@@ -300,6 +300,23 @@ def check_inexact_is_journaled(ctx):
                 f"the insert into a table whose AFTER trigger writes elsewhere: {audited}")
         row = "SELECT id, note FROM e WHERE note = 'audited'"
         h.check_eq(ctx.new.psql(row, db=db), ctx.old.psql(row, db=db), "the table's own row, imaged")
+        # A DELETE: exact as its text while e has no DELETE trigger (the INSERT one does not
+        # count); with an AFTER DELETE trigger writing elsewhere, said so (before: silent).
+        before = len(dw.journal())
+        conn = dw.connect(db)
+        conn.cursor().execute("DELETE FROM e WHERE note = 'audited'")
+        conn.close()
+        run_schema(dw, db, "CREATE FUNCTION audit_del() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$BEGIN INSERT INTO audit (e_id) VALUES (OLD.id); RETURN NULL; END$$; "
+                           "CREATE TRIGGER audit_d AFTER DELETE ON e FOR EACH ROW EXECUTE FUNCTION audit_del()")
+        conn = dw.connect(db)
+        conn.cursor().execute("DELETE FROM e WHERE note = 'given1'")
+        conn.close()
+        deleted = dw.journal()[before:]
+        h.check_eq([(d["kind"], d["statement"]) for d in deleted],
+                   [("nondeterministic", "DELETE FROM e WHERE note = 'given1'")], "the DELETEs' lines")
+        h.check("AFTER or per-statement triggers" in deleted[0].get("reason", "") and deleted[0].get("table") == "e",
+                f"the DELETE's line names its table and why: {deleted}")
     finally:
         dw.stop()
 

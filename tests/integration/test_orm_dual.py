@@ -169,6 +169,9 @@ def check_reads_under_the_ramp(ctx):
         h.check_eq([c.psql("SELECT count(*) FROM notes", db=db).split() for c in (ctx.old, ctx.new)], [want, want],
                    "the view's INSERTs on old and new")
         h.check_eq(dw.journal(), [], "hidden write: divergences.jsonl")
+        # Its refusal is cutover's read-only enforcement, not an error of new (auto-rollback).
+        h.check_eq(dw.metrics().since(m0, "cutover_store_errors_total", store="new"), 0.0,
+                   "new-store errors counted after the refused cursor")
     finally:
         dw.stop()
 

@@ -169,6 +169,27 @@ TEST(PlanImages, Update) {
   EXPECT_NE(plan.inexact.find("without a primary key"), std::string::npos);
 }
 
+TEST(PlanImages, DeleteIsNeverImagedButItsTriggersAndClockAreSaid) {
+  EXPECT_EQ(shapeOf("DELETE FROM app.orders o WHERE o.id = 1 RETURNING o.id").kind, WriteKind::Delete);
+  EXPECT_TRUE(shapeOf("DELETE FROM app.orders RETURNING id").has_returning);
+  EXPECT_FALSE(writeShape("WITH d AS (DELETE FROM s RETURNING *) DELETE FROM t").has_value());
+  EXPECT_FALSE(writeShape("DELETE FROM t WHERE CURRENT OF c").has_value());
+  ImagePlan plan = planImages(shapeOf("DELETE FROM app.orders WHERE id = 1"), orders(), false);
+  EXPECT_FALSE(plan.images);
+  EXPECT_TRUE(plan.inexact.empty());
+  EXPECT_TRUE(plan.side_effects.empty());
+  plan = planImages(shapeOf("DELETE FROM app.orders WHERE note < now()::text"), orders(), true);
+  EXPECT_NE(plan.inexact.find("a DELETE whose text calls a function"), std::string::npos);
+  plan = planImages(shapeOf("DELETE FROM app.orders WHERE id = 1"), orders(true), false);   // BEFORE ROW
+  EXPECT_NE(plan.inexact.find("BEFORE ROW DELETE trigger"), std::string::npos);
+  TableFacts audited = orders();
+  audited.other_write_trigger = true;
+  EXPECT_NE(planImages(shapeOf("DELETE FROM app.orders WHERE id = 1"), audited, false).side_effects, "");
+  // The facts query asks for the statement's own trigger events.
+  EXPECT_NE(tableFactsQuery(shapeOf("DELETE FROM app.orders")).find("g.tgtype & 8 <> 0"), std::string::npos);
+  EXPECT_NE(tableFactsQuery(shapeOf("UPDATE app.orders SET qty = 1")).find("g.tgtype & 20 <> 0"), std::string::npos);
+}
+
 TEST(ImageApplyStatement, UpdateByKey) {
   WriteShape shape = shapeOf("UPDATE app.orders SET note = now()::text");
   const std::vector<std::string> names{"id", "n", "state", "note"};
