@@ -426,6 +426,17 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // A unit of several statements: whether any leaves values to the store (then journaled). True
   // while it waits for a table's facts.
   bool checkStatements(Unit& u, const std::vector<std::string>& statements);
+  // A statement whose WITH writes (router::cteWriteShapes): its parts checked alike.
+  bool checkCteWrites(Unit& u, const router::CteWrites& writes);
+  struct CheckedPart {
+    std::string label;                          // how the journal names it
+    std::optional<router::WriteShape> shape;    // of a write whose table's facts matter
+    bool nondeterministic = false;              // its text calls a function each store evaluates
+    bool known = true;                          // false: a statement cutover does not know
+  };
+  // The parts' tables' facts (loaded one at a time: true while one is being read) say whether
+  // any leaves values to the store; then u.inexact is `what` and why.
+  bool checkParts(Unit& u, const std::vector<CheckedPart>& parts, const std::string& what);
   void schemaLoaded();
   void planImages(Unit& u, std::shared_ptr<const router::TableFacts> facts);
   // A RowDescription or DataRow of the serve store's answer to an imaged unit: the image columns

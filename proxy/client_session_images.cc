@@ -174,6 +174,10 @@ bool ClientSession::prepareImages(Unit& u) {
     if (one_query && u.info.multi_statement && !u.text_cut) statements = router::splitStatements(u.text);
     if (!one_query && u.execute_texts.size() > 1) statements = u.execute_texts;
     if (!statements.empty()) return checkStatements(u, statements);
+    if ((one_query || one_execute) && !u.info.multi_statement && !u.text_cut) {
+      const router::CteWrites writes = router::cteWriteShapes(u.text);
+      if (!writes.complete || !writes.shapes.empty()) return checkCteWrites(u, writes);
+    }
     if (u.info.nondeterministic) {
       u.inexact = "the statement calls a function each store evaluates itself; only a single INSERT or UPDATE (a "
                   "simple Query or one unnamed extended-protocol statement) is mirrored by row images, this is "
@@ -223,23 +227,49 @@ bool ClientSession::prepareImages(Unit& u) {
 }
 
 bool ClientSession::checkStatements(Unit& u, const std::vector<std::string>& statements) {
+  std::vector<CheckedPart> parts;
+  for (const std::string& sql : statements) {
+    CheckedPart part{.label = sql, .known = !sql.empty()};
+    if (part.known) {
+      part.shape = router::writeShape(sql);
+      part.nondeterministic = part.shape && worker_.classifier().classify(sql).nondeterministic;
+    }
+    parts.push_back(std::move(part));
+  }
   const char* form = u.info.multi_statement ? "query string" : "extended-protocol batch";
+  return checkParts(u, parts, fmt::format("{} statements in one {} are mirrored as their text (row images take one "
+                                          "statement)", statements.size(), form));
+}
+
+bool ClientSession::checkCteWrites(Unit& u, const router::CteWrites& writes) {
+  const std::string what = "a statement whose WITH writes is mirrored as its text (row images take one plain statement)";
+  if (!writes.complete) {
+    u.inexact = what + ": one of its writes is of a form cutover does not look into";
+    return false;
+  }
+  std::vector<CheckedPart> parts;
+  for (const router::WriteShape& shape : writes.shapes) {
+    parts.push_back({.label = "its write of " + (shape.schema.empty() ? shape.table : shape.schema + "." + shape.table),
+                     .shape = shape, .nondeterministic = u.info.nondeterministic});
+  }
+  return checkParts(u, parts, what);
+}
+
+bool ClientSession::checkParts(Unit& u, const std::vector<CheckedPart>& parts, const std::string& what) {
   auto inexact = [&](const std::string& why) {
-    u.inexact = fmt::format("{} statements in one {} are mirrored as their text (row images take one statement): {}",
-                            statements.size(), form, why);
+    u.inexact = fmt::format("{}: {}", what, why);
     return false;
   };
   std::unordered_set<std::string> seen;
-  for (const std::string& sql : statements) {
-    if (sql.empty()) return inexact("one of them is not known to cutover (a statement prepared before it was routed)");
-    if (!seen.insert(sql).second) continue;
+  for (const CheckedPart& part : parts) {
+    if (!part.known) return inexact("one of them is not known to cutover (a statement prepared before it was routed)");
+    if (!seen.insert(part.label).second) continue;
     if (seen.size() > kMaxCheckedStatements) {
       return inexact(fmt::format("more than {} different ones, not all checked for values the store picks",
                                  kMaxCheckedStatements));
     }
-    std::optional<router::WriteShape> shape = router::writeShape(sql);
-    if (!shape) continue;   // not an INSERT, UPDATE or COPY FROM: nothing the store fills in
-    auto cached = table_facts_.find(factsKey(*shape));
+    if (!part.shape) continue;   // not an INSERT, UPDATE, DELETE or COPY FROM: nothing the store fills in
+    auto cached = table_facts_.find(factsKey(*part.shape));
     if (cached == table_facts_.end() || std::chrono::steady_clock::now() - cached->second.read_at >= kFactsMaxAge) {
       // A batch already streaming to the store (larger than the input buffer before its Sync):
       // a catalog query now would land inside it. Checked only against facts already cached.
@@ -249,7 +279,7 @@ bool ClientSession::checkStatements(Unit& u, const std::vector<std::string>& sta
       }
       ++u.facts_loads;
       u.images.emplace();
-      u.images->shape = std::move(*shape);
+      u.images->shape = *part.shape;
       u.checking_statements = true;
       captured_.clear();
       captured_bytes_ = 0;
@@ -257,10 +287,9 @@ bool ClientSession::checkStatements(Unit& u, const std::vector<std::string>& sta
       sendToLane(u.serve, injectedQuery(router::tableFactsQuery(u.images->shape)), Segment{Reply::Schema});
       return true;   // schemaLoaded checks again with the facts cached
     }
-    const bool nondeterministic = worker_.classifier().classify(sql).nondeterministic;
-    const router::ImagePlan plan = router::planImages(*shape, *cached->second.facts, nondeterministic);
+    const router::ImagePlan plan = router::planImages(*part.shape, *cached->second.facts, part.nondeterministic);
     const std::string why = plan.images ? plan.why : !plan.inexact.empty() ? plan.inexact : plan.side_effects;
-    if (!why.empty()) return inexact(fmt::format("\"{}\" leaves {} to each store", sql.substr(0, 120), why));
+    if (!why.empty()) return inexact(fmt::format("\"{}\" leaves {} to each store", part.label.substr(0, 120), why));
   }
   if (u.info.nondeterministic) return inexact("a statement calls a function each store evaluates itself");
   return false;

@@ -172,8 +172,8 @@ std::optional<WriteShape> aimedAt(WriteKind kind, const PgQuery__RangeVar* relat
   return shape;
 }
 
-std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
-  if (update->with_clause != nullptr) return std::nullopt;
+std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update, bool ignore_with = false) {
+  if (update->with_clause != nullptr && !ignore_with) return std::nullopt;
   if (update->where_clause != nullptr && update->where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
     return std::nullopt;
   }
@@ -189,8 +189,8 @@ std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update) {
   return aimed;
 }
 
-std::optional<WriteShape> deleteShape(const PgQuery__DeleteStmt* del) {
-  if (del->with_clause != nullptr) return std::nullopt;
+std::optional<WriteShape> deleteShape(const PgQuery__DeleteStmt* del, bool ignore_with = false) {
+  if (del->with_clause != nullptr && !ignore_with) return std::nullopt;
   if (del->where_clause != nullptr && del->where_clause->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
     return std::nullopt;
   }
@@ -213,21 +213,11 @@ std::optional<WriteShape> copyShape(const PgQuery__CopyStmt* copy) {
   return aimed;
 }
 
-}  // namespace
-
-std::optional<WriteShape> writeShape(std::string_view sql) {
-  ProtobufTree parsed(sql);
-  if (const PgQuery__UpdateStmt* update = parsed.update()) return updateShape(update);
-  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COPY_STMT) {
-    return copyShape(node->copy_stmt);
-  }
-  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
-    return deleteShape(node->delete_stmt);
-  }
-  const PgQuery__InsertStmt* insert = parsed.insert();
-  if (insert == nullptr || insert->with_clause != nullptr) return std::nullopt;
+// An INSERT's shape; with `ignore_with`, its WITH clause (cteWriteShapes looks into it) aside.
+std::optional<WriteShape> insertShape(const PgQuery__InsertStmt* insert, bool ignore_with) {
+  if (!ignore_with && insert->with_clause != nullptr) return std::nullopt;
   if (insert->select_stmt != nullptr && insert->select_stmt->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
-      insert->select_stmt->select_stmt->with_clause != nullptr) {
+      insert->select_stmt->select_stmt->with_clause != nullptr && !ignore_with) {
     return std::nullopt;   // INSERT … WITH x AS (DELETE …) SELECT: the CTE may write
   }
   std::optional<WriteShape> aimed = aimedAt(WriteKind::Insert, insert->relation);
@@ -249,6 +239,22 @@ std::optional<WriteShape> writeShape(std::string_view sql) {
                             : OnConflict::Nothing;
   }
   return aimed;
+}
+
+}  // namespace
+
+std::optional<WriteShape> writeShape(std::string_view sql) {
+  ProtobufTree parsed(sql);
+  if (const PgQuery__UpdateStmt* update = parsed.update()) return updateShape(update);
+  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_COPY_STMT) {
+    return copyShape(node->copy_stmt);
+  }
+  if (PgQuery__Node* node = parsed.statement(); node != nullptr && node->node_case == PG_QUERY__NODE__NODE_DELETE_STMT) {
+    return deleteShape(node->delete_stmt);
+  }
+  const PgQuery__InsertStmt* insert = parsed.insert();
+  if (insert == nullptr) return std::nullopt;
+  return insertShape(insert, false);
 }
 
 Result<std::string> withImageReturning(std::string_view sql, const WriteShape& shape) {
@@ -303,6 +309,81 @@ std::vector<std::string> splitStatements(std::string_view sql) {
     }
   }
   pg_query_free_split_result(split);
+  return out;
+}
+
+namespace {
+
+const PgQuery__WithClause* withOf(const PgQuery__Node* node) {
+  if (node == nullptr) return nullptr;
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_SELECT_STMT: return node->select_stmt->with_clause;
+    case PG_QUERY__NODE__NODE_INSERT_STMT: {
+      const PgQuery__InsertStmt* insert = node->insert_stmt;
+      if (insert->with_clause != nullptr) return insert->with_clause;
+      const PgQuery__Node* select = insert->select_stmt;
+      return select != nullptr && select->node_case == PG_QUERY__NODE__NODE_SELECT_STMT ? select->select_stmt->with_clause
+                                                                                        : nullptr;
+    }
+    case PG_QUERY__NODE__NODE_UPDATE_STMT: return node->update_stmt->with_clause;
+    case PG_QUERY__NODE__NODE_DELETE_STMT: return node->delete_stmt->with_clause;
+    default: return nullptr;
+  }
+}
+
+// The shape of a data-modifying statement node, its own WITH aside; nullopt for anything else
+// (`writes` false then when it does not write at all).
+std::optional<WriteShape> partShape(const PgQuery__Node* node, bool& writes) {
+  writes = true;
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_INSERT_STMT: return insertShape(node->insert_stmt, true);
+    case PG_QUERY__NODE__NODE_UPDATE_STMT: return updateShape(node->update_stmt, true);
+    case PG_QUERY__NODE__NODE_DELETE_STMT: return deleteShape(node->delete_stmt, true);
+    default:
+      writes = false;
+      return std::nullopt;
+  }
+}
+
+void collectWrites(const PgQuery__Node* node, CteWrites& out, int depth) {
+  bool writes = false;
+  if (std::optional<WriteShape> shape = partShape(node, writes)) {
+    out.shapes.push_back(std::move(*shape));
+  } else if (writes) {
+    out.complete = false;   // a write of a form not looked into (WHERE CURRENT OF, db.schema.t …)
+  }
+  const PgQuery__WithClause* with = withOf(node);
+  if (with == nullptr) return;
+  if (depth > 8) {
+    out.complete = false;
+    return;
+  }
+  for (size_t i = 0; i < with->n_ctes; ++i) {
+    const PgQuery__Node* cte = with->ctes[i];
+    if (cte->node_case != PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR || cte->common_table_expr->ctequery == nullptr) continue;
+    collectWrites(cte->common_table_expr->ctequery, out, depth + 1);
+  }
+}
+
+}  // namespace
+
+CteWrites cteWriteShapes(std::string_view sql) {
+  ProtobufTree parsed(sql);
+  CteWrites out;
+  const PgQuery__Node* node = parsed.statement();
+  const PgQuery__WithClause* with = withOf(node);
+  if (with == nullptr) return out;
+  bool modifying = false;
+  for (size_t i = 0; i < with->n_ctes && !modifying; ++i) {
+    const PgQuery__Node* cte = with->ctes[i];
+    bool writes = false;
+    if (cte->node_case == PG_QUERY__NODE__NODE_COMMON_TABLE_EXPR && cte->common_table_expr->ctequery != nullptr) {
+      partShape(cte->common_table_expr->ctequery, writes);
+    }
+    modifying = writes;
+  }
+  if (!modifying && (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)) return out;   // a read's WITH
+  collectWrites(node, out, 0);
   return out;
 }
 

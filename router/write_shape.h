@@ -38,6 +38,18 @@ struct WriteShape {
 // store's triggers or defaults make them inexact); else nullopt (unparsable text too).
 std::optional<WriteShape> writeShape(std::string_view sql);
 
+// The writes of one statement with a WITH clause (WITH a AS (INSERT … RETURNING …) SELECT …,
+// INSERT … WITH d AS (DELETE …) SELECT …): the shape of each data-modifying part (the statement
+// itself, and every CTE, nested ones too), their own WITH aside. Row images take one plain
+// statement, so such a statement is mirrored as its text; these say which tables it writes, so
+// that a store-picked value there is journaled rather than silent. Empty (complete) for a
+// statement without a data-modifying WITH.
+struct CteWrites {
+  std::vector<WriteShape> shapes;
+  bool complete = true;   // false: a part writes in a form not looked into
+};
+CteWrites cteWriteShapes(std::string_view sql);
+
 // The statements of a query string of several, as libpg_query's parser splits it (comments and
 // strings that hold ';' stay whole); empty when it does not parse.
 std::vector<std::string> splitStatements(std::string_view sql);

@@ -317,6 +317,22 @@ def check_inexact_is_journaled(ctx):
                    [("nondeterministic", "DELETE FROM e WHERE note = 'given1'")], "the DELETEs' lines")
         h.check("AFTER or per-statement triggers" in deleted[0].get("reason", "") and deleted[0].get("table") == "e",
                 f"the DELETE's line names its table and why: {deleted}")
+        # A data-modifying WITH: mirrored as its text; a part leaving a value to the store (the
+        # serial of plain) is said, with the part; one giving every value is not (before: silent).
+        run_schema(dw, db, "CREATE TABLE plain (id bigserial PRIMARY KEY, note text); "
+                           "CREATE TABLE given (id int PRIMARY KEY, note text)")
+        before = len(dw.journal())
+        conn = dw.connect(db)
+        cur = conn.cursor()
+        cur.execute("WITH g AS (INSERT INTO given VALUES (1, 'cte') RETURNING id) SELECT id FROM g")
+        cur.execute("WITH p AS (INSERT INTO plain (note) VALUES ('cte') RETURNING id) "
+                    "INSERT INTO given SELECT id + 100, 'from plain' FROM p")
+        conn.close()
+        ctes = dw.journal()[before:]
+        h.check_eq([d["kind"] for d in ctes], ["nondeterministic"], f"the data-modifying WITHs' lines: {ctes}")
+        h.check("a statement whose WITH writes" in ctes[0].get("reason", "") and
+                "its write of plain" in ctes[0]["reason"] and "id: nextval" in ctes[0]["reason"],
+                f"the line says which part leaves what: {ctes[0]}")
     finally:
         dw.stop()
 

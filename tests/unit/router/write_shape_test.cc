@@ -44,6 +44,30 @@ TEST(WriteShape, NotOneInsert) {
   EXPECT_FALSE(writeShape("INSERT INTO").has_value());
 }
 
+TEST(CteWriteShapes, EveryDataModifyingPart) {
+  CteWrites w = cteWriteShapes("WITH a AS (INSERT INTO s.t (x) VALUES (1) RETURNING id), "
+                               "b AS (UPDATE u SET y = 2 RETURNING *), c AS (SELECT 1) "
+                               "DELETE FROM v WHERE id IN (SELECT id FROM a)");
+  ASSERT_TRUE(w.complete);
+  ASSERT_EQ(w.shapes.size(), 3u);
+  EXPECT_EQ(w.shapes[0].kind, WriteKind::Delete);
+  EXPECT_EQ(w.shapes[0].table, "v");
+  EXPECT_EQ(w.shapes[1].kind, WriteKind::Insert);
+  EXPECT_EQ(w.shapes[1].schema, "s");
+  EXPECT_EQ(w.shapes[1].columns, std::vector<std::string>{"x"});
+  EXPECT_EQ(w.shapes[2].kind, WriteKind::Update);
+  // INSERT … WITH d AS (DELETE …) SELECT: both.
+  w = cteWriteShapes("INSERT INTO t WITH d AS (DELETE FROM s RETURNING *) SELECT * FROM d");
+  ASSERT_EQ(w.shapes.size(), 2u);
+  EXPECT_EQ(w.shapes[0].table, "t");
+  EXPECT_EQ(w.shapes[1].table, "s");
+  // A read's WITH, a statement without WITH: nothing.
+  EXPECT_TRUE(cteWriteShapes("WITH c AS (SELECT 1) SELECT * FROM c").shapes.empty());
+  EXPECT_TRUE(cteWriteShapes("INSERT INTO t VALUES (1)").shapes.empty());
+  // A write in a form not looked into.
+  EXPECT_FALSE(cteWriteShapes("WITH d AS (DELETE FROM db.s.t RETURNING *) SELECT * FROM d").complete);
+}
+
 TEST(WithImageReturning, AppendsTheMarkerAndTheRowAfterTheClientsOwn) {
   const char* sql = "INSERT INTO app.orders AS o (note) VALUES ('it''s') RETURNING id * 2 AS twice";
   auto shape = writeShape(sql);
