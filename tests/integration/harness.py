@@ -131,6 +131,21 @@ signal.signal(signal.SIGTERM, _on_signal)
 signal.signal(signal.SIGINT, _on_signal)
 
 
+def settled(read, timeout=15, period=0.5, stable_reads=3):
+    """read()'s value once it has not changed for stable_reads periods in a row (the proxy's
+    counters at rest: shadows and rechecks done), or its last value when timeout passes."""
+    last, stable = None, 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = read()
+        stable = stable + 1 if now == last else 0
+        if stable >= stable_reads:
+            return now
+        last = now
+        time.sleep(period)
+    return last
+
+
 def read_text(path):
     """The whole file as text, or "" when it does not exist (yet)."""
     try:

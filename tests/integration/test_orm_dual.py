@@ -45,7 +45,7 @@ def installed():
         npm = shutil.which("npm")
         h.check(npm and shutil.which("node"), "node and npm are needed (the setup script installs nodejs and npm)")
         copy = h.TmpDir("orm").path
-        for name in ("package.json", "package-lock.json", "orm.js", "reads.js"):
+        for name in ("package.json", "package-lock.json", "conn.js", "orm.js", "reads.js"):
             shutil.copy(os.path.join(ORM_DIR, name), copy)
         p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=copy, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -242,17 +242,11 @@ def dw_mismatches(dw):
 def wait_shadows_settled(dw, timeout=20):
     """The shadow counters once they have not moved for 1.5 s (shadows and rechecks done)."""
     results = ("match", "mismatch", "transient", "error", "dropped", "noisy")
-    last, stable = None, 0
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def counters():
         m = dw.metrics()
-        now = {r: m.get("cutover_shadow_comparisons_total", result=r) for r in results}
-        stable = stable + 1 if now == last else 0
-        if stable >= 3:
-            return now
-        last = now
-        time.sleep(0.5)
-    return last
+        return {r: m.get("cutover_shadow_comparisons_total", result=r) for r in results}
+    return h.settled(counters, timeout)
 
 
 CHECKS = [check_orms_leave_identical_stores, check_reads_under_the_ramp]

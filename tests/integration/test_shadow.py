@@ -103,16 +103,7 @@ class Sh:
 
     def settle(self, timeout=15):
         """Waits until the shadow counters have not moved for 1.5 s (shadows and rechecks done)."""
-        last, stable = None, 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            now = self.shadow()
-            stable = stable + 1 if now == last else 0
-            if stable >= 3:
-                return now
-            last = now
-            time.sleep(0.5)
-        return last
+        return h.settled(self.shadow, timeout)
 
     def wait_mismatches(self, n, timeout=15):
         deadline = time.monotonic() + timeout

@@ -13,12 +13,7 @@ const knexFactory = require('knex');
 const { Sequelize, DataTypes } = require('sequelize');
 const { DataSource, EntitySchema } = require('typeorm');
 
-const conn = {
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER || 'postgres',
-  database: process.env.PGDATABASE,
-};
+const conn = require('./conn');
 
 async function nodePostgres() {
   const pg = new Client(conn);

@@ -15,12 +15,7 @@ const postgres = require('postgres');
 const { Sequelize, DataTypes } = require('sequelize');
 const { DataSource, EntitySchema } = require('typeorm');
 
-const conn = {
-  host: process.env.PGHOST,
-  port: Number(process.env.PGPORT),
-  user: process.env.PGUSER || 'postgres',
-  database: process.env.PGDATABASE,
-};
+const conn = require('./conn');
 const newPort = process.env.NEW_PORT ? Number(process.env.NEW_PORT) : null;
 const ROWS = 1000;
 const MOODS = ['happy', 'sad', 'ok'];
