@@ -156,6 +156,7 @@ bool ClientSession::prepareImages(Unit& u) {
   if (u.images_checked) return false;
   u.images_checked = true;
   if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
+  if (u.status_before == 'E') return false;   // a failed transaction writes nothing: the store refuses it (25P02)
   auto span = u.bytes.span();
   const bool one_query = !span.empty() && static_cast<char>(span[0]) == protocol::Query::kType;
   // An extended batch of one statement: imaged in the unnamed form (unnamedBatch); for any other
@@ -314,8 +315,8 @@ void ClientSession::schemaLoaded() {
     u.checking_statements = false;
     u.images.reset();
     if (schema_failed_) {
-      u.inexact = "several statements in one request are mirrored as their text, and the catalog query that "
-                  "checks them for values the store picks failed";
+      u.inexact = "the request is mirrored as its text (several statements, or a WITH that writes), and the "
+                  "catalog query that checks its tables for values the store picks failed";
     } else {
       u.images_checked = false;
     }
