@@ -26,6 +26,11 @@
 #include "protocol/scram_server.h"
 #include "proxy/auth_query.h"
 #include "proxy/backend.h"
+#include "proxy/lane.h"
+#include "proxy/pass_through_relay.h"
+#include "proxy/ramp_hold.h"
+#include "proxy/session_replay.h"
+#include "proxy/unit.h"
 #include "proxy/mirror_sequencer.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
@@ -135,178 +140,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void releaseSlot();
 
   // --- routed mode (client_session_routed.cc): dual-write and the read ramp ------------------
-  // What one store's replies to a piece of work are for. Replies are consumed strictly in order,
-  // one segment per ReadyForQuery the store will send.
-  enum class Reply {
-    Forward,   // to the client (rows streamed); CommandComplete/ErrorResponse also recorded
-    Record,    // consumed by the proxy: the outcome is recorded for comparison
-    Swallow,   // consumed by the proxy: the answer to a message the proxy injected
-    Commit,    // the proxy's COMMIT of a wrapped unit: errors and ReadyForQuery go to the client
-    Capture,   // the proxy's query of the session's state: rows kept in captured_ (see enterRouted)
-    Shadow,    // the other store's answer to a shadowed read: digested into shadow_, dropped
-    Apply,        // mirror: async: the secondary's answer to a queued write: recorded, compared
-    ApplyCommit,  // mirror: async: the commit that ends a queued write (errors recorded, no tag)
-    Discard,      // a ramped read given up after ramp_read_timeout_ms: its late answer is dropped
-    Schema,       // the proxy's catalog query for a write's target table: rows kept in captured_
-    Hazards,      // the proxy's catalog query of what can make a read write (router/read_hazards.h)
-  };
-  struct Segment {
-    Reply reply;
-    bool hold_ready = false;   // Forward, Commit: keep the ReadyForQuery back until the unit completes
-    bool digest = false;       // Forward: the serve side of shadow_, digested as it streams
-    bool rows = false;         // Apply: RETURNING rows of a write, digested for the comparison
-  };
+  // Reply, Segment, Lane: proxy/lane.h; Unit and its phases, MirrorItem: proxy/unit.h.
   using Shadow = ShadowRead;
   using Outcome = compare::WriteOutcome;
-  struct Lane {
-    std::unique_ptr<Backend> backend;
-    bool up = false;                   // logged in and in step with this session
-    std::deque<Segment> plan;
-    size_t remaining = 0;              // bytes of a message being streamed (forwarded or dropped)
-    bool remaining_forward = false;
-    char remaining_type = 0;           // … and its type
-    Outcome outcome;
-    int parse_completes = 0;           // ParseComplete answers to the running unit
-    size_t results = 0;                // its statements' results ended (CommandComplete and kin)
-    char last_status = 'I';
-    bool connecting = false;           // a connection is being opened (login, then replay)
-    uint64_t opened_for = 0;           // flags version of this session's last attempt to open it
-    std::string error;                 // why the last attempt failed
-    // A ramped read given up here (ramp_read_timeout_ms) was cancelled; until its answer is in
-    // (abandoned) and the store confirmed the cancel (cancel_pending), nothing else is sent on
-    // this connection, so the cancel cannot hit a later statement.
-    int abandoned = 0;
-    bool cancel_pending = false;
-    bool fenced() const { return abandoned > 0 || cancel_pending; }
-  };
-  // mirror: async durability: the write-ahead record of one queued write (compare/async_wal.h),
-  // shared by the unit whose answer waits for it and the queued item that settles it.
-  struct WalEntry {
-    nlohmann::json record;                         // its divergence line, were it lost
-    compare::AsyncWal::Mark mark;                  // its intent, written
-    bool settled = false;                          // done: on both stores, journaled, or never committed
-    bool queued = false;                           // a queued item settles it (else its unit does)
-  };
-  struct PendingStatement {
-    bool sql = false;                  // PREPARE (else a protocol Parse)
-    std::string name;
-    router::StatementInfo info;
-    std::string text;                  // Parse: its query, for the journal
-    std::string replay;                // what a reconnection replays (PREPARE text, Parse message)
-    bool replayable = true;            // within the replay limits
-    int parse_ordinal = 0;             // Parse: its place among the unit's Parses
-  };
-  // Exact mirroring of one INSERT whose values the store picks (client_session_images.cc): the
-  // serve store runs it with the target's columns appended to RETURNING; those columns are cut
-  // from the client's answer and kept as the rows the secondary then writes as they are.
-  struct Images {
-    router::WriteShape shape;
-    router::ImagePlan plan;
-    std::shared_ptr<const router::TableFacts> facts;
-    std::string statement;             // the Query message the serve store runs
-    size_t client_columns = 0;         // the first columns of each row: the client's RETURNING
-    std::vector<std::string> columns;  // the image columns written on the secondary (not generated ones)
-    std::vector<size_t> keep;          // their places in the serve store's rows
-    std::vector<router::Row> rows;
-    size_t bytes = 0;
-    bool overflow = false;             // the rows outgrew kMaxImageBytes: statement-mirrored, journaled
-    bool extended = false;             // an extended-protocol batch
-    bool imageable_batch = false;      // … of the form imaged ([Parse] Bind Execute Sync of one statement)
-    bool hidden_describe = false;      // cutover added the Describe: its RowDescription is not forwarded
-    std::string prologue;              // serve store: Close + Parse of cutover's rewritten copy + Sync, before the batch
-    std::string restore;               // secondary: the batch's Parses + Sync, so it holds the client's statement
-    std::vector<uint32_t> param_types; // of the client's statement
-  };
-  // One client request in routed mode: a simple Query, a FunctionCall, or an extended batch up to
-  // its Sync. Units run one at a time per session.
-  struct Unit {
-    uint64_t number = 0;
-    SharedBytes bytes;                 // the client's messages, shared by the stores that run them
-    std::string text;                  // statement text(s), for the journal (journalText: a huge one
-                                       // cut short with a note of its size)
-    bool text_cut = false;             // text is not the whole statement (so not for a recheck)
-    std::vector<std::optional<std::string>> parameters;
-    router::StatementInfo info;
-    router::Route route;
-    router::Store serve = router::Store::Old;
-    bool mirrored = false;             // the secondary runs it too and its outcome is compared
-    bool wrapped = false;              // BEGIN/COMMIT injected around it on the serve store
-    bool read_only = false;            // wrapped in BEGIN READ ONLY: a ramped read, PostgreSQL
-                                       // refuses any write in it (25006), see refusedAsWrite
-    bool secondary_first = false;      // explicit COMMIT: the secondary commits before the serve store
-    bool open = false;                 // extended batch flushed before its Sync: more may come
-    bool serve_done = false, secondary_done = false, released = false;
-    bool held = false;
-    bool serve_sent = false, secondary_sent = false;
-    bool forwarded = false;            // some of the serve store's answer already went to the client
-    bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
-    bool streaming = false;            // a ramped read's answer outgrew the holding buffer
-    bool waiting_fence = false;        // mirrored, waiting for the secondary's fence (Lane::fenced)
-    bool waiting_reconnect = false;    // sync mirror: waiting for the secondary's reconnection
-    char serve_status = 'I';
-    std::chrono::steady_clock::time_point serve_started{}, secondary_started{};
-    // mirror: async (client_session_async.cc)
-    bool async = false;                // the secondary gets it later, from mirror_queue_
-    char status_before = 'I';          // the session's transaction status when it arrived
-    MirrorTicket ticket;               // an explicit COMMIT's place in the cross-session order
-    std::string copy_data;             // COPY FROM STDIN data, for the queued copy
-    int copy_streams = 0;              // COPY FROM STDIN streams ended (by the client, or by a
-                                       // CopyFail of cutover's when the serve store failed first)
-    int secondary_copies = 0;          // sync: CopyInResponses of the secondary for this unit
-    bool copy_sync_owed = false;       // extended-protocol COPY: its batch's Sync was taken by the
-                                       // COPY, the store answers the client's next Sync
-    bool mirror_overflow = false;      // its COPY data or batch outgrew mirror_queue_bytes: the
-                                       // secondary cannot get it, the miss is journaled
-    bool cut = false;                  // an extended batch taken before its Sync (input full)
-    bool failed_before_commit = false; // a wrapped write: the serve store's outcome before COMMIT
-    bool commit_sent = false;          // … and its COMMIT was sent
-    bool simple_query = false;         // the unit is a simple Query
-    bool flush_only = false;           // Parse/Describe/Close + Flush, ended by a Sync of cutover's (not answered)
-    std::string held_complete;         // a wrapped simple Query's CommandComplete, until its COMMIT succeeded
-    std::shared_ptr<WalEntry> wal;     // async: its queued write's record; the answer waits for it
-    bool wal_waiting = false;          // … being fsync'd: the client's ReadyForQuery waits
-    // PREPAREs and named Parses of this unit: they enter the session's state (what EXECUTE or
-    // Bind runs, the replay after a reconnection) only once the serve store accepted them, so a
-    // statement PostgreSQL refused (42P05: the name is taken; a syntax error) changes nothing.
-    std::vector<PendingStatement> pending_statements;
-    // An extended batch, per Execute in order: whether its statement writes, so its rows are
-    // RETURNING rows compared between the stores. A pipelined SELECT's rows are not: beside other
-    // sessions' writes they may differ without any divergence. Empty: every row compared.
-    std::vector<bool> execute_writes;
-    std::vector<std::string> execute_texts;   // the writing Executes' statements ("" unknown)
-    int facts_loads = 0;               // catalog queries checkStatements sent for this unit
-    bool checking_statements = false;  // the catalog query under way is checkStatements'
-    bool images_checked = false;       // prepareImages ran (it may have asked the catalog first)
-    bool hazards_checked = false;      // readHazardsHold looked at it
-    bool hazards_loading = false;      // … and waits for the catalog's answer
-    bool noted = false;                // noteTransactionStatement ran
-    std::optional<Images> images;
-    std::string inexact;               // statement-mirrored although the store picks values: why
-  };
-
-  // mirror: async: a write acknowledged to the client and queued for the secondary store, which
-  // applies a session's queue in order; the ticket orders it against other sessions' writes.
-  struct MirrorItem {
-    MirrorTicket ticket;               // empty: session state only, no order to keep
-    uint64_t unit = 0;                 // the client unit that completed it
-    std::string body;                  // messages the secondary runs (an explicit transaction: all
-                                       // its units but the last)
-    int body_units = 0;                // ReadyForQuery the body yields
-    std::string commit;                // the unit that ended an explicit transaction
-    bool compare = false;              // outcomes compared (writes), not only applied (session state)
-    bool rows = false;                 // one write: its RETURNING rows compared too
-    // The first unit's Unit::execute_writes: which of the body's first results are a write's (a
-    // pipelined SELECT's tag and rows are not compared, as under sync).
-    std::vector<bool> execute_writes;
-    bool nondeterministic = false;
-    bool overflow = false;             // an explicit transaction outgrew the queue's bytes
-    int copy_streams = 0;              // COPY FROM STDIN streams the body carries, each ended
-    std::string text;
-    std::vector<std::optional<std::string>> parameters;
-    Outcome serve;                     // the authoritative store's outcome of the same messages
-    std::shared_ptr<WalEntry> wal;     // its write-ahead record, settled when it leaves the queue
-    size_t bytes() const { return body.size() + commit.size() + text.size() + 256; }
-  };
 
   // COPY FROM STDIN of the running unit, as its serve store sees it (protocol 55.2.6 "COPY
   // Operations"; client_session_copy.cc).
@@ -351,6 +187,8 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void endUnfedCopies();
   void resumeCopyInput();
   void drainLane(router::Store store);
+  struct LaneEvents;   // drainLane's handler of the lane's reader (client_session_lanes.cc)
+  LaneReader::Action laneMessage(router::Store store, const protocol::Frame& frame, LaneReader::MessageView& view);
   evbuffer* forwardTarget(router::Store store);
   void releaseHeldRead(bool complete);
   void answerFlushed(router::Store store, char type, bool more_buffered);
@@ -533,12 +371,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   EventPtr ramp_timer_;    // ramp_read_timeout_ms of the running ramped read
   EventPtr fence_timer_;   // mirror_timeout_ms: the longest work waits for a fenced secondary
   std::shared_ptr<char> life_ = std::make_shared<char>();   // expires with the session (callbacks)
-  UniqueHandle<evbuffer, evbuffer_free> ramp_hold_;   // a ramped read's answer until complete
+  RampHold ramp_hold_;     // a ramped read's answer until complete (or large)
   // Reconnecting a lost secondary: what to replay so the new connection matches the session.
-  Backend::Parameters routed_startup_;
-  std::unordered_map<std::string, std::string> parsed_bytes_;   // named Parse messages, as sent
-  std::vector<std::string> session_log_;                         // SET/PREPARE/LISTEN… queries, in order
-  bool replay_complete_ = true;                                  // false once a log overflowed
+  SessionReplay replay_;
   bool reconnecting_ = false;
   int reconnect_backoff_ms_ = 500;
   std::chrono::steady_clock::time_point next_reconnect_{};
@@ -573,11 +408,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   CancelRegistry::MintedKey key_{};
 
   // Relay state. Messages are forwarded in runs, a large one in pieces as it arrives.
-  FrameScanner client_scanner_;
-  FrameScanner backend_scanner_;
-  int pending_ready_ = 0;          // Query/Sync/FunctionCall relayed, ReadyForQuery not yet seen
-  std::chrono::steady_clock::time_point busy_since_{};   // pending_ready_ went 0 → 1 (latency)
-  bool extended_open_ = false;     // extended-protocol messages relayed since the last Sync
+  PassThroughRelay relay_;         // pass-through: the frames relayed both ways
   char transaction_status_ = 'I';
   bool draining_ = false;
   bool client_paused_ = false;     // client reads stopped: backend output is full

@@ -19,6 +19,7 @@
 #include "compare/divergence.h"
 #include "proxy/client_session.h"
 #include "proxy/message_io.h"
+#include "proxy/routed_support.h"
 #include "proxy/worker.h"
 
 namespace cutover::proxy {
@@ -38,13 +39,11 @@ void addText(std::string& into, const std::string& text) {
   into += text.substr(0, kMaxItemText - std::min(into.size(), kMaxItemText));
 }
 
-metrics::StoreLabel label(Store store) { return store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New; }
-
 }  // namespace
 
 void ClientSession::startAsyncUnit() {
   Unit& u = *unit_;
-  u.secondary_done = true;   // the secondary gets it from mirror_queue_, after the client's answer
+  u.serve_progress = Progress::Sent;   // the secondary gets it from mirror_queue_, after the client's answer
   if (u.status_before != 'I' && u.info.transaction == router::TransactionCommand::Commit && !u.info.multi_statement) {
     // The transaction's locks are held until this COMMIT: its place in the order is taken now.
     MirrorSequencer* sequencer = worker_.context().sequencer;
@@ -365,7 +364,7 @@ void ClientSession::asyncCommitDone(Unit& u) {
               "queued before the COMMIT failed: applied");
 }
 
-std::shared_ptr<ClientSession::WalEntry> ClientSession::writeIntent(const compare::Divergence& line) {
+std::shared_ptr<WalEntry> ClientSession::writeIntent(const compare::Divergence& line) {
   compare::AsyncWal* wal = worker_.context().async_wal;
   if (wal == nullptr) return nullptr;
   auto entry = std::make_shared<WalEntry>();
@@ -409,13 +408,13 @@ bool ClientSession::awaitWal(Unit& u) {
       })) {
     return false;   // its segment is gone (settled meanwhile), or the writer is full: written is all we have
   }
-  u.wal_waiting = true;
+  u.wait = Wait::Wal;
   return true;
 }
 
 void ClientSession::walDurable(uint64_t number, bool durable) {
-  if (!unit_ || unit_->number != number || !unit_->wal_waiting) return;
-  unit_->wal_waiting = false;
+  if (!unit_ || unit_->number != number || unit_->wait != Wait::Wal) return;
+  unit_->wait = Wait::None;
   if (!durable) {
     log::error("session {}: the write-ahead record could not be fsync'd (see the journal error); the write is "
                "acknowledged with its record written but not durable",
@@ -434,7 +433,7 @@ void ClientSession::ackAsyncCommit() {
   u.held_complete.clear();
   append(forwardTarget(u.serve), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
   transaction_status_ = u.serve_status;
-  u.released = true;
+  u.ending = Ending::Released;
   advanceUnit();
 }
 

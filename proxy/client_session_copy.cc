@@ -103,7 +103,7 @@ bool ClientSession::copyBackedUp() {
 bool ClientSession::feedsSecondary() const {
   const Unit& u = *unit_;
   const Lane& secondary = lanes_[u.serve == Store::Old ? 1 : 0];
-  return u.mirrored && !u.async && u.secondary_sent && !u.secondary_done && secondary.up;
+  return u.mirrored && !u.async && u.secondary_progress == Progress::Sent && secondary.up;
 }
 
 void ClientSession::copyStarted(Store store, const Segment& segment) {
@@ -112,12 +112,12 @@ void ClientSession::copyStarted(Store store, const Segment& segment) {
       if (!unit_ || store != unit_->serve) return;
       copy_in_ = CopyIn::Streaming;
       if (!unit_->bytes.empty() && unit_->bytes.view()[0] != protocol::Query::kType) unit_->copy_sync_owed = true;
-      if (unit_->mirrored && !unit_->async && !unit_->secondary_sent && !unit_->secondary_first) sendToSecondary();
+      if (unit_->mirrored && !unit_->async && unit_->secondary_progress == Progress::Unsent && !unit_->secondary_first) sendToSecondary();
       return;
     case Reply::Record:
       if (!unit_) return;
       ++unit_->secondary_copies;
-      if (unit_->serve_done) endUnfedCopies();
+      if (unit_->serve_progress == Progress::Done) endUnfedCopies();
       return;
     case Reply::Apply:
     case Reply::ApplyCommit:

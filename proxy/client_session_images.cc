@@ -153,8 +153,8 @@ std::string parsesOf(std::span<const uint8_t> bytes) {
 void ClientSession::schemaChanged() { g_schema_generation.fetch_add(1, std::memory_order_relaxed); }
 
 bool ClientSession::prepareImages(Unit& u) {
-  if (u.images_checked) return false;
-  u.images_checked = true;
+  if (u.checked >= Checked::Images) return false;
+  u.checked = Checked::Images;
   if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
   if (u.status_before == 'E') return false;   // a failed transaction writes nothing: the store refuses it (25P02)
   auto span = u.bytes.span();
@@ -200,9 +200,9 @@ bool ClientSession::prepareImages(Unit& u) {
       std::optional<protocol::Parse> parse = batch->parse;
       if (!parse && batch->statement.empty()) parse = unnamed_statement_;
       if (!parse) {
-        if (auto it = parsed_bytes_.find(batch->statement); it != parsed_bytes_.end() && it->second.size() > 5) {
+        if (const std::string* kept = replay_.statement(batch->statement); kept != nullptr && kept->size() > 5) {
           auto decoded = protocol::decode<protocol::Parse>(
-              std::span(reinterpret_cast<const uint8_t*>(it->second.data()) + 5, it->second.size() - 5));
+              std::span(reinterpret_cast<const uint8_t*>(kept->data()) + 5, kept->size() - 5));
           if (decoded.isOk()) parse = std::move(decoded.value());
         }
       }
@@ -223,6 +223,7 @@ bool ClientSession::prepareImages(Unit& u) {
   captured_bytes_ = 0;
   schema_failed_ = false;
   // Through a statement of cutover's own: a simple Query would drop the client's unnamed one.
+  u.wait = Wait::TableFacts;
   sendToLane(u.serve, injectedQuery(router::tableFactsQuery(u.images->shape)), Segment{Reply::Schema});
   return true;
 }
@@ -281,7 +282,7 @@ bool ClientSession::checkParts(Unit& u, const std::vector<CheckedPart>& parts, c
       ++u.facts_loads;
       u.images.emplace();
       u.images->shape = *part.shape;
-      u.checking_statements = true;
+      u.wait = Wait::CheckFacts;
       captured_.clear();
       captured_bytes_ = 0;
       schema_failed_ = false;
@@ -310,26 +311,27 @@ void ClientSession::schemaLoaded() {
   captured_.clear();
   captured_.shrink_to_fit();
   if (!schema_failed_) table_facts_[factsKey(u.images->shape)] = {facts, std::chrono::steady_clock::now()};
-  if (u.checking_statements) {
+  if (u.wait == Wait::CheckFacts) {
     // checkStatements again, from the start, with this table's facts cached.
-    u.checking_statements = false;
+    u.wait = Wait::None;
     u.images.reset();
     if (schema_failed_) {
       u.inexact = "the request is mirrored as its text (several statements, or a WITH that writes), and the "
                   "catalog query that checks its tables for values the store picks failed";
     } else {
-      u.images_checked = false;
+      u.checked = Checked::Hazards;
     }
     return startUnit();
   }
+  u.wait = Wait::None;
   planImages(u, std::move(facts));
   startUnit();
 }
 
 bool ClientSession::readHazardsHold(Unit& u) {
-  if (u.hazards_checked || u.hazards_loading || u.status_before != 'I' || u.mirrored ||
+  if (u.checked >= Checked::Hazards || u.wait == Wait::Hazards || u.status_before != 'I' || u.mirrored ||
       u.info.kind != router::StatementKind::Read) {
-    return u.hazards_loading;
+    return u.wait == Wait::Hazards;
   }
   // The session's copy, else the process's (one lock per session and refresh, not per read).
   if (!fresh(read_hazards_)) {
@@ -339,7 +341,7 @@ bool ClientSession::readHazardsHold(Unit& u) {
   }
   const std::shared_ptr<const router::ReadHazards> hazards = read_hazards_.hazards;
   if (!hazards) {
-    u.hazards_loading = true;
+    u.wait = Wait::Hazards;
     captured_.clear();
     captured_bytes_ = 0;
     schema_failed_ = false;
@@ -348,7 +350,7 @@ bool ClientSession::readHazardsHold(Unit& u) {
     sendToLane(authority_, injectedQuery(router::readHazardsQuery()), Segment{Reply::Hazards});
     return true;
   }
-  u.hazards_checked = true;
+  u.checked = Checked::Hazards;
   std::string why = router::hazardOf(u.info, *hazards);
   if (why.empty()) return false;
   log::debug("session {}: a read runs as a write: it {}: \"{}\"", id_, why, u.text.substr(0, 200));
@@ -387,8 +389,8 @@ void ClientSession::readHazardsLoaded() {
     std::lock_guard lock(g_hazards_mutex);
     g_hazards[hazardsKey(database_, authority_)] = read_hazards_;
   }
-  if (!unit_ || !unit_->hazards_loading) return;
-  unit_->hazards_loading = false;
+  if (!unit_ || unit_->wait != Wait::Hazards) return;
+  unit_->wait = Wait::None;
   startUnit();
 }
 

@@ -334,7 +334,7 @@ void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {
 // shape results, then its SET/RESET commands (and settings copied when it left pass-through).
 std::vector<std::string> ClientSession::recheckSetup() const {
   std::vector<std::string> setup;
-  for (const auto& [name, value] : routed_startup_) {
+  for (const auto& [name, value] : replay_.startup()) {
     if (name == "user" || name == "database" || name == "options" || name == "replication" ||
         name == "application_name") {
       continue;
@@ -342,7 +342,7 @@ std::vector<std::string> ClientSession::recheckSetup() const {
     setup.push_back(fmt::format("SELECT pg_catalog.set_config({}, {}, true)", sqlLiteral(name), sqlLiteral(value)));
   }
   router::Classifier& classifier = worker_.classifier();
-  for (const std::string& sql : session_log_) {
+  for (const std::string& sql : replay_.commands()) {
     if (sql.starts_with("SELECT pg_catalog.set_config(")) {
       setup.push_back(sql);
       continue;

@@ -26,9 +26,12 @@
 #include "protocol/messages.h"
 #include "protocol/writer.h"
 #include "pgclient/connection.h"
+#include "proxy/recheck_side.h"
 
 namespace cutover::proxy {
 namespace {
+
+using namespace recheck;   // NOLINT: the attempt's sides and result sinks
 
 using Clock = std::chrono::steady_clock;
 using pgclient::firstLine;
@@ -46,206 +49,6 @@ double msSince(Clock::time_point start) {
 }
 
 void ignoreNotice(void*, const char*) {}  // notices may quote values; nobody reads them here
-
-// An error result that ends the session rather than the statement: libpq's own (no SQLSTATE:
-// the socket failed), or the server's FATAL/PANIC (pg_terminate_backend, idle_session_timeout,
-// shutdown), which libpq may hand over before it has seen the socket close.
-bool sessionEnded(PGconn* conn, const PGresult* result) {
-  if (PQstatus(conn) == CONNECTION_BAD || PQresultErrorField(result, PG_DIAG_SQLSTATE) == nullptr) return true;
-  const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
-  const std::string_view level = severity != nullptr ? severity : "";
-  return level == "FATAL" || level == "PANIC";
-}
-
-// What PQexecParams takes, pointing into a RecheckRequest (which must outlive it).
-struct BoundParams {
-  std::vector<Oid> types;
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> formats;
-};
-
-Result<BoundParams> bindParams(const RecheckRequest& request) {
-  const size_t n = request.params.size();
-  const size_t codes = request.param_formats.size();
-  if (codes > 1 && codes != n) {
-    return Status::error(fmt::format("Bind has {} parameter format codes for {} parameters", codes, n));
-  }
-  if (request.sql.find('\0') != std::string::npos) return Status::error("the statement text contains a NUL byte");
-  BoundParams bound;
-  bound.types.assign(n, 0);
-  std::copy_n(request.param_types.begin(), std::min(n, request.param_types.size()), bound.types.begin());
-  for (size_t i = 0; i < n; ++i) {
-    const int16_t format = codes == 0 ? 0 : request.param_formats[codes == 1 ? 0 : i];
-    const auto& value = request.params[i];
-    if (format != 0 && format != 1)
-      return Status::error(fmt::format("parameter ${} has format code {}", i + 1, format));
-    if (format == 1 && bound.types[i] == 0 && value) {
-      return Status::error(
-          fmt::format("parameter ${} is binary and its type unspecified: libpq cannot send it", i + 1));
-    }
-    if (format == 0 && value && value->find('\0') != std::string::npos) {
-      return Status::error(fmt::format("text parameter ${} contains a NUL byte", i + 1));
-    }
-    bound.values.push_back(value ? value->c_str() : nullptr);
-    bound.lengths.push_back(value ? static_cast<int>(value->size()) : 0);
-    bound.formats.push_back(format);
-  }
-  return bound;
-}
-
-// One store's side of one attempt: its connection (borrowed from the pool) and the command in
-// flight on it.
-struct Lane {
-  Lane(const config::StoreConfig& store_config, const compare::CompareRules& rules)
-      : store(&store_config), digest(rules) {}
-
-  const config::StoreConfig* store;
-  std::string user, database;
-  PgConnPtr conn;
-  bool reused = false;  // came from the pool
-
-  bool busy = false;      // results still to come
-  bool flushing = false;  // PQflush has more to send
-  PostgresPollingStatusType connecting = PGRES_POLLING_OK;
-  // Set: this lane is out of the attempt. `lost`: the connection broke (worth one reconnect);
-  // `drop`: its state is unknown, it must not go back to the pool.
-  std::string failure;
-  bool lost = false;
-  bool drop = false;
-  std::string setup_sqlstate;  // the session setup (or BEGIN) failed with this SQLSTATE
-
-  compare::ResultDigester digest;
-  bool described = false;
-  Clock::time_point sent;
-  double ms = 0;       // the last command's, from send to its last result
-  std::string buffer;  // the message body being built, reused row after row
-
-  bool usable() const { return failure.empty() && conn != nullptr; }
-  enum class Connection { Lost, Unclean };
-  void fail(std::string why, Connection connection) {
-    if (failure.empty()) failure = std::move(why);
-    lost = lost || connection == Connection::Lost;
-    drop = true;
-    busy = false;
-  }
-};
-
-using ResultSink = void (*)(Lane&, PGresult*);
-
-void describe(Lane& lane, const PGresult* result) {
-  protocol::RowDescription description;
-  const int fields = PQnfields(result);
-  for (int i = 0; i < fields; ++i) {
-    protocol::RowDescription::Field field;
-    field.name = PQfname(result, i);
-    field.table_oid = PQftable(result, i);
-    field.column_attr = static_cast<int16_t>(PQftablecol(result, i));
-    field.type_oid = PQftype(result, i);
-    field.type_size = static_cast<int16_t>(PQfsize(result, i));
-    field.type_modifier = PQfmod(result, i);
-    field.format = 0;  // results are asked for as text
-    description.fields.push_back(std::move(field));
-  }
-  lane.buffer.clear();
-  protocol::Writer writer(lane.buffer);
-  description.encodeBody(writer);
-  lane.digest.onRowDescription(protocol::asBytes(lane.buffer));
-  lane.described = true;
-}
-
-void dataRow(Lane& lane, const PGresult* result, int row) {
-  const int fields = PQnfields(result);
-  lane.buffer.clear();
-  protocol::Writer writer(lane.buffer);
-  writer.putCount16(static_cast<size_t>(fields));
-  for (int i = 0; i < fields; ++i) {
-    if (PQgetisnull(result, row, i)) {
-      writer.putInt32(-1);
-      continue;
-    }
-    const int length = PQgetlength(result, row, i);
-    writer.putInt32(length);
-    writer.putBytes(std::string_view(PQgetvalue(result, row, i), static_cast<size_t>(length)));
-  }
-  lane.digest.onDataRow(protocol::asBytes(lane.buffer));
-}
-
-void commandComplete(Lane& lane, PGresult* result) {
-  lane.buffer.assign(PQcmdStatus(result));
-  lane.buffer.push_back('\0');
-  lane.digest.onCommandComplete(protocol::asBytes(lane.buffer));
-}
-
-// The statement's results, as the messages a backend would have sent for them.
-void digestResult(Lane& lane, PGresult* result) {
-  switch (PQresultStatus(result)) {
-    case PGRES_SINGLE_TUPLE:
-    case PGRES_TUPLES_OK:
-      if (!lane.described) describe(lane, result);
-      for (int row = 0; row < PQntuples(result); ++row) dataRow(lane, result, row);
-      if (PQresultStatus(result) == PGRES_TUPLES_OK) commandComplete(lane, result);
-      return;
-    case PGRES_COMMAND_OK:
-      commandComplete(lane, result);
-      return;
-    case PGRES_EMPTY_QUERY:
-      lane.digest.onEmptyQueryResponse();
-      return;
-    case PGRES_FATAL_ERROR: {
-      if (sessionEnded(lane.conn.get(), result)) {
-        lane.fail(firstLine(PQresultErrorMessage(result)), Lane::Connection::Lost);
-        return;
-      }
-      const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-      const char* message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
-      lane.buffer.clear();
-      protocol::Writer writer(lane.buffer);
-      protocol::ErrorResponse::make("ERROR", sqlstate, message != nullptr ? message : "").encodeBody(writer);
-      lane.digest.onError(protocol::asBytes(lane.buffer));
-      return;
-    }
-    case PGRES_COPY_OUT:
-    case PGRES_COPY_IN:
-    case PGRES_COPY_BOTH:
-      // libpq hands the COPY state back on every PQgetResult; the connection is dropped instead.
-      lane.fail("a COPY cannot be rechecked", Lane::Connection::Unclean);
-      return;
-    default:
-      lane.fail(fmt::format("unexpected result {}", PQresStatus(PQresultStatus(result))), Lane::Connection::Unclean);
-      return;
-  }
-}
-
-// BEGIN, the setup, SET TRANSACTION: only a failure matters.
-void noteSetupResult(Lane& lane, PGresult* result) {
-  const ExecStatusType status = PQresultStatus(result);
-  if (status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH) {
-    lane.fail("a COPY in the session setup cannot be rechecked", Lane::Connection::Unclean);
-    return;
-  }
-  if (status != PGRES_FATAL_ERROR || !lane.setup_sqlstate.empty()) return;
-  if (sessionEnded(lane.conn.get(), result)) {
-    lane.fail(firstLine(PQresultErrorMessage(result)), Lane::Connection::Lost);
-    return;
-  }
-  lane.setup_sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-}
-
-// ROLLBACK, DISCARD ALL: a failure keeps the connection out of the pool.
-void noteCleanupResult(Lane& lane, PGresult* result) {
-  const ExecStatusType status = PQresultStatus(result);
-  if (status != PGRES_COMMAND_OK) lane.drop = true;
-}
-
-struct Attempt {
-  bool stopped = false;
-  bool retry = false;  // a pooled connection turned out dead: worth one more run on fresh ones
-  std::string failure;
-  compare::ResultComparison comparison;
-  double old_ms = 0, new_ms = 0;
-  compare::MultisetHash old_rows, new_rows;   // each side's rows, to see whether they moved
-};
 
 }  // namespace
 
@@ -366,70 +169,70 @@ class Rechecker::Impl {
 
   Attempt runAttempt(const RecheckRequest& request, const BoundParams& params) {
     Attempt attempt;
-    Lane old_lane(stores_[0], request.rules), new_lane(stores_[1], request.rules);
-    std::array<Lane*, 2> lanes{&old_lane, &new_lane};
-    for (size_t i = 0; i < lanes.size(); ++i) {
-      Lane& lane = *lanes[i];
-      lane.user = lane.store->user.value_or(request.user);
-      lane.database = lane.store->database.value_or(request.database);
-      takeIdle(i, lane);
+    AttemptSide old_side(stores_[0], request.rules), new_side(stores_[1], request.rules);
+    std::array<AttemptSide*, 2> sides{&old_side, &new_side};
+    for (size_t i = 0; i < sides.size(); ++i) {
+      AttemptSide& side = *sides[i];
+      side.user = side.store->user.value_or(request.user);
+      side.database = side.store->database.value_or(request.database);
+      takeIdle(i, side);
     }
-    if (!connect(lanes)) return stopped(attempt);
+    if (!connect(sides)) return stopped(attempt);
 
     // The session's state inside the read-only transaction, then the statement on both at once.
     static const std::string kBegin = "BEGIN READ ONLY",
                              kBounds = "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = 30000",
                              kRollback = "ROLLBACK", kDiscard = "DISCARD ALL";
-    auto inTransaction = [](const Lane& lane) { return lane.setup_sqlstate.empty(); };
-    auto any = [](const Lane&) { return true; };
-    if (!step(lanes, kBegin, noteSetupResult, inTransaction)) return stopped(attempt);
+    auto inTransaction = [](const AttemptSide& side) { return side.setup_sqlstate.empty(); };
+    auto any = [](const AttemptSide&) { return true; };
+    if (!step(sides, kBegin, noteSetupResult, inTransaction)) return stopped(attempt);
     for (const std::string& setup : request.session_setup) {
-      if (!step(lanes, setup, noteSetupResult, inTransaction)) return stopped(attempt);
+      if (!step(sides, setup, noteSetupResult, inTransaction)) return stopped(attempt);
     }
     // A setup may have lifted read-only (SET transaction_read_only = off; going back is always
     // allowed) or the time limit (SET statement_timeout = 0).
-    if (!step(lanes, kBounds, noteSetupResult, inTransaction)) return stopped(attempt);
-    for (Lane* lane : lanes) {
+    if (!step(sides, kBounds, noteSetupResult, inTransaction)) return stopped(attempt);
+    for (AttemptSide* side : sides) {
       // Nor may it have ended the transaction (a COMMIT, say).
-      if (lane->usable() && inTransaction(*lane) && PQtransactionStatus(lane->conn.get()) != PQTRANS_INTRANS) {
-        lane->fail("the session setup ended the transaction", Lane::Connection::Unclean);
+      if (side->usable() && inTransaction(*side) && PQtransactionStatus(side->conn.get()) != PQTRANS_INTRANS) {
+        side->fail("the session setup ended the transaction", AttemptSide::Connection::Unclean);
       }
     }
-    if (old_lane.usable() && new_lane.usable() && inTransaction(old_lane) && inTransaction(new_lane)) {
-      for (Lane* lane : lanes) sendStatement(*lane, request, params);
-      if (!await(lanes, digestResult)) return stopped(attempt);
-      attempt.old_ms = old_lane.ms;
-      attempt.new_ms = new_lane.ms;
+    if (old_side.usable() && new_side.usable() && inTransaction(old_side) && inTransaction(new_side)) {
+      for (AttemptSide* side : sides) sendStatement(*side, request, params);
+      if (!await(sides, digestResult)) return stopped(attempt);
+      attempt.old_ms = old_side.ms;
+      attempt.new_ms = new_side.ms;
     }
     // DISCARD ALL now rather than before the next use: what the statement took beyond its
     // transaction (a session advisory lock, say) is not kept while the connection sits idle.
-    if (!step(lanes, kRollback, noteCleanupResult, any)) return stopped(attempt);
-    if (!step(lanes, kDiscard, noteCleanupResult, any)) return stopped(attempt);
+    if (!step(sides, kRollback, noteCleanupResult, any)) return stopped(attempt);
+    if (!step(sides, kDiscard, noteCleanupResult, any)) return stopped(attempt);
 
-    for (size_t i = 0; i < lanes.size(); ++i) {
-      Lane& lane = *lanes[i];
-      if (!lane.failure.empty()) {
-        if (lane.lost && lane.reused) attempt.retry = true;
+    for (size_t i = 0; i < sides.size(); ++i) {
+      AttemptSide& side = *sides[i];
+      if (!side.failure.empty()) {
+        if (side.lost && side.reused) attempt.retry = true;
         if (attempt.failure.empty()) {
-          attempt.failure = fmt::format("{} store: {}", lane.store->name, lane.failure);
+          attempt.failure = fmt::format("{} store: {}", side.store->name, side.failure);
         }
-        if (lane.lost && !lane.reused) logStoreFailure(i, lane.failure);
-      } else if (!lane.setup_sqlstate.empty() && attempt.failure.empty()) {
-        attempt.failure = fmt::format("the session setup failed on the {} store with SQLSTATE {}", lane.store->name,
-                                      lane.setup_sqlstate);
+        if (side.lost && !side.reused) logStoreFailure(i, side.failure);
+      } else if (!side.setup_sqlstate.empty() && attempt.failure.empty()) {
+        attempt.failure = fmt::format("the session setup failed on the {} store with SQLSTATE {}", side.store->name,
+                                      side.setup_sqlstate);
       }
-      giveBack(i, lane);
+      giveBack(i, side);
     }
     if (!attempt.failure.empty()) return attempt;
     attempt.retry = false;
 
-    attempt.comparison = compare::compareResults(old_lane.digest, new_lane.digest, request.rules);
-    attempt.old_rows = old_lane.digest.multisetHash();
-    attempt.new_rows = new_lane.digest.multisetHash();
-    if (attempt.comparison.match() && old_lane.digest.error() && new_lane.digest.error()) {
+    attempt.comparison = compare::compareResults(old_side.digest, new_side.digest, request.rules);
+    attempt.old_rows = old_side.digest.multisetHash();
+    attempt.new_rows = new_side.digest.multisetHash();
+    if (attempt.comparison.match() && old_side.digest.error() && new_side.digest.error()) {
       attempt.failure = fmt::format(
           "the statement failed on both stores with SQLSTATE {}: a recheck cannot tell whether the client's did",
-          old_lane.digest.error()->sqlstate);
+          old_side.digest.error()->sqlstate);
     }
     return attempt;
   }
@@ -441,90 +244,90 @@ class Rechecker::Impl {
 
   // --- connections -------------------------------------------------------------------------
 
-  void takeIdle(size_t store, Lane& lane) {
+  void takeIdle(size_t store, AttemptSide& side) {
     auto& idle = state_[store].idle;
     auto it = std::find_if(idle.begin(), idle.end(),
-                           [&](const Pooled& p) { return p.user == lane.user && p.database == lane.database; });
+                           [&](const Pooled& p) { return p.user == side.user && p.database == side.database; });
     if (it == idle.end()) return;
     PgConnPtr conn = std::move(it->conn);
     idle.erase(it);
     // Reads what the server said while the connection sat idle: a FATAL and the close of a
-    // terminated session show up here, and the lane connects afresh instead.
+    // terminated session show up here, and the side connects afresh instead.
     if (PQconsumeInput(conn.get()) == 0 || PQstatus(conn.get()) != CONNECTION_OK) return;
-    lane.conn = std::move(conn);
-    lane.reused = true;
+    side.conn = std::move(conn);
+    side.reused = true;
   }
 
-  void giveBack(size_t store, Lane& lane) {
-    if (!lane.conn || lane.drop || PQstatus(lane.conn.get()) != CONNECTION_OK ||
-        PQtransactionStatus(lane.conn.get()) != PQTRANS_IDLE) {
-      return;  // lane.conn closes
+  void giveBack(size_t store, AttemptSide& side) {
+    if (!side.conn || side.drop || PQstatus(side.conn.get()) != CONNECTION_OK ||
+        PQtransactionStatus(side.conn.get()) != PQTRANS_IDLE) {
+      return;  // side.conn closes
     }
     auto& idle = state_[store].idle;
-    idle.push_front(Pooled{lane.user, lane.database, std::move(lane.conn)});
+    idle.push_front(Pooled{side.user, side.database, std::move(side.conn)});
     while (idle.size() > kConnectionsPerStore) idle.pop_back();
   }
 
-  void startConnect(Lane& lane) {
-    const config::StoreConfig& store = *lane.store;
-    pgclient::ConnectParams params = pgclient::paramsFor(store, "cutover-recheck", lane.database);
-    params.set("user", lane.user);
+  void startConnect(AttemptSide& side) {
+    const config::StoreConfig& store = *side.store;
+    pgclient::ConnectParams params = pgclient::paramsFor(store, "cutover-recheck", side.database);
+    params.set("user", side.user);
     params.set("connect_timeout", "5");  // PQconnectPoll ignores it: connect() keeps its own deadline
     params.setting("statement_timeout", "30000").setting("default_transaction_read_only", "on");
     const std::vector<const char*> keys = params.keywords();
     const std::vector<const char*> values = params.values();
-    lane.conn.reset(PQconnectStartParams(keys.data(), values.data(), 0));
-    if (!lane.conn) {
-      lane.fail("cannot connect: out of memory", Lane::Connection::Lost);
+    side.conn.reset(PQconnectStartParams(keys.data(), values.data(), 0));
+    if (!side.conn) {
+      side.fail("cannot connect: out of memory", AttemptSide::Connection::Lost);
       return;
     }
-    PQsetNoticeProcessor(lane.conn.get(), ignoreNotice, nullptr);
-    if (PQstatus(lane.conn.get()) == CONNECTION_BAD) {
-      lane.fail(fmt::format("cannot connect to {}:{}: {}", store.host, store.port,
-                            firstLine(PQerrorMessage(lane.conn.get()))),
-                Lane::Connection::Lost);
-      lane.conn.reset();
+    PQsetNoticeProcessor(side.conn.get(), ignoreNotice, nullptr);
+    if (PQstatus(side.conn.get()) == CONNECTION_BAD) {
+      side.fail(fmt::format("cannot connect to {}:{}: {}", store.host, store.port,
+                            firstLine(PQerrorMessage(side.conn.get()))),
+                AttemptSide::Connection::Lost);
+      side.conn.reset();
       return;
     }
-    lane.connecting = PGRES_POLLING_WRITING;  // libpq: wait for write-ready before the first poll
+    side.connecting = PGRES_POLLING_WRITING;  // libpq: wait for write-ready before the first poll
   }
 
-  // Opens the lanes that got no idle connection, both at once. False when stopping.
-  bool connect(std::span<Lane* const> lanes) {
-    for (Lane* lane : lanes) {
-      if (!lane->conn) startConnect(*lane);
+  // Opens the sides that got no idle connection, both at once. False when stopping.
+  bool connect(std::span<AttemptSide* const> sides) {
+    for (AttemptSide* side : sides) {
+      if (!side->conn) startConnect(*side);
     }
     const auto deadline = Clock::now() + kConnectTimeout;
     for (;;) {
       std::vector<pollfd> fds;
-      std::vector<Lane*> waiting;
-      for (Lane* lane : lanes) {
-        if (!lane->usable() || lane->connecting == PGRES_POLLING_OK) continue;
-        const short events = lane->connecting == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        fds.push_back(pollfd{PQsocket(lane->conn.get()), events, 0});
-        waiting.push_back(lane);
+      std::vector<AttemptSide*> waiting;
+      for (AttemptSide* side : sides) {
+        if (!side->usable() || side->connecting == PGRES_POLLING_OK) continue;
+        const short events = side->connecting == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        fds.push_back(pollfd{PQsocket(side->conn.get()), events, 0});
+        waiting.push_back(side);
       }
       if (waiting.empty()) return true;
       if (Clock::now() >= deadline) {
-        for (Lane* lane : waiting) {
-          lane->fail(fmt::format("cannot connect to {}:{}: no answer within 5 s", lane->store->host, lane->store->port),
-                     Lane::Connection::Lost);
-          lane->conn.reset();
+        for (AttemptSide* side : waiting) {
+          side->fail(fmt::format("cannot connect to {}:{}: no answer within 5 s", side->store->host, side->store->port),
+                     AttemptSide::Connection::Lost);
+          side->conn.reset();
         }
         return true;
       }
       if (!waitFor(fds, deadline)) return false;
       for (size_t i = 0; i < waiting.size(); ++i) {
         if (fds[i].revents == 0) continue;
-        Lane& lane = *waiting[i];
-        lane.connecting = PQconnectPoll(lane.conn.get());
-        if (lane.connecting == PGRES_POLLING_FAILED) {
-          lane.fail(fmt::format("cannot connect to {}:{}: {}", lane.store->host, lane.store->port,
-                                firstLine(PQerrorMessage(lane.conn.get()))),
-                    Lane::Connection::Lost);
-          lane.conn.reset();
-        } else if (lane.connecting == PGRES_POLLING_OK && PQsetnonblocking(lane.conn.get(), 1) != 0) {
-          lane.fail("cannot make the connection non-blocking", Lane::Connection::Lost);
+        AttemptSide& side = *waiting[i];
+        side.connecting = PQconnectPoll(side.conn.get());
+        if (side.connecting == PGRES_POLLING_FAILED) {
+          side.fail(fmt::format("cannot connect to {}:{}: {}", side.store->host, side.store->port,
+                                firstLine(PQerrorMessage(side.conn.get()))),
+                    AttemptSide::Connection::Lost);
+          side.conn.reset();
+        } else if (side.connecting == PGRES_POLLING_OK && PQsetnonblocking(side.conn.get(), 1) != 0) {
+          side.fail("cannot make the connection non-blocking", AttemptSide::Connection::Lost);
         }
       }
     }
@@ -545,84 +348,84 @@ class Rechecker::Impl {
 
   // --- commands ----------------------------------------------------------------------------
 
-  void afterSend(Lane& lane, int sent) {
+  void afterSend(AttemptSide& side, int sent) {
     if (sent == 0) {
-      lane.fail(fmt::format("cannot send: {}", firstLine(PQerrorMessage(lane.conn.get()))), Lane::Connection::Lost);
+      side.fail(fmt::format("cannot send: {}", firstLine(PQerrorMessage(side.conn.get()))), AttemptSide::Connection::Lost);
       return;
     }
-    lane.busy = true;
-    lane.described = false;
-    lane.sent = Clock::now();
-    const int flushed = PQflush(lane.conn.get());
+    side.busy = true;
+    side.described = false;
+    side.sent = Clock::now();
+    const int flushed = PQflush(side.conn.get());
     if (flushed < 0)
-      lane.fail(fmt::format("cannot send: {}", firstLine(PQerrorMessage(lane.conn.get()))), Lane::Connection::Lost);
-    lane.flushing = flushed == 1;
+      side.fail(fmt::format("cannot send: {}", firstLine(PQerrorMessage(side.conn.get()))), AttemptSide::Connection::Lost);
+    side.flushing = flushed == 1;
   }
 
-  void send(Lane& lane, const std::string& sql) { afterSend(lane, PQsendQuery(lane.conn.get(), sql.c_str())); }
+  void send(AttemptSide& side, const std::string& sql) { afterSend(side, PQsendQuery(side.conn.get(), sql.c_str())); }
 
-  // Sends `sql` to every usable lane that `wanted` and waits for all of them. False when stopping.
+  // Sends `sql` to every usable side that `wanted` and waits for all of them. False when stopping.
   template <typename Wanted>
-  bool step(std::span<Lane* const> lanes, const std::string& sql, ResultSink sink, Wanted wanted) {
-    for (Lane* lane : lanes) {
-      if (lane->usable() && wanted(*lane)) send(*lane, sql);
+  bool step(std::span<AttemptSide* const> sides, const std::string& sql, ResultSink sink, Wanted wanted) {
+    for (AttemptSide* side : sides) {
+      if (side->usable() && wanted(*side)) send(*side, sql);
     }
-    return await(lanes, sink);
+    return await(sides, sink);
   }
 
-  void sendStatement(Lane& lane, const RecheckRequest& request, const BoundParams& params) {
+  void sendStatement(AttemptSide& side, const RecheckRequest& request, const BoundParams& params) {
     const int n = static_cast<int>(params.values.size());
-    const int sent = PQsendQueryParams(lane.conn.get(), request.sql.c_str(), n, params.types.data(),
+    const int sent = PQsendQueryParams(side.conn.get(), request.sql.c_str(), n, params.types.data(),
                                        params.values.data(), params.lengths.data(), params.formats.data(), 0);
     // One PGresult per row: memory stays one row whatever the result's size.
-    if (sent == 1) PQsetSingleRowMode(lane.conn.get());
-    afterSend(lane, sent);
+    if (sent == 1) PQsetSingleRowMode(side.conn.get());
+    afterSend(side, sent);
   }
 
-  // Reads what has arrived on a busy lane and hands each complete result to `sink`.
-  static void advance(Lane& lane, ResultSink sink) {
-    PGconn* conn = lane.conn.get();
-    if (lane.flushing) {
+  // Reads what has arrived on a busy side and hands each complete result to `sink`.
+  static void advance(AttemptSide& side, ResultSink sink) {
+    PGconn* conn = side.conn.get();
+    if (side.flushing) {
       const int flushed = PQflush(conn);
       if (flushed < 0) {
-        lane.fail(fmt::format("connection lost: {}", firstLine(PQerrorMessage(conn))), Lane::Connection::Lost);
+        side.fail(fmt::format("connection lost: {}", firstLine(PQerrorMessage(conn))), AttemptSide::Connection::Lost);
         return;
       }
-      lane.flushing = flushed == 1;
+      side.flushing = flushed == 1;
     }
     if (PQconsumeInput(conn) == 0) {
-      lane.fail(fmt::format("connection lost: {}", firstLine(PQerrorMessage(conn))), Lane::Connection::Lost);
+      side.fail(fmt::format("connection lost: {}", firstLine(PQerrorMessage(conn))), AttemptSide::Connection::Lost);
       return;
     }
-    while (lane.busy && PQisBusy(conn) == 0) {
+    while (side.busy && PQisBusy(conn) == 0) {
       PgResultPtr result(PQgetResult(conn));
       if (!result) {
-        lane.busy = false;
-        lane.ms = msSince(lane.sent);
+        side.busy = false;
+        side.ms = msSince(side.sent);
         return;
       }
-      sink(lane, result.get());
+      sink(side, result.get());
     }
   }
 
-  // Until every busy lane delivered all its results or failed (kCommandTimeout each). False
+  // Until every busy side delivered all its results or failed (kCommandTimeout each). False
   // when stopping.
-  bool await(std::span<Lane* const> lanes, ResultSink sink) {
+  bool await(std::span<AttemptSide* const> sides, ResultSink sink) {
     const auto deadline = Clock::now() + kCommandTimeout;
     for (;;) {
       std::vector<pollfd> fds;
-      std::vector<Lane*> waiting;
-      for (Lane* lane : lanes) {
-        if (!lane->busy) continue;
-        advance(*lane, sink);
-        if (!lane->busy) continue;
+      std::vector<AttemptSide*> waiting;
+      for (AttemptSide* side : sides) {
+        if (!side->busy) continue;
+        advance(*side, sink);
+        if (!side->busy) continue;
         fds.push_back(
-            pollfd{PQsocket(lane->conn.get()), static_cast<short>(lane->flushing ? POLLIN | POLLOUT : POLLIN), 0});
-        waiting.push_back(lane);
+            pollfd{PQsocket(side->conn.get()), static_cast<short>(side->flushing ? POLLIN | POLLOUT : POLLIN), 0});
+        waiting.push_back(side);
       }
       if (waiting.empty()) return !stopping();
       if (Clock::now() >= deadline) {
-        for (Lane* lane : waiting) lane->fail("no answer within 35 s", Lane::Connection::Lost);
+        for (AttemptSide* side : waiting) side->fail("no answer within 35 s", AttemptSide::Connection::Lost);
         return !stopping();
       }
       if (!waitFor(fds, deadline)) return false;
