@@ -65,7 +65,12 @@ std::string queryMessage(std::string_view sql) { return protocol::encode(protoco
 
 std::string injectedQuery(std::string_view sql) {
   static constexpr std::string_view kName = "cutover:inject";
-  std::string out = protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});
+  // An error in its Execute (a COMMIT failing on a deferred constraint) skips the rest up to the
+  // Sync, its Close included (protocol 55.2.3), and would leave the statement for the next
+  // injection's Parse to fail on (42P05): a Close first drops what a failed one left (closing a
+  // statement that does not exist is not an error).
+  std::string out = protocol::encode(protocol::Close{'S', std::string(kName)});
+  out += protocol::encode(protocol::Parse{std::string(kName), std::string(sql), {}});
   protocol::Bind bind;
   bind.statement = std::string(kName);
   out += protocol::encode(bind);
