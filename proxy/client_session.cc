@@ -184,6 +184,7 @@ void ClientSession::onBackendClosed(Backend& backend, const std::string& reason)
     const router::Store store = storeOf(backend);
     if (store != authority_) return secondaryLost(reason);
     authorityLost(reason);
+    applyUnansweredCommits();
     drainLane(store);
     metrics::global().storeUp(store == router::Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).Set(0);
     log::info("session {}: the {} closed the connection: {}", id_, backend.describe(), reason);
@@ -260,6 +261,7 @@ void ClientSession::finish() {
     log::info("session {}: the client left with {} writes queued for the {} store; applying them before closing",
               id_, mirror_queue_.size(), router::toString(secondary));
     dropShadows("the session closed");
+    applyUnansweredCommits();
     evtimer_del(timer_.get());
     client_->close();
     evbuffer_drain(clientOutput(), evbuffer_get_length(clientOutput()));

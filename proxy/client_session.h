@@ -242,6 +242,12 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void journalItem(const MirrorItem& item, std::string_view kind, std::string serve_outcome,
                    std::string secondary_outcome);
   void asyncCommitDone(Unit& unit);
+  // The queued item of unit `number` may be applied: its authoritative COMMIT answered. Returns
+  // the item, or null.
+  MirrorItem* commitAnswered(uint64_t number);
+  // The authoritative connection is gone (or the client left) with a COMMIT unanswered: queued
+  // writes waiting for it are applied, as they were queued (in doubt: authorityLost journals it).
+  void applyUnansweredCommits();
   // The write-ahead record (compare/async_wal.h). writeIntent: the line a write becomes if the
   // proxy dies before it is on both stores, written before the store that commits first does.
   // awaitWal: async, after the authoritative COMMIT: true when the client's answer now waits for
@@ -280,6 +286,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   // A RowDescription or DataRow of the serve store's answer to an imaged unit: the image columns
   // are kept, the client's part forwarded.
   void imageMessage(router::Store store, char type, std::span<const uint8_t> body);
+  // The serve store's ErrorResponse of an imaged unit, as the client is to see it: its position
+  // in the client's text, not cutover's rewritten one. Nothing when it needs no change.
+  static std::optional<std::string> errorForClient(const Unit& u, std::span<const uint8_t> error_body);
   // The Query message the secondary runs for `u`: its images' statement, or "" for the client's
   // own bytes (no images, the serve store failed, too many rows: then u.inexact says why).
   std::string secondaryStatement(Unit& u);

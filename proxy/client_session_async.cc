@@ -135,6 +135,7 @@ void ClientSession::queueMirror(Unit& u) {
     item.text = u.text.substr(0, kMaxItemText);
     item.parameters = u.parameters;
     item.serve = served;
+    item.awaiting_commit = u.wrapped;
     attachWal(u, item);
     return enqueueMirror(std::move(item));
   }
@@ -230,6 +231,7 @@ void ClientSession::pumpMirror() {
   Lane& l = lane(router::otherStore(authority_));
   if (!l.up) return dropMirrorQueue(compare::divergence_kind::kSecondaryUnavailable, "not applied: store connection lost");
   MirrorItem& item = mirror_queue_.front();
+  if (item.awaiting_commit) return;   // asyncCommitDone pumps again
   if (item.ticket) {
     Worker* worker = &worker_;
     ClientSession* self = this;
@@ -351,17 +353,31 @@ void ClientSession::journalItem(const MirrorItem& item, std::string_view kind, s
 // secondary when its statement succeeded; a COMMIT that failed now leaves it on the secondary only.
 void ClientSession::asyncCommitDone(Unit& u) {
   const Outcome& served = lane(u.serve).outcome;
-  if (u.failed_before_commit || !served.failed) return;
-  metrics::global().divergences(metrics::DivergenceKindLabel::ErrorOneSide).Increment();
-  metrics::global().mirrorWrites(metrics::MirrorResult::Diverged).Increment();
-  MirrorItem item;
-  item.unit = u.number;
-  item.text = u.text.substr(0, kMaxItemText);
-  item.parameters = u.parameters;
-  log::warn("session {}: the {} store's COMMIT failed after the write was queued for the other store: {}", id_,
-            router::toString(u.serve), served.error);
-  journalItem(item, compare::divergence_kind::kErrorOneSide, "COMMIT failed: " + served.error,
-              "queued before the COMMIT failed: applied");
+  MirrorItem* item = commitAnswered(u.number);
+  if (item == nullptr || u.failed_before_commit || !served.failed) return pumpMirror();
+  // The COMMIT failed (a deferred constraint, a serialization failure): neither store is to have
+  // the write. The secondary, applying it on its own, is expected to fail alike; it is judged
+  // against this outcome — a success there is the row on that store alone (error_one_side).
+  // A simple Query's CommandComplete never reached the client: the error took its place.
+  log::info("session {}: the {} store's COMMIT failed ({}); the queued write is expected to fail on the other store "
+            "too", id_, router::toString(u.serve), served.error);
+  item->serve = served;
+  if (u.form == Form::Query && !item->serve.tags.empty()) item->serve.tags.pop_back();
+  pumpMirror();
+}
+
+void ClientSession::applyUnansweredCommits() {
+  for (MirrorItem& item : mirror_queue_) item.awaiting_commit = false;
+  pumpMirror();
+}
+
+MirrorItem* ClientSession::commitAnswered(uint64_t number) {
+  for (MirrorItem& item : mirror_queue_) {
+    if (item.unit != number || !item.awaiting_commit) continue;
+    item.awaiting_commit = false;
+    return &item;
+  }
+  return nullptr;
 }
 
 std::shared_ptr<WalEntry> ClientSession::writeIntent(const compare::Divergence& line) {

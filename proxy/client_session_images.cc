@@ -29,6 +29,7 @@
 #include "proxy/client_session.h"
 #include "proxy/message_io.h"
 #include "proxy/worker.h"
+#include "router/error_position.h"
 #include "router/read_hazards.h"
 
 namespace cutover::proxy {
@@ -428,6 +429,28 @@ void ClientSession::planImages(Unit& u, std::shared_ptr<const router::TableFacts
   } else {
     im.statement = queryMessage(*rewritten);
   }
+}
+
+std::optional<std::string> ClientSession::errorForClient(const Unit& u, std::span<const uint8_t> error_body) {
+  // A simple Query ran as cutover's rewritten text: a position in it is mapped back to the
+  // client's. (An extended batch keeps the client's own Parse, whose errors point into its text.)
+  if (!u.images || u.images->extended || u.text_cut || u.images->statement.size() <= 5) return std::nullopt;
+  auto error = protocol::decode<protocol::ErrorResponse>(error_body);
+  if (!error.isOk()) return std::nullopt;
+  auto& fields = error.value().fields;
+  auto position = std::find_if(fields.begin(), fields.end(), [](const auto& f) { return f.first == 'P'; });
+  if (position == fields.end()) return std::nullopt;
+  const auto statement = std::span(reinterpret_cast<const uint8_t*>(u.images->statement.data()) + 5,
+                                   u.images->statement.size() - 5);
+  const std::optional<std::string_view> rewritten = protocol::queryTextOf(statement);
+  std::optional<int> mapped;
+  if (rewritten) mapped = router::mapErrorPosition(u.text, *rewritten, std::atoi(position->second.c_str()));
+  if (mapped) {
+    position->second = std::to_string(*mapped);
+  } else {
+    fields.erase(position);   // no place in the client's text: better none than a wrong one
+  }
+  return protocol::encode(error.value());
 }
 
 void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t> body) {

@@ -160,6 +160,9 @@ LaneReader::Action ClientSession::laneMessage(Store store, const protocol::Frame
       if (own_result) ++l.results;
       if (segment.reply == Reply::Apply) ++mirror_results_;
     }
+    // The wrap's COMMIT is the client's statement's commit: what it raises (a deferred trigger's
+    // NOTICE) reaches the client, as the notices of an autocommit statement's commit do.
+    if (segment.reply == Reply::Commit && type == protocol::NoticeResponse::kType) return Action::Forward;
     return segment.reply == Reply::Forward ? Action::Forward : Action::Drop;
   }
   if (frame.totalSize() > kMaxControlMessage) {
@@ -169,6 +172,10 @@ LaneReader::Action ClientSession::laneMessage(Store store, const protocol::Frame
   if (!view.whole()) return Action::Wait;
   std::span<const uint8_t> body = *view.body();
   bool forward = segment.reply == Reply::Forward;
+  std::optional<std::string> replaced;   // what the client gets instead of the store's message
+  if (type == protocol::ErrorResponse::kType && forward && unit_ && unit_->images && store == unit_->serve) {
+    replaced = errorForClient(*unit_, body);
+  }
   char status = 0;
   if (shadow != nullptr && type != protocol::ReadyForQuery::kType) digestShadow(*shadow, store, type, body);
   // A shadow read's or the proxy's own queries' answers are never part of a write's outcome:
@@ -229,7 +236,12 @@ LaneReader::Action ClientSession::laneMessage(Store store, const protocol::Frame
       unit_->held_complete.clear();
     }
   }
-  if (forward) {
+  if (forward && replaced) {
+    evbuffer_drain(in, frame.totalSize());
+    append(forwardTarget(store), *replaced);
+    releaseHeldRead(false);
+    if (segment.reply == Reply::Forward) answerFlushed(store, type, evbuffer_get_length(in) > 0);
+  } else if (forward) {
     evbuffer_remove_buffer(in, forwardTarget(store), frame.totalSize());
     releaseHeldRead(type == protocol::ReadyForQuery::kType);
     if (segment.reply == Reply::Forward) answerFlushed(store, type, evbuffer_get_length(in) > 0);
@@ -265,6 +277,10 @@ void ClientSession::segmentDone(Store store, const Segment& segment, char status
       u.serve_status = status;
       if (awaitWal(u)) return;   // its answer goes once the write-ahead record is durable
       return ackAsyncCommit();
+    }
+    if (u.ending == Ending::JudgeAtCommit) {
+      u.serve_status = status;
+      return finishComparison();   // then releaseUnit sends the held ReadyForQuery
     }
     syncCommitDone(u);
     u.ending = Ending::Released;

@@ -34,7 +34,7 @@ void ClientSession::authorityLost(const std::string& why) {
   const bool committing_first = u.secondary_first && u.secondary_progress != Progress::Unsent;       // sync explicit COMMIT
   // (A statement that failed on the authoritative store and not on the secondary is journaled by
   // the comparison.)
-  const bool failed_here = u.ending == Ending::Committing ? u.failed_before_commit
+  const bool failed_here = u.ending != Ending::Running ? u.failed_before_commit
                                                           : u.serve_progress == Progress::Done && lane(authority_).outcome.failed;
   const bool ran_alone = u.wrapped && u.secondary_progress != Progress::Unsent && !failed_here;
   if (!committing_first && !ran_alone) return;

@@ -328,6 +328,16 @@ void ClientSession::finishComparison() {
   const Store secondary = router::otherStore(u.serve);
   const Outcome& a = lane(u.serve).outcome;
   const Outcome& b = lane(secondary).outcome;
+  if (u.wrapped && !u.async && u.ending == Ending::Running && u.mirrored && u.route.mirror && lane(secondary).up &&
+      !a.failed && b.failed) {
+    // The secondary ran it on its own and failed at its commit or before; the serve store has
+    // not committed yet, and its COMMIT may fail alike (a DEFERRABLE constraint): judged with the
+    // COMMIT's answer, which the client's ReadyForQuery waits for (segmentDone).
+    u.failed_before_commit = false;
+    u.ending = Ending::JudgeAtCommit;
+    sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit, true});
+    return;
+  }
   std::string_view kind;
   // A store's own errors, for auto-rollback: one side failing where the other did not, or a
   // failure of a read the store served alone.
@@ -405,7 +415,7 @@ void ClientSession::syncCommitDone(Unit& u) {
 void ClientSession::releaseUnit() {
   if (!unit_ || state_ != State::Relaying) return;
   Unit& u = *unit_;
-  if (u.wrapped) {
+  if (u.wrapped && u.ending == Ending::Running) {
     if (!u.async) u.failed_before_commit = lane(u.serve).outcome.failed;
     u.ending = Ending::Committing;
     // Async: the ReadyForQuery waits for the write-ahead record too (ackAsyncCommit).
@@ -417,6 +427,10 @@ void ClientSession::releaseUnit() {
     // The held ReadyForQuery of the serve store goes to the client now (not for cutover's own
     // Sync after a flushed batch: the client sent none).
     transaction_status_ = u.serve_status;
+    // A wrapped simple Query judged at its COMMIT: its CommandComplete, kept until the COMMIT
+    // succeeded (a COMMIT error took its place).
+    if (!u.held_complete.empty()) append(clientOutput(), u.held_complete);
+    u.held_complete.clear();
     if (u.form != Form::FlushOnly) append(clientOutput(), protocol::encode(protocol::ReadyForQuery{u.serve_status}));
   }
   u.ending = Ending::Released;

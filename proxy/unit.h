@@ -86,6 +86,9 @@ enum class Wait : uint8_t {
 enum class Ending : uint8_t {
   Running,
   Committing,   // cutover's COMMIT of a wrapped unit was sent; its ReadyForQuery completes the unit
+  // … sent before the outcomes were judged: the secondary failed what the serve store had not
+  // committed yet, and that COMMIT may fail alike (a deferred constraint): judged once it answered.
+  JudgeAtCommit,
   Released,     // the client has its answer: the session takes the next unit
 };
 
@@ -185,6 +188,10 @@ struct MirrorItem {
   std::string commit;                // the unit that ended an explicit transaction
   bool compare = false;              // outcomes compared (writes), not only applied (session state)
   bool rows = false;                 // one write: its RETURNING rows compared too
+  // A wrapped write, queued while the authoritative store still held its locks (its place in the
+  // order), before cutover's COMMIT there answered: not applied until it did (asyncCommitDone),
+  // for that COMMIT may fail (a deferred constraint), and then the secondary must fail alike.
+  bool awaiting_commit = false;
   // The first unit's Unit::execute_writes: which of the body's first results are a write's (a
   // pipelined SELECT's tag and rows are not compared, as under sync).
   std::vector<bool> execute_writes;

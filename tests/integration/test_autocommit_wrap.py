@@ -14,6 +14,13 @@ For `mirror: sync` and `mirror: async`, and against PostgreSQL itself with --dir
   (inside a block it would fail with 2D000) and both stores hold both rows.
 - vacuum_and_row_writes: VACUUM (refused inside a block: 25001) succeeds; INSERT/UPDATE/DELETE,
   TRUNCATE and COPY FROM still run and both stores end with the same rows.
+- failed_commit_then_writes: an autocommit INSERT that a DEFERRABLE INITIALLY DEFERRED unique
+  constraint fails at its COMMIT answers 23505 as PostgreSQL does, and the session's next writes
+  (autocommit and in a transaction) succeed: both stores hold the same rows, nothing journaled
+  (before: the failed injected COMMIT left cutover's statement behind, and every later wrapped
+  write failed with 42P05 "prepared statement \"cutover:inject\" already exists").
+- notices_at_commit: the NOTICE a deferred constraint trigger raises at an autocommit INSERT's
+  commit reaches the client (before: the wrap's COMMIT dropped it).
 """
 
 import io
@@ -170,6 +177,44 @@ def vacuum_and_row_writes(ctx, t):
     h.check_eq(t.journal(), [], "divergences.jsonl")
 
 
+def failed_commit_then_writes(ctx, t):
+    conn = t.connect()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE d (f1 int, CONSTRAINT d_u UNIQUE (f1) DEFERRABLE INITIALLY DEFERRED)")
+    cur.execute("INSERT INTO d VALUES (1)")
+    # Checked at the commit: through the wrap, cutover's COMMIT is what fails.
+    h.check_eq(sqlstate_of(cur, "INSERT INTO d VALUES (1)"),
+               ("23505", 'duplicate key value violates unique constraint "d_u"'), "a write failing at its COMMIT")
+    for v in (2, 3):   # the session's next writes run as before (the failed COMMIT left nothing behind)
+        h.check_eq(sqlstate_of(cur, f"INSERT INTO d VALUES ({v})"), (None, "INSERT 0 1"), f"INSERT {v} after it")
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO d VALUES (4)")
+    h.check_eq(sqlstate_of(cur, "COMMIT"), (None, "COMMIT"), "an explicit transaction after it")
+    conn.close()
+    t.drained()
+    for store in t.stores():
+        h.check_eq(store.psql("SELECT string_agg(f1::text, ',' ORDER BY f1) FROM d", db=t.db).strip(), "1,2,3,4",
+                   f"rows on {store.name}")
+    h.check_eq(t.journal(), [], "divergences.jsonl")
+
+
+def notices_at_commit(ctx, t):
+    conn = t.connect()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE n (id int PRIMARY KEY)")
+    cur.execute("CREATE FUNCTION said() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE NOTICE 'deferred check of %', NEW.id; RETURN NULL; END $$")
+    cur.execute("CREATE CONSTRAINT TRIGGER n_said AFTER INSERT ON n DEFERRABLE INITIALLY DEFERRED "
+                "FOR EACH ROW EXECUTE FUNCTION said()")
+    del conn.notices[:]
+    cur.execute("INSERT INTO n VALUES (7)")   # its trigger fires at the commit
+    h.check_eq([n.strip() for n in conn.notices], ["NOTICE:  deferred check of 7"],
+               "the notice a deferred trigger raised at the autocommit INSERT's commit")
+    conn.close()
+    t.drained()
+    h.check_eq(t.journal(), [], "divergences.jsonl")
+
+
 def check_lock_outside_transaction(ctx):
     each_mode(ctx, "wrap_lock", lock_outside_transaction)
 
@@ -186,8 +231,16 @@ def check_vacuum_and_row_writes(ctx):
     each_mode(ctx, "wrap_vacuum", vacuum_and_row_writes)
 
 
+def check_failed_commit_then_writes(ctx):
+    each_mode(ctx, "wrap_failed_commit", failed_commit_then_writes)
+
+
+def check_notices_at_commit(ctx):
+    each_mode(ctx, "wrap_notices", notices_at_commit)
+
+
 CHECKS = [check_lock_outside_transaction, check_declare_outside_transaction, check_procedure_that_commits,
-          check_vacuum_and_row_writes]
+          check_vacuum_and_row_writes, check_failed_commit_then_writes, check_notices_at_commit]
 
 if __name__ == "__main__":
     h.run(CHECKS, setup)

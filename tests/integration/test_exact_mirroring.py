@@ -797,8 +797,47 @@ def check_sync_kill_between_commits(ctx):
             dw.tgt.cleanup()
 
 
+def check_error_positions_are_the_clients(ctx):
+    """An imaged INSERT runs as cutover's rewritten text; an error's position (psql's caret) is in
+    the client's text, as PostgreSQL gives it directly (PostgreSQL's uuid regression test)."""
+    db = "exact_positions"
+    fresh_with(ctx, db, "CREATE TABLE g (id serial PRIMARY KEY, u uuid, at timestamptz DEFAULT now())")
+    statements = [
+        "INSERT INTO g(u) VALUES('11111111-1111-1111-1111-111111111111F')",
+        "insert   into g(u)\n  values ('{22222222-2222-2222-2222-222222222222 ')",
+        "INSERT INTO g(u) VALUES('é', 1)",   # no such column count: its own position
+    ]
+    psycopg2 = h.import_psycopg2()
+    want = []
+    for sql in statements:
+        direct = ctx.old.connect(db=db)
+        direct.autocommit = True
+        try:
+            direct.cursor().execute(sql)
+        except psycopg2.Error as e:
+            want.append((e.pgcode, e.diag.statement_position))
+        direct.close()
+    h.check(all(w[1] for w in want), f"PostgreSQL gives each a position: {want}")
+    if ctx.direct:
+        return
+    dw = DualWrite(ctx)
+    try:
+        conn = dw.connect(db)
+        conn.autocommit = True
+        got = []
+        for sql in statements:
+            try:
+                conn.cursor().execute(sql)
+            except psycopg2.Error as e:
+                got.append((e.pgcode, e.diag.statement_position))
+        conn.close()
+        h.check_eq(got, want, "(SQLSTATE, position) through dual-write")
+    finally:
+        dw.stop()
+
+
 CHECKS = [check_store_picked_values, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
-          check_images_are_bounded, check_ddl_refreshes_facts, check_acknowledged_after_commit, check_commit_failure_is_journaled,
+          check_images_are_bounded, check_ddl_refreshes_facts, check_error_positions_are_the_clients, check_acknowledged_after_commit, check_commit_failure_is_journaled,
           check_sequences_level_before_authority_moves, check_journal_per_transaction, check_async_survives_kill,
           check_authority_dies_during_commit, check_sync_kill_between_commits]
 
