@@ -203,7 +203,10 @@ def check_reads_under_the_ramp(ctx):
         delta = {k: v - m0.get("cutover_shadow_comparisons_total", result=k) for k, v in settled.items()}
         ctx.log(f"shadow results: {delta}; pipelines: {transactions}")
         h.check_eq((delta["mismatch"], delta["error"]), (0.0, 0.0), f"shadow mismatches: {dw_mismatches(dw)[:2]}")
-        h.check(delta["match"] >= 100, f"reads compared: {delta}")
+        # About 115 on a quiet machine; a session's shadows in flight are capped
+        # (kMaxShadowsPerSession, the worker's shadow budget), so on a loaded one (the regress
+        # suite beside it) more are dropped: 85-97 seen. Compared reads there must be, many.
+        h.check(delta["match"] >= 50, f"reads compared: {delta}")
         h.check_eq(dw.journal(), [], "ramp + shadow: divergences.jsonl")
         h.check_eq(dw_mismatches(dw), [], "mismatches.jsonl")
         # A row changed behind the proxy on new: reported, with the statement that saw it.
