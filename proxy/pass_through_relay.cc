@@ -5,6 +5,13 @@
 
 namespace cutover::proxy {
 
+void PassThroughRelay::move(FrameScanner::Pass& scanned, evbuffer* in, evbuffer* out, Pass& result) {
+  if (scanned.forwardable > 0) evbuffer_remove_buffer(in, out, scanned.forwardable);
+  result.forwarded = scanned.forwardable;
+  result.invalid = scanned.invalid;
+  result.reason = std::move(scanned.reason);
+}
+
 PassThroughRelay::ClientPass PassThroughRelay::clientToStore(evbuffer* in, evbuffer* out) {
   ClientPass result;
   FrameScanner::Pass pass = client_.scan(in, [&](const protocol::Frame& frame, size_t) {
@@ -33,10 +40,7 @@ PassThroughRelay::ClientPass PassThroughRelay::clientToStore(evbuffer* in, evbuf
     }
     return FrameScanner::Verdict::Forward;
   });
-  if (pass.forwardable > 0) evbuffer_remove_buffer(in, out, pass.forwardable);
-  result.forwarded = pass.forwardable;
-  result.invalid = pass.invalid;
-  result.reason = std::move(pass.reason);
+  move(pass, in, out, result);
   return result;
 }
 
@@ -58,10 +62,7 @@ PassThroughRelay::StorePass PassThroughRelay::storeToClient(evbuffer* in, evbuff
     }
     return FrameScanner::Verdict::Forward;
   });
-  if (pass.forwardable > 0) evbuffer_remove_buffer(in, out, pass.forwardable);
-  result.forwarded = pass.forwardable;
-  result.invalid = pass.invalid;
-  result.reason = std::move(pass.reason);
+  move(pass, in, out, result);
   return result;
 }
 

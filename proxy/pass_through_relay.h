@@ -17,17 +17,16 @@ namespace cutover::proxy {
 // between its connections' buffers and applies backpressure.
 class PassThroughRelay {
  public:
-  struct ClientPass {
-    size_t forwarded = 0;     // bytes moved to the store's output
-    bool terminate = false;   // the client sent Terminate (not relayed: closing says it)
+  struct Pass {
+    size_t forwarded = 0;     // bytes moved to the other side's output
     bool invalid = false;     // a malformed header follows what was forwarded
     std::string reason;
   };
-  struct StorePass {
-    size_t forwarded = 0;     // bytes moved to the client's output
+  struct ClientPass : Pass {
+    bool terminate = false;   // the client sent Terminate (not relayed: closing says it)
+  };
+  struct StorePass : Pass {
     bool saw_ready = false;   // a ReadyForQuery went: transactionStatus() is its status
-    bool invalid = false;
-    std::string reason;
   };
 
   explicit PassThroughRelay(uint32_t max_client_message)
@@ -48,6 +47,9 @@ class PassThroughRelay {
   char transactionStatus() const { return transaction_status_; }
 
  private:
+  // Moves what the scan allowed from `in` to `out` and says so in `result`.
+  static void move(FrameScanner::Pass& scanned, evbuffer* in, evbuffer* out, Pass& result);
+
   FrameScanner client_;
   FrameScanner store_;
   int pending_ready_ = 0;
