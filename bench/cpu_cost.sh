@@ -102,7 +102,7 @@ cpu_report() {
   if has_target pgbouncer; then echo "pgbouncer:  $("$PGBOUNCER_BIN" --version 2>/dev/null | head -n 1)"; fi
   if [[ $ANY_CUTOVER -eq 1 ]]; then echo "cutover:    $("$CUTOVER_BIN" --version 2>/dev/null | head -n 1) [$CUTOVER_BIN]"; fi
   echo "repo:       $rev"
-  echo "settings:   pgbench -i -s $SCALE; each run -T $DURATION -n after a ${WARMUP}s warm-up; transport $TRANSPORT;"
+  echo "settings:   pgbench -i -s $SCALE; each run -T $DURATION -n after a ${WARMUP}s warm-up; transport $TRANSPORT; cutover workers: $CUT_WORKERS;"
   echo "            proxy CPU = utime+stime of the PgBouncer / cutover process (/proc/PID/stat) over the run, per"
   echo "            transaction pgbench completed; dual-sync = writes=dual mirror=sync reads_new_percent=0."
   echo

@@ -7,13 +7,15 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--scale N]
+Usage: bench/run.sh [--cutover PATH] [--duration S] [--clients N] [--workers N] [--scale N]
                     [--targets LIST] [--drain-timeout S] [--transport tcp|unix] [--save]
        bench/run.sh --cpu [--select-rate TPS] [--tpcb-rate TPS] [same options]
 
   --cutover PATH   cutover binary (default: build/cutover, relative to the repo root)
   --duration S     seconds per measured pgbench run (default: 20)
   --clients N      pgbench clients (default: 8)
+  --workers N      cutover's event-loop threads (config `workers`, default: 2 as in
+                   DESIGN.md; 1 compares like for like with PgBouncer's single thread)
   --scale N        pgbench scale factor for -i (default: 10)
   --targets LIST   comma-separated subset of direct,pgbouncer,passthrough,dual,async,ramp,
                    shadow0,shadow100 (default: all eight; "cutover" is accepted for
@@ -48,6 +50,7 @@ ALL_TARGETS="direct,pgbouncer,passthrough,dual,async,ramp,shadow0,shadow100"
 CUTOVER_BIN="build/cutover"
 DURATION=20
 CLIENTS=8
+CUT_WORKERS=2
 SCALE=10
 TARGETS="$ALL_TARGETS"
 SAVE=0
@@ -64,6 +67,7 @@ while [[ $# -gt 0 ]]; do
     --cutover)  CUTOVER_BIN="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --clients)  CLIENTS="$2"; shift 2 ;;
+    --workers)  CUT_WORKERS="$2"; shift 2 ;;
     --scale)    SCALE="$2"; shift 2 ;;
     --targets)  TARGETS="$2"; TARGETS_GIVEN=1; shift 2 ;;
     --drain-timeout) DRAIN_TIMEOUT="$2"; shift 2 ;;
@@ -77,6 +81,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+[[ "$CUT_WORKERS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --workers must be a positive number, got '$CUT_WORKERS'" >&2; exit 2; }
 [[ "$TRANSPORT" == tcp || "$TRANSPORT" == unix ]] || { echo "run.sh: --transport must be tcp or unix, got '$TRANSPORT'" >&2; exit 2; }
 for n in "$DURATION" "$CLIENTS" "$SCALE" "$DRAIN_TIMEOUT" "$SELECT_RATE" "$TPCB_RATE"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: expected a positive integer, got '$n'" >&2; exit 2; }
@@ -348,7 +353,7 @@ admin: { listen: 127.0.0.1:$admin }" ;;
   esac
   cat >"$WORK_DIR/cutover-$t.yaml" <<EOF
 listen: $CONNECT_HOST:$port
-workers: 2
+workers: $CUT_WORKERS
 max_client_connections: 1000
 stores:
 $stores
@@ -932,7 +937,7 @@ report() {
   echo
   echo "settings:   pgbench -i -s $SCALE; each run -c $CLIENTS -j $THREADS -T $DURATION -n after a ${WARMUP}s warm-up per target;"
   echo "            PostgreSQL 15 max_connections=200 shared_buffers=256MB synchronous_commit=off (fsync on);"
-  echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=2, one process per target:"
+  echo "            PgBouncer pool_mode=session default_pool_size=20; cutover workers=$CUT_WORKERS, one process per target:"
   echo "            passthrough = old store only, writes=old; dual-sync = writes=dual mirror=sync;"
   echo "            ramp-50 = writes=dual mirror=sync reads_new_percent=50 (sticky: session);"
   if [[ $ANY_ASYNC -eq 1 ]]; then
