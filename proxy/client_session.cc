@@ -30,7 +30,8 @@ timeval millis(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 }  // namespace
 
 ClientSession::ClientSession(Worker& worker, uint64_t id, int fd)
-    : worker_(worker),
+    : shadows_(worker.shadowBudget()),
+      worker_(worker),
       id_(id),
       relay_(worker.context().config().max_message_bytes) {
   client_ = std::make_unique<Connection>(worker.base(), fd, *this);

@@ -30,11 +30,11 @@
 #include "proxy/pass_through_relay.h"
 #include "proxy/ramp_hold.h"
 #include "proxy/session_replay.h"
+#include "proxy/shadow_reads.h"
 #include "proxy/unit.h"
 #include "proxy/mirror_sequencer.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/connection.h"
-#include "proxy/frame_scanner.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/shared_bytes.h"
 
@@ -48,27 +48,6 @@ struct CachedReadHazards {
   std::shared_ptr<const router::ReadHazards> hazards;
   std::chrono::steady_clock::time_point read_at;
   uint64_t generation = 0;   // the schema generation it was read in (DDL through cutover)
-};
-
-// A shadowed read (issue 5): the serve store's answer streams to the client while it is
-// digested; the other store runs the same messages on this session's connection to it, and its
-// answer is digested and dropped. Compared once both are complete.
-struct ShadowRead {
-  uint64_t unit = 0;
-  router::Store serve = router::Store::Old;
-  std::string text;
-  router::StatementInfo info;
-  std::vector<std::optional<std::string>> parameters;
-  std::vector<int16_t> param_formats, result_formats;
-  std::vector<uint32_t> param_types;
-  compare::CompareRules rules;                        // before the digesters, which point to it
-  std::optional<compare::ResultDigester> old_side, new_side;
-  std::chrono::steady_clock::time_point started{};
-  double old_ms = 0, new_ms = 0;
-  bool serve_done = false, other_done = false;
-  bool abandoned = false;                             // the served read was given up: dropped
-  std::string spoiled;                                // why it cannot be compared ("" = it can)
-  size_t budget = 0;                                  // bytes charged to the worker's shadow budget
 };
 
 // One client connection and the backend connection(s) serving it, on one worker. Pass-through:
@@ -296,20 +275,17 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void journalInexact(const Unit& u, router::Store serve);
   // DDL ran: every session reads its tables' facts again.
   static void schemaChanged();
-  // Shadow reads (client_session_shadow.cc).
+  // Shadow reads (client_session_shadow.cc; their lifecycle: proxy/shadow_reads.h).
   bool startShadow(const Unit& unit);
-  // The shadow that `store`'s next result messages belong to: the serve side of the newest
-  // (units run one at a time), or the oldest whose other side is pending. Null if none.
-  Shadow* shadowFor(router::Store store, bool serve_side) const;
+  // One result message of `store`'s side of `shadow`: digested; a 25006 on the read-only side
+  // is a write the authoritative store ran as a read (hiddenWriteInShadow).
   void digestShadow(Shadow& shadow, router::Store store, char type, std::span<const uint8_t> body);
   void hiddenWriteInShadow(Shadow& shadow, std::span<const uint8_t> error_body);
+  // A side ended, or the served read of `unit` was given up: a shadow with both sides in is judged.
   void shadowSideDone(router::Store store, bool serve_side);
-  void dropShadows(const char* why);
-  // The shadow of `unit`, whose served side will not be digested (its read was given up there):
-  // dropped once its other side is in.
   void abandonShadow(uint64_t unit);
-  // The shadow of `unit`, not sent yet (the unit turned out to be a write): dropped, counted.
-  void cancelShadow(uint64_t unit);
+  void dropShadows(const char* why);
+  // Judges a finished shadow: compared, rechecked, journaled as a mismatch when confirmed.
   void finishShadow(std::shared_ptr<Shadow> shadow);
   std::vector<std::string> recheckSetup() const;
   // The journal record of `unit`: served by `serve`, compared with the other store.
@@ -349,8 +325,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool appliedWritesRows() const;           // … whether the next one is a write's (MirrorItem::execute_writes)
   EventPtr apply_timer_;
   // Shadowed reads in flight, oldest first: each store answers its side in this order.
-  std::deque<std::shared_ptr<Shadow>> shadows_;
-  static constexpr size_t kMaxShadowsPerSession = 8;
+  ShadowReads shadows_;
   std::vector<std::vector<std::optional<std::string>>> captured_;   // rows of the state or catalog query
   // Target tables of this session's writes, by the name as written (schema cache, DESIGN.md):
   // looked up on the session's own connection, so names resolve by its search_path. Cleared on

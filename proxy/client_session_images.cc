@@ -356,7 +356,7 @@ bool ClientSession::readHazardsHold(Unit& u) {
   if (why.empty()) return false;
   log::debug("session {}: a read runs as a write: it {}: \"{}\"", id_, why, u.text.substr(0, 200));
   if (u.shadowed) {
-    cancelShadow(u.number);
+    shadows_.cancel(u.number);
     u.shadowed = false;
   }
   u.info.kind = router::StatementKind::Write;

@@ -18,6 +18,16 @@ using protocol::DecodeStatus;
 using protocol::Direction;
 using router::Store;
 
+namespace {
+
+constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorResponse/ReadyForQuery
+constexpr size_t kMaxDigestedRow = 64 * 1024;    // a RETURNING row digested whole; larger: by length
+constexpr size_t kMaxShadowMessage = 1 << 20;    // a shadowed result message digested whole
+// Rows of the session-state or catalog query kept (the read-hazards query bounds its own).
+constexpr size_t kMaxCapturedBytes = 8u << 20;
+
+}  // namespace
+
 // A read served by the store that is not authoritative (the ramp) is answered from a holding
 // buffer (proxy/ramp_hold.h) until it is complete or large: if that store dies before then,
 // nothing has reached the client and the read is simply run again on the authoritative store.
@@ -97,7 +107,7 @@ LaneReader::Action ClientSession::laneMessage(Store store, const protocol::Frame
   // A shadowed read's result messages, on either side, are digested whole (one larger than
   // kMaxShadowMessage spoils the comparison; the client's copy still streams).
   Shadow* shadow = segment.reply == Reply::Shadow || segment.digest
-                       ? shadowFor(store, segment.reply != Reply::Shadow)
+                       ? shadows_.sideFor(store, segment.reply != Reply::Shadow)
                        : nullptr;
   if (shadow != nullptr &&
       (type == protocol::RowDescription::kType || type == protocol::DataRow::kType ||

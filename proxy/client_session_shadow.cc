@@ -2,7 +2,7 @@
 // stores; the serve store's answer streams to the client as always while it is digested, the
 // other store's answer is digested and dropped, and the two digests are compared once both are
 // complete (compare/). The client's answer is never held for it. Each session keeps at most
-// kMaxShadowsPerSession in flight (its other store connection answers them in order), and each
+// ShadowReads::kMaxPerSession in flight (its other store connection answers them in order), and each
 // worker bounds the shadows in flight and the memory their samples may take: beyond any bound the
 // shadow is dropped and counted.
 #include <algorithm>
@@ -93,17 +93,13 @@ bool ClientSession::startShadow(const Unit& u) {
     return false;
   }
   // Nothing to compare with, or this session's other connection is busy enough.
-  if (shadows_.size() >= kMaxShadowsPerSession || !lane(other).up || ctx.config().compare.sample_bytes == 0) {
+  if (shadows_.inFlight() >= ShadowReads::kMaxPerSession || !lane(other).up || ctx.config().compare.sample_bytes == 0) {
     count(ShadowResult::Dropped);
     return false;
   }
   auto s = std::make_shared<Shadow>();
   s->rules = compare::compareRulesFor(ctx.config().compare, u.info);
   s->budget = 2 * s->rules.sample_bytes + 8192;
-  if (!worker_.acquireShadow(s->budget)) {
-    count(ShadowResult::Dropped);
-    return false;
-  }
   s->unit = u.number;
   s->serve = u.serve;
   s->text = u.text;
@@ -124,48 +120,14 @@ bool ClientSession::startShadow(const Unit& u) {
   s->old_side.emplace(s->rules);
   s->new_side.emplace(s->rules);
   s->started = std::chrono::steady_clock::now();
-  shadows_.push_back(std::move(s));
-  return true;
-}
-
-ClientSession::Shadow* ClientSession::shadowFor(Store store, bool serve_side) const {
-  if (serve_side) {
-    if (shadows_.empty() || shadows_.back()->serve_done || shadows_.back()->serve != store) return nullptr;
-    return shadows_.back().get();
-  }
-  // Each store answers the shadows it runs in the order they were sent.
-  for (const auto& s : shadows_) {
-    if (!s->other_done && s->serve != store) return s.get();
-  }
-  return nullptr;
+  return shadows_.start(std::move(s));   // within this session's and the worker's bounds, or dropped
 }
 
 void ClientSession::digestShadow(Shadow& shadow, Store store, char type, std::span<const uint8_t> body) {
   if (!shadow.spoiled.empty()) return;
-  compare::ResultDigester& d = store == Store::Old ? *shadow.old_side : *shadow.new_side;
-  switch (type) {
-    case protocol::RowDescription::kType:
-      d.onRowDescription(body, shadow.result_formats);
-      break;
-    case protocol::DataRow::kType:
-      d.onDataRow(body);
-      break;
-    case protocol::CommandComplete::kType:
-      d.onCommandComplete(body);
-      break;
-    case protocol::EmptyQueryResponse::kType:
-      d.onEmptyQueryResponse();
-      break;
-    case protocol::ErrorResponse::kType:
-      d.onError(body);
-      if (store != authority_ && store != shadow.serve) hiddenWriteInShadow(shadow, body);
-      break;
-    case protocol::CopyOutResponse::kType:
-    case protocol::CopyBothResponse::kType:
-      shadow.spoiled = "COPY output is not compared";
-      break;
-    default:
-      break;   // ParseComplete, BindComplete, NoData, notices...: not part of the result
+  shadow.digest(store, type, body);
+  if (type == protocol::ErrorResponse::kType && store != authority_ && store != shadow.serve) {
+    hiddenWriteInShadow(shadow, body);
   }
 }
 
@@ -198,53 +160,20 @@ void ClientSession::hiddenWriteInShadow(Shadow& shadow, std::span<const uint8_t>
 }
 
 void ClientSession::shadowSideDone(Store store, bool serve_side) {
-  Shadow* shadow = shadowFor(store, serve_side);
-  if (shadow == nullptr) return;
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - shadow->started).count();
-  (store == Store::Old ? shadow->old_ms : shadow->new_ms) = seconds * 1000;
-  metrics::global().shadowDuration(store == Store::Old ? metrics::StoreLabel::Old : metrics::StoreLabel::New).observe(seconds);
-  (serve_side ? shadow->serve_done : shadow->other_done) = true;
-  if (!shadow->serve_done || !shadow->other_done) return;
-  auto it = std::find_if(shadows_.begin(), shadows_.end(), [shadow](const auto& s) { return s.get() == shadow; });
-  std::shared_ptr<Shadow> done = std::move(*it);
-  shadows_.erase(it);
-  finishShadow(std::move(done));
-}
-
-void ClientSession::dropShadows(const char* why) {
-  for (const auto& s : shadows_) {
-    log::debug("session {}: shadow of unit {} dropped: {}", id_, s->unit, why);
-    worker_.releaseShadow(s->budget);
-    count(ShadowResult::Dropped);
-  }
-  shadows_.clear();
+  if (std::shared_ptr<Shadow> done = shadows_.sideDone(store, serve_side)) finishShadow(std::move(done));
 }
 
 void ClientSession::abandonShadow(uint64_t unit) {
-  for (const auto& s : shadows_) {
-    if (s->unit != unit) continue;
-    s->abandoned = true;
-    s->serve_done = true;   // nothing more comes for its served side; the other side finishes it
-    if (s->other_done) {
-      auto it = std::find(shadows_.begin(), shadows_.end(), s);
-      std::shared_ptr<Shadow> done = *it;
-      shadows_.erase(it);
-      finishShadow(std::move(done));
-    }
-    return;
+  if (std::shared_ptr<Shadow> done = shadows_.abandon(unit)) finishShadow(std::move(done));
+}
+
+void ClientSession::dropShadows(const char* why) {
+  if (const size_t dropped = shadows_.dropAll(); dropped > 0) {
+    log::debug("session {}: {} shadow read{} dropped: {}", id_, dropped, dropped == 1 ? "" : "s", why);
   }
 }
 
-void ClientSession::cancelShadow(uint64_t unit) {
-  auto it = std::find_if(shadows_.begin(), shadows_.end(), [unit](const auto& s) { return s->unit == unit; });
-  if (it == shadows_.end()) return;
-  worker_.releaseShadow((*it)->budget);
-  count(ShadowResult::Dropped);
-  shadows_.erase(it);
-}
-
 void ClientSession::finishShadow(std::shared_ptr<Shadow> s) {
-  worker_.releaseShadow(s->budget);
   if (s->abandoned) {
     log::debug("session {}: shadow of unit {} dropped: its served read was given up", id_, s->unit);
     count(ShadowResult::Dropped);

@@ -20,6 +20,13 @@ using protocol::DecodeStatus;
 using protocol::Direction;
 using router::Store;
 
+namespace {
+
+// After a request this large, the worker gives freed memory back (malloc_trim).
+constexpr size_t kTrimAfterBytes = 16 << 20;
+
+}  // namespace
+
 // --- running a unit ------------------------------------------------------------------------
 
 void ClientSession::sendToLane(Store store, const std::string& bytes, Segment segment) {

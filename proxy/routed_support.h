@@ -13,17 +13,10 @@
 
 namespace cutover::proxy {
 
-inline constexpr size_t kMaxControlMessage = 1 << 20;   // CommandComplete/ErrorResponse/ReadyForQuery
 // Past this many bytes waiting for a slow peer, the other side is no longer read (backpressure).
 inline constexpr size_t kHighWatermark = 512 * 1024;
-inline constexpr size_t kMaxDigestedRow = 64 * 1024;    // a RETURNING row digested whole; larger: by length
-inline constexpr size_t kMaxShadowMessage = 1 << 20;    // a shadowed result message digested whole
 // Statement text kept for the journal; beyond it cut short, with a note of its size.
 inline constexpr size_t kJournalTextBytes = 64 * 1024;
-// After a request this large, the worker gives freed memory back (malloc_trim).
-inline constexpr size_t kTrimAfterBytes = 16 << 20;
-// Rows of the session-state or catalog query kept (the read-hazards query bounds its own).
-inline constexpr size_t kMaxCapturedBytes = 8u << 20;
 
 // Sets `out` to `sql`, or for a huge statement to its first kJournalTextBytes (at a character
 // boundary) and a note of its size: a unit keeps its text only for the journal. True if cut.

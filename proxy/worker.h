@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "proxy/libevent_handles.h"
 #include "proxy/session_context.h"
+#include "proxy/shadow_reads.h"
 #include "router/classifier.h"
 
 namespace cutover::proxy {
@@ -54,20 +55,8 @@ class Worker {
   const flags::FlagSnapshotPtr& flags() const { return flags_; }
   void setFlags(flags::FlagSnapshotPtr flags) { flags_ = std::move(flags); }
 
-  // Shadow reads in flight on this worker and the memory their digests may hold: beyond
-  // kMaxShadows or kMaxShadowBytes a shadow is dropped (and counted), never queued. Worker thread.
-  static constexpr int kMaxShadows = 256;
-  static constexpr size_t kMaxShadowBytes = 64u << 20;
-  bool acquireShadow(size_t bytes) {
-    if (shadows_ >= kMaxShadows || shadow_bytes_ + bytes > kMaxShadowBytes) return false;
-    ++shadows_;
-    shadow_bytes_ += bytes;
-    return true;
-  }
-  void releaseShadow(size_t bytes) {
-    --shadows_;
-    shadow_bytes_ -= bytes;
-  }
+  // Shadow reads in flight on this worker and the memory their digests may hold (worker thread).
+  ShadowBudget& shadowBudget() { return shadow_budget_; }
 
  private:
   static void onTasks(evutil_socket_t, short, void* arg);
@@ -88,8 +77,7 @@ class Worker {
   bool draining_ = false;
   router::Classifier classifier_;
   flags::FlagSnapshotPtr flags_;
-  int shadows_ = 0;
-  size_t shadow_bytes_ = 0;
+  ShadowBudget shadow_budget_;   // before sessions_: destroyed after every session
   std::unordered_map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   std::vector<std::unique_ptr<ClientSession>> closed_;
   std::atomic<int> session_count_{0};
