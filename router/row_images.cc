@@ -35,7 +35,8 @@ std::string tableFactsQuery(const WriteShape& shape) {
          "AND g.tgenabled <> 'D' AND g.tgtype & 3 = 3 AND g.tgtype & " + events + " <> 0), "
          "pg_catalog.format_type(a.atttypid, a.atttypmod), "
          "EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-         "AND g.tgenabled <> 'D' AND g.tgtype & 3 <> 3 AND g.tgtype & " + events + " <> 0 AND g.tgconstraint = 0) "
+         "AND g.tgenabled <> 'D' AND g.tgtype & 3 <> 3 AND g.tgtype & " + events + " <> 0 AND g.tgconstraint = 0), "
+         "c.relpersistence "
          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
          "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
          "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -48,7 +49,9 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
     if (row.size() < 11 || !row[0] || !row[1] || !row[2] || !row[3]) return TableFacts{};
     if (*row[2] != "r" && *row[2] != "p") return TableFacts{};   // a view, a foreign table: not ours to image
     facts.found = true;
-    facts.schema = *row[0];
+    // A temporary table lives in this connection's own pg_temp_N: the other store's connection
+    // has another N, and names its own temporary schema pg_temp.
+    facts.schema = row.size() > 11 && row[11] == "t" ? "pg_temp" : *row[0];
     facts.name = *row[1];
     ColumnFacts column;
     column.name = *row[3];

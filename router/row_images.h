@@ -28,7 +28,7 @@ struct ColumnFacts {
 
 struct TableFacts {
   bool found = false;           // the name resolved to a table (or partitioned table)
-  std::string schema, name;     // as the catalog spells them
+  std::string schema, name;     // as the catalog spells them; a temporary table's schema: pg_temp
   std::vector<ColumnFacts> columns;   // in attnum order
   bool before_row_trigger = false;    // a BEFORE … FOR EACH ROW trigger on INSERT or UPDATE
   bool other_write_trigger = false;   // an AFTER or per-statement trigger on INSERT or UPDATE (not a
@@ -38,7 +38,7 @@ struct TableFacts {
 // One row per column of `shape`'s target, resolved by the session's search_path, in attnum
 // order: nspname, relname, relkind, attname, attidentity, attgenerated, default expression,
 // in primary key, has a BEFORE ROW INSERT/UPDATE trigger, format_type, has another INSERT/UPDATE
-// trigger (AFTER, or per statement). No row: not a table.
+// trigger (AFTER, or per statement), relpersistence. No row: not a table.
 std::string tableFactsQuery(const WriteShape& shape);
 
 // `rows` of tableFactsQuery. `constant(expr)` tells whether a default expression is a constant

@@ -10,12 +10,12 @@ namespace {
 using Rows = std::vector<Row>;
 
 // nspname, relname, relkind, attname, attidentity, attgenerated, default, key, trigger, type,
-// other trigger
+// other trigger, relpersistence
 Row column(const char* name, const char* identity, const char* generated, std::optional<std::string> def,
            bool key, bool trigger = false, const char* kind = "r", bool after_trigger = false) {
   const bool text = std::string_view(name) == "state" || std::string_view(name) == "note";
   return {"app", "orders", kind, name, identity, generated, def, key ? "t" : "f", trigger ? "t" : "f",
-          text ? "text" : "integer", after_trigger ? "t" : "f"};
+          text ? "text" : "integer", after_trigger ? "t" : "f", "p"};
 }
 
 bool constant(std::string_view expr) { return expr == "0" || expr == "'new'::text"; }
@@ -34,6 +34,19 @@ WriteShape shapeOf(const char* sql) {
   auto shape = writeShape(sql);
   EXPECT_TRUE(shape.has_value()) << sql;
   return shape.value_or(WriteShape{});
+}
+
+TEST(TableFacts, ATemporaryTableIsAppliedInTheOtherConnectionsOwnTemporarySchema) {
+  Row id = column("id", "", "", "nextval('t_id_seq'::regclass)", true);
+  Row note = column("note", "", "", std::nullopt, false);
+  id[0] = note[0] = "pg_temp_3";   // this connection's; the other store's connection has another
+  id[11] = note[11] = "t";
+  TableFacts facts = tableFactsFrom({id, note}, constant);
+  ASSERT_TRUE(facts.found);
+  EXPECT_EQ(facts.schema, "pg_temp");
+  const std::string sql = imageApplyStatement(facts, {"id", "note"}, shapeOf("INSERT INTO orders (note) VALUES ('x')"),
+                                              {Row{"1", "x"}});
+  EXPECT_TRUE(sql.starts_with(R"(INSERT INTO "pg_temp"."orders" )")) << sql;
 }
 
 TEST(TableFacts, FromCatalogRows) {
