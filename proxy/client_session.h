@@ -154,6 +154,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void classifyUnit(Unit& unit, bool has_sync);
   void startUnit();
   void sendToSecondary();
+  // `u` is the client's COMMIT of a transaction the authoritative store had failed (the session
+  // was in 'E', or it answered ROLLBACK: `served`): the secondary must roll back as well.
+  static bool commitRolledBack(const Unit& u, const compare::WriteOutcome& served);
   void armMirrorTimer();
   void sendToLane(router::Store store, const std::string& bytes, Segment segment);
   void sendToLane(router::Store store, const SharedBytes& bytes, Segment segment);

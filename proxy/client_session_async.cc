@@ -136,6 +136,10 @@ void ClientSession::queueMirror(Unit& u) {
     item.parameters = u.parameters;
     item.serve = served;
     item.awaiting_commit = u.wrapped;
+    if (u.wrapped && served.failed) {
+      item.rolled_back = true;
+      item.commit = queryMessage("ROLLBACK");
+    }
     attachWal(u, item);
     return enqueueMirror(std::move(item));
   }
@@ -180,7 +184,9 @@ void ClientSession::queueMirror(Unit& u) {
   // The transaction ended (COMMIT, ROLLBACK, or a statement that ended it): queued whole.
   MirrorItem item = std::move(txn);
   mirror_txn_.reset();
-  item.commit = std::move(bytes);
+  // A COMMIT the authoritative store answered with ROLLBACK (its transaction had failed): the
+  // secondary, where the same statements may have succeeded, rolls back too.
+  item.commit = commitRolledBack(u, served) ? queryMessage("ROLLBACK") : std::move(bytes);
   addText(item.text, compare::withParameters(u.text, u.parameters));
   if (served.failed && !item.serve.failed) {
     item.serve.failed = true;   // its COMMIT failed on the authoritative store
@@ -252,6 +258,10 @@ void ClientSession::pumpMirror() {
   mirror_outcome_ = Outcome{};
   mirror_results_ = 0;
   mirror_copies_ = 0;
+  if (item.rolled_back) {
+    l.plan.push_back(Segment{Reply::Swallow});
+    append(l.backend->output(), injectedStatement(Injected::Begin));
+  }
   for (int i = 0; i < item.body_units; ++i) l.plan.push_back(Segment{Reply::Apply, false, false, item.rows});
   append(l.backend->output(), item.body);
   if (!item.commit.empty()) {
@@ -296,7 +306,10 @@ void ClientSession::finishMirrorItem() {
       log::warn("session {}: divergence ({}) applying \"{}\": {} {} vs {} {}", id_, kind, item.text.substr(0, 200),
                 router::toString(authority_), item.serve.describe(), router::toString(router::otherStore(authority_)),
                 mirror_outcome_.describe());
-      journalItem(item, kind, item.serve.describe(), mirror_outcome_.describe());
+      journalItem(item, kind, item.serve.describe(),
+                  mirror_outcome_.describe() +
+                      (item.rolled_back && !mirror_outcome_.failed
+                           ? " (rolled back: the authoritative store failed it, and the client was told so)" : ""));
     }
   }
   if (!mirror_queue_.empty()) return pumpMirror();

@@ -115,9 +115,22 @@ void ClientSession::startUnit() {
   }
 }
 
+bool ClientSession::commitRolledBack(const Unit& u, const Outcome& served) {
+  if (u.info.transaction != router::TransactionCommand::Commit || u.info.multi_statement) return false;
+  // Known before the COMMIT is sent (sync sends it to the secondary first) or from its answer.
+  return u.status_before == 'E' || (served.tags.size() == 1 && served.tags[0] == "ROLLBACK");
+}
+
 void ClientSession::sendToSecondary() {
   Unit& u = *unit_;
-  if ((u.wrapped || u.secondary_first) && u.route.mirror && !u.wal) {
+  const Store secondary = router::otherStore(u.serve);
+  const Outcome& served = lane(u.serve).outcome;
+  // The authoritative store failed a wrapped write: nothing of it commits there, and the client
+  // is told so. The secondary still runs it, to tell whether it fails alike (journaled when not),
+  // but in a transaction of its own that rolls back: it never keeps a write the client was told
+  // failed.
+  const bool rolled_back = u.wrapped && !u.secondary_first && served.failed;
+  if ((u.wrapped || u.secondary_first) && u.route.mirror && !u.wal && !rolled_back) {
     // The secondary commits its part now, ahead of the authoritative store's COMMIT: were the
     // proxy to die in between, the write would be on the secondary only. Written first.
     u.wal = writeIntent(divergenceOf(u, compare::divergence_kind::kUncleanStop, authority_,
@@ -126,13 +139,20 @@ void ClientSession::sendToSecondary() {
   }
   u.secondary_progress = Progress::Sent;
   u.secondary_started = std::chrono::steady_clock::now();
+  if (rolled_back) sendToLane(secondary, injectedStatement(Injected::Begin), Segment{Reply::Swallow});
   if (std::string images = secondaryStatement(u); !images.empty()) {
-    sendToLane(router::otherStore(u.serve), images, Segment{Reply::Record});
+    sendToLane(secondary, images, Segment{Reply::Record});
     // The apply (a simple Query) dropped the unnamed statement the client's batch made there.
-    if (!u.images->restore.empty()) sendToLane(router::otherStore(u.serve), u.images->restore, Segment{Reply::Swallow});
+    if (!u.images->restore.empty()) sendToLane(secondary, u.images->restore, Segment{Reply::Swallow});
+  } else if (commitRolledBack(u, served)) {
+    // The client's COMMIT of a transaction that failed on the authoritative store (PostgreSQL
+    // answered ROLLBACK): the secondary, where the same statements may have succeeded, rolls
+    // back too instead of committing them.
+    sendToLane(secondary, queryMessage("ROLLBACK"), Segment{Reply::Record});
   } else {
-    sendToLane(router::otherStore(u.serve), u.bytes, Segment{Reply::Record});
+    sendToLane(secondary, u.bytes, Segment{Reply::Record});
   }
+  if (rolled_back) sendToLane(secondary, injectedStatement(Injected::Rollback), Segment{Reply::Swallow});
   armMirrorTimer();
 }
 
@@ -368,6 +388,9 @@ void ClientSession::finishComparison() {
   if (!diverged) return releaseUnit();
   metrics::global().divergences(compare::kindLabel(kind)).Increment();
   compare::Divergence d = divergenceOf(u, kind, u.serve, a.describe(), b.describe());
+  if (u.wrapped && !u.secondary_first && u.ending == Ending::Running && a.failed && !b.failed) {
+    d.secondary_outcome += " (rolled back: the authoritative store failed it, and the client was told so)";
+  }
   if (kind == compare::divergence_kind::kNondeterministic) {
     d.table = fmt::format("{}", fmt::join(u.info.tables, ", "));
     d.reason = u.inexact;

@@ -192,6 +192,9 @@ struct MirrorItem {
   // order), before cutover's COMMIT there answered: not applied until it did (asyncCommitDone),
   // for that COMMIT may fail (a deferred constraint), and then the secondary must fail alike.
   bool awaiting_commit = false;
+  // The authoritative store failed this wrapped write before its COMMIT: the secondary runs it
+  // between BEGIN and ROLLBACK (`commit`), to compare its outcome without keeping it.
+  bool rolled_back = false;
   // The first unit's Unit::execute_writes: which of the body's first results are a write's (a
   // pipelined SELECT's tag and rows are not compared, as under sync).
   std::vector<bool> execute_writes;

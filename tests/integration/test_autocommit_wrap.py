@@ -19,11 +19,18 @@ For `mirror: sync` and `mirror: async`, and against PostgreSQL itself with --dir
   (autocommit and in a transaction) succeed: both stores hold the same rows, nothing journaled
   (before: the failed injected COMMIT left cutover's statement behind, and every later wrapped
   write failed with 42P05 "prepared statement \"cutover:inject\" already exists").
+- failed_write_stays_off_the_secondary: old holds a row new lacks; an autocommit INSERT of its
+  key fails on old (23505) and would succeed on new; so would the same INSERT in a transaction
+  the client then COMMITs (ROLLBACK, as PostgreSQL answers in a failed transaction). Neither
+  stays on new — the client was told it failed — and each is journaled `error_one_side` (the
+  autocommit one saying the secondary's part was rolled back; the transaction's COMMIT ends as
+  ROLLBACK on both, no line). Before: new kept both rows, and the COMMIT was a tag_mismatch.
 - notices_at_commit: the NOTICE a deferred constraint trigger raises at an autocommit INSERT's
   commit reaches the client (before: the wrap's COMMIT dropped it).
 """
 
 import io
+import json
 import os
 import shutil
 import sys
@@ -215,6 +222,41 @@ def notices_at_commit(ctx, t):
     h.check_eq(t.journal(), [], "divergences.jsonl")
 
 
+def failed_write_stays_off_the_secondary(ctx, t):
+    conn = t.connect()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE f (id int PRIMARY KEY, note text)")
+    t.drained()
+    # The stores differ (as after any journaled divergence): old has a row new lacks.
+    ctx.old.psql("INSERT INTO f VALUES (1, 'on old only')", db=t.db)
+    h.check_eq(sqlstate_of(cur, "INSERT INTO f VALUES (1, 'autocommit')"),
+               ("23505", 'duplicate key value violates unique constraint "f_pkey"'), "an autocommit INSERT")
+    cur.execute("BEGIN")
+    h.check_eq(sqlstate_of(cur, "INSERT INTO f VALUES (1, 'in a transaction')")[0], "23505",
+               "an INSERT in a transaction")
+    h.check_eq(sqlstate_of(cur, "COMMIT"), (None, "ROLLBACK"), "COMMIT of the failed transaction")
+    conn.close()
+    t.drained()
+    if ctx.direct:
+        return
+    # The client was told each write failed: the secondary does not keep it either.
+    h.check_eq(ctx.new.psql("SELECT count(*) FROM f", db=t.db).strip(), "0", "rows on new")
+    lines = [json.loads(line) for line in t.journal()]
+    h.check_eq(sorted({d["kind"] for d in lines}), ["error_one_side"], f"journal kinds: {lines}")
+    # One line each (the COMMIT ended alike, ROLLBACK on both); async names the transaction whole.
+    h.check_eq(len(lines), 2, f"journal lines: {lines}")
+    h.check(any(d["statement"] == "INSERT INTO f VALUES (1, 'autocommit')" for d in lines) and
+            any("INSERT INTO f VALUES (1, 'in a transaction')" in d["statement"] for d in lines),
+            f"the journaled statements: {[d['statement'] for d in lines]}")
+    autocommit = next(d for d in lines if "autocommit" in d["statement"])
+    h.check("rolled back" in autocommit["secondary_outcome"],
+            f"the autocommit line says the secondary's part was rolled back: {autocommit}")
+
+
+def check_failed_write_stays_off_the_secondary(ctx):
+    each_mode(ctx, "wrap_failed_write", failed_write_stays_off_the_secondary)
+
+
 def check_lock_outside_transaction(ctx):
     each_mode(ctx, "wrap_lock", lock_outside_transaction)
 
@@ -239,7 +281,7 @@ def check_notices_at_commit(ctx):
     each_mode(ctx, "wrap_notices", notices_at_commit)
 
 
-CHECKS = [check_lock_outside_transaction, check_declare_outside_transaction, check_procedure_that_commits,
+CHECKS = [check_failed_write_stays_off_the_secondary, check_lock_outside_transaction, check_declare_outside_transaction, check_procedure_that_commits,
           check_vacuum_and_row_writes, check_failed_commit_then_writes, check_notices_at_commit]
 
 if __name__ == "__main__":
