@@ -90,6 +90,13 @@ Route inTransaction(const StatementInfo& statement, const FlagView& flags, const
     route.reason = "session state inside a transaction: every backend";
     return route;
   }
+  if (statement.kind == StatementKind::Read && statement.catalog) {
+    // The catalog, OIDs, pg_* and txid_* functions are each store's own facts: run on the other
+    // store too, the answer differs by nature (its own OIDs, statistics, transaction ids), and
+    // the read changes nothing there to keep in step.
+    route.reason = "catalog read inside a transaction: transaction authority only (store-local facts)";
+    return route;
+  }
   route.mirror = needs(flags.writes, other) || tablesNeed(statement, flags, other) ||
                  (statement.kind == StatementKind::Transaction && anyOverrideNeeds(flags, other));
   switch (statement.kind) {

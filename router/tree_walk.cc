@@ -51,8 +51,10 @@ void visitFuncCall(const Json& call, TreeFindings& findings) {
     qualified.append(part);
     if (names->size() >= 2 && i == names->size() - 2) schema = part;
   }
-  // pg_sleep* only waits: a read calling it is as portable as any other.
-  if (findings.catalog.empty() && name.starts_with("pg_") && !name.starts_with("pg_sleep")) {
+  // pg_sleep* only waits: a read calling it is as portable as any other. txid_* tell the store's
+  // own transaction ids.
+  if (findings.catalog.empty() && ((name.starts_with("pg_") && !name.starts_with("pg_sleep")) ||
+                                   name.starts_with("txid_"))) {
     findings.catalog = "calls " + qualified + " (store-local facts)";
   }
   FunctionVerdict verdict = lookupFunction(schema, name);

@@ -154,6 +154,27 @@ TEST(Decide, Exhaustive) {
   EXPECT_EQ(combinations, 4 * 5 * 2 * 2 * 2 * 2);
 }
 
+TEST(Decide, CatalogReadsInsideTransactionsAreNotMirrored) {
+  // psql's \d inside BEGIN names old's OIDs ("WHERE a.attrelid = '17558'"): run on new too it
+  // answered "SELECT 0" there, a false tag_mismatch (PostgreSQL's regression suite: 88 lines).
+  for (const char* sql : {"SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = '17558'",
+                          "SELECT pg_catalog.pg_get_partition_constraintdef('18428'::oid)",
+                          "SELECT txid_current_if_assigned() IS NOT DISTINCT FROM BIGINT '1047'"}) {
+    StatementInfo info = classifySql(sql);
+    ASSERT_EQ(info.kind, K::Read) << sql;
+    ASSERT_TRUE(info.catalog) << sql;
+    for (WritesMode writes : {WritesMode::Dual, WritesMode::DualNew}) {
+      SessionView session{.in_transaction = true, .transaction_authority = authoritative(writes)};
+      Route route = decide(info, sql, FlagView{.writes = writes}, session);
+      EXPECT_EQ(route.serve, authoritative(writes)) << sql;
+      EXPECT_FALSE(route.mirror) << sql;
+    }
+  }
+  // A read of the application's tables inside a transaction still runs on both stores.
+  SessionView session{.in_transaction = true, .transaction_authority = Store::Old};
+  EXPECT_TRUE(decide(classifySql("SELECT * FROM orders FOR UPDATE"), "x", FlagView{.writes = WritesMode::Dual}, session).mirror);
+}
+
 TEST(Decide, TransactionAuthorityWinsOverFlagsFlippedMidTransaction) {
   FlagView flags{.writes = WritesMode::New, .reads_new_percent = 100};
   SessionView session{.in_transaction = true, .transaction_authority = Store::Old};
