@@ -168,6 +168,9 @@ void ClientSession::queueMirror(Unit& u) {
   if (!txn.ticket && u.ticket) txn.ticket = std::move(u.ticket);
   txn.copy_streams += u.copy_streams;
   if (u.serve_status != 'I') {
+    // COMMIT AND CHAIN of a transaction the authoritative store had failed: ROLLBACK AND CHAIN
+    // there (PostgreSQL's answer), so the secondary rolls back too, and chains alike.
+    if (commitRolledBack(u, served)) bytes = queryMessage("ROLLBACK AND CHAIN");
     if (!txn.overflow) {
       txn.body += bytes;
       txn.body_units += units;
@@ -186,7 +189,7 @@ void ClientSession::queueMirror(Unit& u) {
   mirror_txn_.reset();
   // A COMMIT the authoritative store answered with ROLLBACK (its transaction had failed): the
   // secondary, where the same statements may have succeeded, rolls back too.
-  item.commit = commitRolledBack(u, served) ? queryMessage("ROLLBACK") : std::move(bytes);
+  item.commit = commitRolledBack(u, served) ? queryMessage(u.info.chain ? "ROLLBACK AND CHAIN" : "ROLLBACK") : std::move(bytes);
   addText(item.text, compare::withParameters(u.text, u.parameters));
   if (served.failed && !item.serve.failed) {
     item.serve.failed = true;   // its COMMIT failed on the authoritative store

@@ -148,7 +148,7 @@ void ClientSession::sendToSecondary() {
     // The client's COMMIT of a transaction that failed on the authoritative store (PostgreSQL
     // answered ROLLBACK): the secondary, where the same statements may have succeeded, rolls
     // back too instead of committing them.
-    sendToLane(secondary, queryMessage("ROLLBACK"), Segment{Reply::Record});
+    sendToLane(secondary, queryMessage(u.info.chain ? "ROLLBACK AND CHAIN" : "ROLLBACK"), Segment{Reply::Record});
   } else {
     sendToLane(secondary, u.bytes, Segment{Reply::Record});
   }

@@ -24,6 +24,7 @@ struct StatementInfo {
   StatementKind kind = StatementKind::Write;  // the safe default
   // For Transaction (and for the first transaction command of a multi-statement string).
   TransactionCommand transaction = TransactionCommand::None;
+  bool chain = false;   // COMMIT AND CHAIN / ROLLBACK AND CHAIN: a new transaction begins at once
   // The first session command (also for a multi-statement string).
   SessionCommand session = SessionCommand::None;
   // Unparsable: routed as a write to the authoritative store so PostgreSQL answers with its own

@@ -294,6 +294,8 @@ StatementInfo classifyStatement(const Json& statement) {
   if (type == "TransactionStmt") {
     StatementInfo info = make(StatementKind::Transaction, "transaction control", findings);
     info.transaction = transactionCommand(stringMember(body, "kind"));
+    const Json* chain = member(body, "chain");   // COMMIT / ROLLBACK AND CHAIN
+    info.chain = chain != nullptr && chain->is_boolean() && chain->get<bool>();
     return info;
   }
   if (type == "VariableSetStmt") return classifyVariableSet(body, findings);

@@ -24,7 +24,9 @@ For `mirror: sync` and `mirror: async`, and against PostgreSQL itself with --dir
   the client then COMMITs (ROLLBACK, as PostgreSQL answers in a failed transaction). Neither
   stays on new — the client was told it failed — and each is journaled `error_one_side` (the
   autocommit one saying the secondary's part was rolled back; the transaction's COMMIT ends as
-  ROLLBACK on both, no line). Before: new kept both rows, and the COMMIT was a tag_mismatch.
+  ROLLBACK on both, no line); COMMIT AND CHAIN of a failed transaction chains on both (the
+  chained transaction's INSERT is rolled back with it on new too). Before: new kept the rows,
+  and the COMMIT was a tag_mismatch.
 - notices_at_commit: the NOTICE a deferred constraint trigger raises at an autocommit INSERT's
   commit reaches the client (before: the wrap's COMMIT dropped it).
 """
@@ -235,6 +237,14 @@ def failed_write_stays_off_the_secondary(ctx, t):
     h.check_eq(sqlstate_of(cur, "INSERT INTO f VALUES (1, 'in a transaction')")[0], "23505",
                "an INSERT in a transaction")
     h.check_eq(sqlstate_of(cur, "COMMIT"), (None, "ROLLBACK"), "COMMIT of the failed transaction")
+    # COMMIT AND CHAIN of a failed transaction: ROLLBACK, and a new transaction begins at once
+    # on both stores; what it writes goes with its own end (a ROLLBACK here).
+    cur.execute("BEGIN")
+    h.check_eq(sqlstate_of(cur, "INSERT INTO f VALUES (1, 'chained')")[0], "23505", "an INSERT before AND CHAIN")
+    h.check_eq(sqlstate_of(cur, "COMMIT AND CHAIN"), (None, "ROLLBACK"), "COMMIT AND CHAIN of the failed transaction")
+    h.check_eq(sqlstate_of(cur, "INSERT INTO f VALUES (5, 'in the chained transaction')"), (None, "INSERT 0 1"),
+               "an INSERT in the chained transaction")
+    h.check_eq(sqlstate_of(cur, "ROLLBACK"), (None, "ROLLBACK"), "ROLLBACK of the chained transaction")
     conn.close()
     t.drained()
     if ctx.direct:
@@ -243,8 +253,8 @@ def failed_write_stays_off_the_secondary(ctx, t):
     h.check_eq(ctx.new.psql("SELECT count(*) FROM f", db=t.db).strip(), "0", "rows on new")
     lines = [json.loads(line) for line in t.journal()]
     h.check_eq(sorted({d["kind"] for d in lines}), ["error_one_side"], f"journal kinds: {lines}")
-    # One line each (the COMMIT ended alike, ROLLBACK on both); async names the transaction whole.
-    h.check_eq(len(lines), 2, f"journal lines: {lines}")
+    # One line each (each COMMIT ended alike, ROLLBACK on both); async names a transaction whole.
+    h.check_eq(len(lines), 3, f"journal lines: {lines}")
     h.check(any(d["statement"] == "INSERT INTO f VALUES (1, 'autocommit')" for d in lines) and
             any("INSERT INTO f VALUES (1, 'in a transaction')" in d["statement"] for d in lines),
             f"the journaled statements: {[d['statement'] for d in lines]}")

@@ -356,6 +356,14 @@ TEST(Classifier, ParseErrorFlag) {
   EXPECT_FALSE(classifySql("").parse_error);
 }
 
+TEST(Classifier, ChainFlag) {
+  EXPECT_TRUE(classifySql("COMMIT AND CHAIN").chain);
+  EXPECT_TRUE(classifySql("rollback and chain").chain);
+  EXPECT_FALSE(classifySql("COMMIT").chain);
+  EXPECT_FALSE(classifySql("COMMIT AND NO CHAIN").chain);
+  EXPECT_EQ(classifySql("END AND CHAIN").transaction, TransactionCommand::Commit);
+}
+
 TEST(Classifier, MultiStatementFlag) {
   EXPECT_TRUE(classifySql("SELECT 1; SELECT 2").multi_statement);
   EXPECT_FALSE(classifySql("SELECT 1;").multi_statement);
