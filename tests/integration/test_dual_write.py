@@ -985,6 +985,17 @@ def wait_drained(dw, what):
     return first
 
 
+def settled_contents(ctx, dw, db, mirror, what):
+    """Both stores' contents once `what` is applied everywhere (async: the queue drained),
+    compared row by row (check_same_contents), and nothing journaled."""
+    if not ctx.direct and mirror == "async":
+        wait_drained(dw, what)
+    contents = check_same_contents(ctx, db, dw=dw)
+    if not ctx.direct:
+        h.check_eq(dw.journal(), [], f"{mirror}: divergences.jsonl")
+    return contents
+
+
 def check_mixed_workload_async(ctx):
     """mirror: async: the same workload; once cutover_mirror_queue_units is back to 0 (every
     acknowledged write applied on new), the stores are identical, md5-chained hot rows included:
