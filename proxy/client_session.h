@@ -154,6 +154,11 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void classifyUnit(Unit& unit, bool has_sync);
   void startUnit();
   void sendToSecondary();
+  // Large objects (client_session_images.cc): a FunctionCall of lo_creat or lo_create(0), whose
+  // OID the store picks; and the secondary's lo_create(oid) of the OID the serve store picked
+  // ("" when there is none: the call failed there, or it is not such a call).
+  static bool picksLargeObject(const protocol::FunctionCall& call);
+  static std::string largeObjectCreate(const Unit& u);
   // `u` is the client's COMMIT of a transaction the authoritative store had failed (the session
   // was in 'E', or it answered ROLLBACK: `served`): the secondary must roll back as well.
   static bool commitRolledBack(const Unit& u, const compare::WriteOutcome& served);

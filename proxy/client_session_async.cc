@@ -90,7 +90,12 @@ void ClientSession::queueMirror(Unit& u) {
   std::string bytes = secondaryStatement(u);   // the row images' statement, when imaged
   int units = 1;                               // ReadyForQuery the secondary gives for `bytes`
   if (bytes.empty()) {
-    bytes = u.bytes.release();
+    bytes = largeObjectCreate(u);   // a large object the serve store created, by its OID
+    if (bytes.empty()) {
+      bytes = u.bytes.release();
+    } else {
+      u.bytes.release();
+    }
   } else {
     u.bytes.release();
     if (!u.images->restore.empty()) {

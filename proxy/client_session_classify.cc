@@ -214,6 +214,11 @@ void ClientSession::classifyUnit(Unit& unit, bool has_sync) {
       router::StatementInfo info;   // large objects and the like: a write
       info.reason = "FunctionCall";
       unit.text = "<FunctionCall>";
+      if (auto call = protocol::decode<protocol::FunctionCall>(body); call.isOk() && picksLargeObject(call.value())) {
+        unit.large_object.emplace();
+        unit.large_object->result_format = call.value().result_format;
+        unit.text = "<FunctionCall lo_creat>";
+      }
       consider(info);
     }
   });

@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 
 #include <atomic>
+#include <charconv>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -513,6 +514,49 @@ void ClientSession::imageMessage(Store store, char type, std::span<const uint8_t
   if (im.client_columns == 0) return;
   columns.resize(im.client_columns);
   append(out, protocol::encode(row.value()));
+}
+
+namespace {
+
+// pg_proc OIDs of the built-ins (fixed across clusters of a major version; libpq and pgjdbc call
+// them by these OIDs, which they look up once).
+constexpr uint32_t kLoCreat = 957;    // lo_creat(integer mode) returns oid
+constexpr uint32_t kLoCreate = 715;   // lo_create(oid) returns oid; 0 = the store picks
+
+std::optional<uint32_t> oidOf(const std::string& value, bool binary) {
+  if (binary) {
+    if (value.size() != 4) return std::nullopt;
+    const auto* b = reinterpret_cast<const unsigned char*>(value.data());
+    return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+  }
+  uint32_t oid = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), oid);
+  if (ec != std::errc() || end != value.data() + value.size()) return std::nullopt;
+  return oid;
+}
+
+}  // namespace
+
+bool ClientSession::picksLargeObject(const protocol::FunctionCall& call) {
+  if (call.function_oid == kLoCreat) return true;
+  if (call.function_oid != kLoCreate || call.args.size() != 1 || !call.args[0]) return false;
+  const bool binary = !call.arg_formats.empty() && call.arg_formats[0] == protocol::kFormatBinary;
+  return oidOf(*call.args[0], binary) == 0u;
+}
+
+std::string ClientSession::largeObjectCreate(const Unit& u) {
+  if (!u.large_object || !u.large_object->picked) return {};
+  const std::optional<uint32_t> oid =
+      oidOf(*u.large_object->picked, u.large_object->result_format == protocol::kFormatBinary);
+  if (!oid || *oid == 0) return {};
+  protocol::FunctionCall create;
+  create.function_oid = kLoCreate;
+  create.arg_formats = {protocol::kFormatBinary};
+  const char be[4] = {static_cast<char>(*oid >> 24), static_cast<char>(*oid >> 16), static_cast<char>(*oid >> 8),
+                      static_cast<char>(*oid)};
+  create.args = {std::string(be, 4)};
+  create.result_format = u.large_object->result_format;
+  return protocol::encode(create);
 }
 
 std::string ClientSession::secondaryStatement(Unit& u) {

@@ -129,6 +129,14 @@ LaneReader::Action ClientSession::laneMessage(Store store, const protocol::Frame
     evbuffer_drain(in, frame.totalSize());
     return Action::Consumed;
   }
+  // The OID the serve store picked for a large object created by FunctionCall (largeObjectCreate).
+  if (type == protocol::FunctionCallResponse::kType && unit_ && unit_->large_object && store == unit_->serve &&
+      segment.reply == Reply::Forward) {
+    if (!view.whole()) return Action::Wait;
+    if (auto r = protocol::decode<protocol::FunctionCallResponse>(*view.body()); r.isOk()) {
+      unit_->large_object->picked = r.value().result;
+    }
+  }
   // RETURNING rows of a mirrored write are digested on both stores (small rows whole; a row
   // over kMaxDigestedRow counts by its length only, so memory stays bounded).
   const bool applying = segment.reply == Reply::Apply || segment.reply == Reply::ApplyCommit;

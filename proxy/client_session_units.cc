@@ -144,6 +144,8 @@ void ClientSession::sendToSecondary() {
     sendToLane(secondary, images, Segment{Reply::Record});
     // The apply (a simple Query) dropped the unnamed statement the client's batch made there.
     if (!u.images->restore.empty()) sendToLane(secondary, u.images->restore, Segment{Reply::Swallow});
+  } else if (std::string created = largeObjectCreate(u); !created.empty()) {
+    sendToLane(secondary, created, Segment{Reply::Record});   // the large object the serve store created, by its OID
   } else if (commitRolledBack(u, served)) {
     // The client's COMMIT of a transaction that failed on the authoritative store (PostgreSQL
     // answered ROLLBACK): the secondary, where the same statements may have succeeded, rolls

@@ -175,6 +175,14 @@ struct Unit {
   int facts_loads = 0;               // catalog queries checkStatements sent for this unit
   std::optional<Images> images;
   std::string inexact;               // statement-mirrored although the store picks values: why
+  // A FunctionCall that creates a large object whose OID the store picks (lo_creat, lo_create(0):
+  // libpq's lo_import, pgjdbc's LargeObjectManager): the secondary creates it with the OID the
+  // serve store's FunctionCallResponse gave (`picked`), as lo_create(oid).
+  struct LargeObjectCreate {
+    int16_t result_format = 0;
+    std::optional<std::string> picked;
+  };
+  std::optional<LargeObjectCreate> large_object;
 };
 
 // mirror: async: a write acknowledged to the client and queued for the secondary store, which

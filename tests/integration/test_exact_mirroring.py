@@ -15,6 +15,8 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
 - temporary_tables: writes to a temporary table with store-picked values (serial, now(),
   random()) are imaged into the secondary connection's own temporary schema; its rows, copied
   into a real table, are identical on both stores, nothing journaled.
+- large_objects: psql's \lo_import (lo_creat by FunctionCall, the OID left to the store):
+  the same large objects under the same OIDs on both stores, nothing journaled.
 - concurrent_serial_inserts: 8 sessions inserting into a serial table at once (no RETURNING):
   the same ids on both stores, row for row.
 - extended_protocol: the same table fed by psycopg 3 (Parse/Bind/Describe/Execute/Sync of the
@@ -873,7 +875,54 @@ def check_temporary_tables(ctx):
                 hold.close()
 
 
-CHECKS = [check_store_picked_values, check_temporary_tables, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
+def check_large_objects(ctx):
+    """psql's \\lo_import (libpq's lo_import: lo_creat, lo_open, lowrite, lo_close by
+    FunctionCall, as pgjdbc's LargeObjectManager does) leaves the OID to the store: each store
+    picked its own (new's OID counter is elsewhere), and every later lo_open by that OID failed
+    on new (PostgreSQL's largeobject regression test: 250 error_one_side lines). The secondary
+    now creates it with the OID the authoritative store picked: the same large objects, byte for
+    byte, under the same OIDs on both stores, nothing journaled."""
+    import hashlib
+    import subprocess
+    import tempfile
+    for mirror in ("sync", "async"):
+        db = f"exact_lo_{mirror}"
+        fresh_db(ctx, db)
+        if not ctx.direct:
+            ctx.new.psql("CREATE TABLE pad (x int); DROP TABLE pad;", db=db)   # other OIDs on new
+        dw = DualWrite(ctx, mirror=mirror)
+        files = []
+        try:
+            for n, size in ((1, 5000), (2, 300000)):
+                f = tempfile.NamedTemporaryFile(prefix=f"lo{n}-", delete=False)
+                f.write(bytes((i * 7 + n) % 256 for i in range(size)))
+                f.close()
+                os.chmod(f.name, 0o644)
+                files.append(f.name)
+            argv, env = dw.tgt.psql_args(db=db)
+            script = "".join(f"\\lo_import {name}\n" for name in files)
+            p = subprocess.run(argv + ["-v", "ON_ERROR_STOP=1"], input=script, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env, timeout=60)
+            h.check_eq(p.returncode, 0, f"{mirror}: psql \\lo_import: {p.stdout}")
+            oids = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("lo_import ")]
+            h.check_eq(len(oids), 2, f"{mirror}: OIDs psql printed: {p.stdout}")
+            if not ctx.direct and mirror == "async":
+                wait_drained(dw, "the large objects")
+            want = "\n".join(f"{oid}|{hashlib.md5(open(name, 'rb').read()).hexdigest()}" for oid, name in
+                              sorted(zip(oids, files), key=lambda x: int(x[0])))
+            for c in ([ctx.old] if ctx.direct else [ctx.old, ctx.new]):
+                got = c.psql("SELECT oid || '|' || md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY oid",
+                             db=db).strip()
+                h.check_eq(got, want, f"{mirror}: large objects on {c.name}")
+            if not ctx.direct:
+                h.check_eq(dw.journal(), [], f"{mirror}: journal")
+        finally:
+            dw.stop()
+            for name in files:
+                os.unlink(name)
+
+
+CHECKS = [check_store_picked_values, check_temporary_tables, check_large_objects, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_images_are_bounded, check_ddl_refreshes_facts, check_error_positions_are_the_clients, check_acknowledged_after_commit, check_commit_failure_is_journaled,
           check_sequences_level_before_authority_moves, check_journal_per_transaction, check_async_survives_kill,
           check_authority_dies_during_commit, check_sync_kill_between_commits]
