@@ -56,6 +56,7 @@ TableFacts tableFactsFrom(const std::vector<Row>& rows, const std::function<bool
     ColumnFacts column;
     column.name = *row[3];
     column.identity = row[4] && !row[4]->empty();
+    column.identity_always = row[4] && *row[4] == "a";
     column.generated = row[5] && !row[5]->empty();
     column.default_expr = row[6].value_or("");
     column.key = flag(row[7]);
@@ -93,8 +94,19 @@ ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool t
     return plan;
   }
   if (shape.kind == WriteKind::Update) {
+    const auto defaulted = std::find_if(facts.columns.begin(), facts.columns.end(), [&](const ColumnFacts& c) {
+      return c.store_picked &&
+             std::find(shape.defaulted.begin(), shape.defaulted.end(), c.name) != shape.defaulted.end();
+    });
     if (text_nondeterministic) {
       plan.why = "the statement calls a function each store evaluates itself";
+    } else if (defaulted != facts.columns.end()) {
+      plan.why = defaulted->name + " = DEFAULT: " + (defaulted->identity ? std::string("identity") : defaulted->default_expr);
+      if (defaulted->identity_always) {
+        plan.inexact = "an UPDATE setting a GENERATED ALWAYS identity column to DEFAULT (" + plan.why +
+                       "): the secondary can only take DEFAULT there, its own sequence's value";
+        return plan;
+      }
     } else if (facts.before_row_trigger) {
       plan.why = "a BEFORE ROW trigger may set values";
     } else {
@@ -119,7 +131,8 @@ ImagePlan planRowImages(const WriteShape& shape, const TableFacts& facts, bool t
     const bool listed = shape.columns.empty()
                             ? shape.width >= 0 && i < static_cast<size_t>(shape.width)
                             : std::find(shape.columns.begin(), shape.columns.end(), c.name) != shape.columns.end();
-    if (!listed || shape.uses_default) {
+    // OVERRIDING USER VALUE: an identity column takes its sequence's value, whatever was given.
+    if (!listed || shape.uses_default || (c.identity && shape.overriding_user_value)) {
       plan.why = c.name + ": " + (c.identity ? std::string("identity") : c.default_expr);
       break;
     }
@@ -177,7 +190,7 @@ std::string updateApply(const TableFacts& facts, const std::vector<std::string>&
     const ColumnFacts* c = columnOf(facts, name);
     if (c != nullptr && c->key) {
       keys.push_back(name);
-    } else if (c == nullptr || !c->identity) {
+    } else if (c == nullptr || !c->identity_always) {   // ALWAYS refuses any value but DEFAULT
       sets.push_back(name);
     }
   }

@@ -19,6 +19,7 @@ namespace cutover::router {
 struct ColumnFacts {
   std::string name;
   bool identity = false;        // GENERATED … AS IDENTITY: the store picks it when omitted
+  bool identity_always = false; // GENERATED ALWAYS: an UPDATE can only SET it to DEFAULT
   bool generated = false;       // GENERATED ALWAYS AS (…) STORED: each store computes it, never written
   bool key = false;             // part of the primary key
   std::string default_expr;     // pg_get_expr of its default, "" when none

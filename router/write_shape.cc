@@ -184,6 +184,10 @@ std::optional<WriteShape> updateShape(const PgQuery__UpdateStmt* update, bool ig
     const PgQuery__Node* target = update->target_list[i];
     if (target->node_case != PG_QUERY__NODE__NODE_RES_TARGET) return std::nullopt;
     shape.columns.push_back(text(target->res_target->name));
+    const PgQuery__Node* value = target->res_target->val;
+    if (value != nullptr && value->node_case == PG_QUERY__NODE__NODE_SET_TO_DEFAULT) {
+      shape.defaulted.push_back(shape.columns.back());
+    }
   }
   shape.has_returning = update->n_returning_list > 0;
   return aimed;
@@ -231,6 +235,7 @@ std::optional<WriteShape> insertShape(const PgQuery__InsertStmt* insert, bool ig
     shape.columns.push_back(text(col->res_target->name));
   }
   shape.uses_default = valuesUseDefault(insert->select_stmt);
+  shape.overriding_user_value = insert->override == PG_QUERY__OVERRIDING_KIND__OVERRIDING_USER_VALUE;
   shape.width = rowWidth(insert->select_stmt);
   shape.has_returning = insert->n_returning_list > 0;
   if (insert->on_conflict_clause != nullptr) {

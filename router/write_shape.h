@@ -28,6 +28,8 @@ struct WriteShape {
   // columns; 0 for DEFAULT VALUES), -1 when the text does not say (SELECT *, UNION …).
   int width = -1;
   bool uses_default = false;          // DEFAULT in VALUES, or DEFAULT VALUES
+  bool overriding_user_value = false; // INSERT … OVERRIDING USER VALUE: identity columns pick anyway
+  std::vector<std::string> defaulted; // UPDATE: the columns it SETs to DEFAULT
   bool has_returning = false;         // the client asked for rows back
   OnConflict on_conflict = OnConflict::None;
 };

@@ -49,6 +49,36 @@ TEST(TableFacts, ATemporaryTableIsAppliedInTheOtherConnectionsOwnTemporarySchema
   EXPECT_TRUE(sql.starts_with(R"(INSERT INTO "pg_temp"."orders" )")) << sql;
 }
 
+TEST(PlanImages, OverridingUserValueAndSetToDefaultLeaveTheIdentityToTheStore) {
+  // PostgreSQL's identity regression test: both were mirrored as their text, in silence, and
+  // each store took the next value of its own sequence (new's is behind: images write keys).
+  Row a = column("a", "d", "", std::nullopt, false);
+  Row b = column("b", "", "", std::nullopt, false);
+  a[1] = "itest1";
+  b[1] = "itest1";
+  TableFacts facts = tableFactsFrom({column("id", "", "", std::nullopt, true), a, b}, constant);
+  ImagePlan given = planImages(shapeOf("INSERT INTO itest1 (id, a, b) VALUES (1, 30, 'xyz')"), facts, false);
+  EXPECT_FALSE(given.images);
+  ImagePlan overriding =
+      planImages(shapeOf("INSERT INTO itest1 (id, a, b) OVERRIDING USER VALUE VALUES (1, 30, 'xyz')"), facts, false);
+  EXPECT_TRUE(overriding.images);
+  EXPECT_EQ(overriding.why, "a: identity");
+  ImagePlan set_default = planImages(shapeOf("UPDATE itest1 SET a = DEFAULT WHERE id = 2"), facts, false);
+  EXPECT_TRUE(set_default.images);
+  EXPECT_EQ(set_default.why, "a = DEFAULT: identity");
+  EXPECT_FALSE(planImages(shapeOf("UPDATE itest1 SET b = DEFAULT WHERE id = 2"), facts, false).images);
+  // Applied by key, the BY DEFAULT identity column is set to the authoritative store's value.
+  const std::string apply = imageApplyStatement(facts, {"id", "a", "b"}, shapeOf("UPDATE itest1 SET a = DEFAULT WHERE id = 2"),
+                                                {Row{"2", "3", "y"}});
+  EXPECT_NE(apply.find(R"("a" = "cutover:v"."a")"), std::string::npos) << apply;
+  // GENERATED ALWAYS: the secondary cannot be given the value; said, not silent.
+  a[4] = "a";
+  TableFacts always = tableFactsFrom({column("id", "", "", std::nullopt, true), a, b}, constant);
+  ImagePlan refused = planImages(shapeOf("UPDATE itest1 SET a = DEFAULT WHERE id = 2"), always, false);
+  EXPECT_FALSE(refused.images);
+  EXPECT_NE(refused.inexact.find("GENERATED ALWAYS"), std::string::npos) << refused.inexact;
+}
+
 TEST(TableFacts, FromCatalogRows) {
   TableFacts facts = orders();
   ASSERT_TRUE(facts.found);
