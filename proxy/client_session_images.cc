@@ -157,8 +157,15 @@ void ClientSession::schemaChanged() { g_schema_generation.fetch_add(1, std::memo
 bool ClientSession::prepareImages(Unit& u) {
   if (u.checked >= Checked::Images) return false;
   u.checked = Checked::Images;
-  if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
   if (u.status_before == 'E') return false;   // a failed transaction writes nothing: the store refuses it (25P02)
+  if (u.route.mirror && u.info.fills_from_query && u.info.nondeterministic) {
+    // Its rows come from its query on each store (PostgreSQL's CREATE TABLE … AS SELECT random(),
+    // 'now'::timestamp): not imaged, said.
+    u.inexact = "it fills a table from a query that calls a function each store evaluates itself (random(), now(), "
+                "'now'…): each store computes its own rows; mirrored as its text";
+    return false;
+  }
+  if (!u.route.mirror || u.info.kind != router::StatementKind::Write) return false;
   auto span = u.bytes.span();
   const bool one_query = !span.empty() && static_cast<char>(span[0]) == protocol::Query::kType;
   // An extended batch of one statement: imaged in the unnamed form (unnamedBatch); for any other

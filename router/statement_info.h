@@ -35,6 +35,8 @@ struct StatementInfo {
   // The text calls now(), random(), gen_random_uuid(), nextval/setval, clock_timestamp… or casts
   // 'now'/'today'. Defaults of an INSERT's target table are invisible here and are not flagged.
   bool nondeterministic = false;
+  // DDL that fills a table from a query: CREATE TABLE … AS, SELECT INTO, CREATE MATERIALIZED VIEW.
+  bool fills_from_query = false;
   // It reads store-local facts: the catalog (pg_catalog, information_schema), pg_* functions,
   // casts to oid/reg* types. Such a read answers differently on each store (OIDs, sizes,
   // statistics) and follows the catalog of the store it ran on, so it is served by the

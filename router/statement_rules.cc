@@ -53,6 +53,7 @@ StatementInfo classifySelect(const Json& body, const TreeFindings& findings) {
   StatementInfo info;
   if (member(body, "intoClause") != nullptr) {
     info = make(StatementKind::Ddl, "SELECT INTO creates a table", findings);
+    info.fills_from_query = true;
   } else if (!findings.modifying.empty()) {
     info = wrappableWrite("data-modifying CTE (" + findings.modifying + ")", findings);
   } else if (!findings.locking.empty()) {
@@ -237,6 +238,12 @@ bool isDdl(std::string_view type) {
 
 StatementInfo classifyDdl(std::string_view type, const Json& body, const TreeFindings& findings) {
   StatementInfo info = make(StatementKind::Ddl, "DDL changes the schema", findings);
+  // CREATE TABLE … AS and CREATE MATERIALIZED VIEW (WITH NO DATA fills nothing).
+  if (type == "CreateTableAsStmt") {
+    const Json* into = member(body, "into");
+    const Json* skip = into != nullptr ? member(*into, "skipData") : nullptr;
+    info.fills_from_query = !(skip != nullptr && skip->is_boolean() && skip->get<bool>());
+  }
   if (type == "DropStmt") {
     // DROP TABLE names its relations as lists of strings, not RangeVars.
     std::string_view remove = stringMember(body, "removeType");

@@ -19,6 +19,8 @@ Two real PostgreSQL 15 clusters behind the real proxy, `writes: dual`, in `mirro
   the same large objects under the same OIDs on both stores, nothing journaled.
 - identity_overrides: `INSERT … OVERRIDING USER VALUE` and `UPDATE … SET a = DEFAULT` of an
   identity column are imaged: the same rows on both stores, nothing journaled.
+- table_filled_from_a_nondeterministic_query: `CREATE TABLE … AS SELECT random(), 'now'::…` is
+  journaled `nondeterministic` (each store computes its own rows); a deterministic one is not.
 - concurrent_serial_inserts: 8 sessions inserting into a serial table at once (no RETURNING):
   the same ids on both stores, row for row.
 - extended_protocol: the same table fed by psycopg 3 (Parse/Bind/Describe/Execute/Sync of the
@@ -951,7 +953,36 @@ def check_identity_overrides(ctx):
             dw.stop()
 
 
-CHECKS = [check_store_picked_values, check_temporary_tables, check_large_objects, check_identity_overrides, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
+def check_table_filled_from_a_nondeterministic_query(ctx):
+    """CREATE TABLE … AS SELECT random() / 'now'::timestamp (PostgreSQL's random and type_sanity
+    regression tests): each store computes its own rows. Not imaged, but journaled
+    `nondeterministic` naming why — before, the stores differed in silence. The same over a
+    deterministic query gets no line."""
+    if ctx.direct:
+        return skip(ctx, "the journal")
+    for mirror in ("sync", "async"):
+        db = f"exact_ctas_{mirror}"
+        fresh_db(ctx, db)
+        dw = DualWrite(ctx, mirror=mirror)
+        try:
+            conn = dw.connect(db)
+            conn.autocommit = True
+            cur = conn.cursor()
+            cur.execute("CREATE TABLE fixed AS SELECT g AS n FROM generate_series(1, 5) g")
+            cur.execute("CREATE TABLE drawn AS SELECT random() AS r, 'now'::timestamptz AS at")
+            conn.close()
+            if mirror == "async":
+                wait_drained(dw, "the CREATE TABLE … AS")
+            lines = [(d["kind"], d["statement"]) for d in dw.journal()]
+            h.check_eq(lines, [("nondeterministic", "CREATE TABLE drawn AS SELECT random() AS r, 'now'::timestamptz AS at")],
+                       f"{mirror}: journal")
+            h.check("computes its own rows" in dw.journal()[0].get("reason", ""), f"{mirror}: reason {dw.journal()[0]}")
+        finally:
+            dw.stop()
+
+
+CHECKS = [check_store_picked_values, check_temporary_tables, check_large_objects, check_identity_overrides,
+          check_table_filled_from_a_nondeterministic_query, check_concurrent_serial_inserts, check_extended_protocol, check_inexact_is_journaled,
           check_images_are_bounded, check_ddl_refreshes_facts, check_error_positions_are_the_clients, check_acknowledged_after_commit, check_commit_failure_is_journaled,
           check_sequences_level_before_authority_moves, check_journal_per_transaction, check_async_survives_kill,
           check_authority_dies_during_commit, check_sync_kill_between_commits]

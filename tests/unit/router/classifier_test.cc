@@ -356,6 +356,17 @@ TEST(Classifier, ParseErrorFlag) {
   EXPECT_FALSE(classifySql("").parse_error);
 }
 
+TEST(Classifier, FillsFromQueryFlag) {
+  for (const char* sql : {"CREATE TABLE r AS SELECT random() AS x", "SELECT now() AS at INTO r",
+                          "CREATE MATERIALIZED VIEW m AS SELECT 'now'::timestamptz AS at"}) {
+    const StatementInfo info = classifySql(sql);
+    EXPECT_TRUE(info.fills_from_query) << sql;
+    EXPECT_TRUE(info.nondeterministic) << sql;
+  }
+  EXPECT_FALSE(classifySql("CREATE MATERIALIZED VIEW m AS SELECT random() WITH NO DATA").fills_from_query);
+  EXPECT_FALSE(classifySql("CREATE TABLE t (at timestamptz DEFAULT now())").fills_from_query);
+}
+
 TEST(Classifier, ChainFlag) {
   EXPECT_TRUE(classifySql("COMMIT AND CHAIN").chain);
   EXPECT_TRUE(classifySql("rollback and chain").chain);
