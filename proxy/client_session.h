@@ -215,6 +215,7 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   void noteTransactionStatement(const Unit& u);
   uint64_t txn_id_ = 0;
   std::string txn_statements_;
+  uint64_t txn_last_noted_ = 0;   // the unit txn_statements_ ends with
   bool transaction_unmirrored_ = false;   // router::UnitFacts::transaction_unmirrored
   static void countMirrorWrite(bool diverged, bool failed, bool nondeterministic);
   // mirror: async (client_session_async.cc).

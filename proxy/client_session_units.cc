@@ -488,7 +488,8 @@ compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_vi
   const bool in_transaction = unit.status_before != 'I';
   std::string text = unit.text;
   if (in_transaction && unit.info.kind == router::StatementKind::Transaction && !txn_statements_.empty()) {
-    text = txn_statements_ + "; " + unit.text;
+    // The COMMIT itself is noted once it was mirrored: not named twice.
+    text = txn_last_noted_ == unit.number ? txn_statements_ : txn_statements_ + "; " + unit.text;
   }
   return divergenceOf(in_transaction ? txn_id_ : unit.number, std::move(text), unit.parameters, kind, serve,
                       std::move(serve_outcome), std::move(secondary_outcome));
@@ -504,6 +505,7 @@ void ClientSession::noteTransactionStatement(const Unit& u) {
   if (!txn_statements_.empty()) txn_statements_ += "; ";
   txn_statements_ += compare::withParameters(u.text, u.parameters)
                          .substr(0, kJournalTextBytes - std::min(txn_statements_.size(), kJournalTextBytes));
+  txn_last_noted_ = u.number;
 }
 
 compare::Divergence ClientSession::divergenceOf(uint64_t unit, std::string text,
