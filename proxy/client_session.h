@@ -211,6 +211,9 @@ class ClientSession : public BackendCallbacks, public ConnectionCallbacks {
   bool reconnectEnded(const std::string* error);
   void replayOnto(router::Store store);
   void journalMiss(const Unit& unit, std::string_view kind, const std::string& outcome);
+  // Appends a divergence of a write to the journal; the unit in flight, if any, is answered only
+  // once it is on disk (Unit::journaled). False when there is no journal or it is full.
+  bool journalWrite(const compare::Divergence& d);
   // Journal per transaction: the transaction's id and the statements mirrored in it so far.
   void noteTransactionStatement(const Unit& u);
   uint64_t txn_id_ = 0;

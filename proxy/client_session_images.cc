@@ -594,7 +594,7 @@ void ClientSession::journalInexact(const Unit& u, Store serve) {
   d.reason = u.inexact;
   missedWriteOn(router::otherStore(serve), compare::divergence_kind::kNondeterministic);
   log::warn("session {}: nondeterministic write on {} mirrored as its text: {}", id_, d.table, u.inexact);
-  if (compare::Journal* journal = worker_.context().journal) journal->append(compare::toJson(d));
+  journalWrite(d);
 }
 
 }  // namespace cutover::proxy

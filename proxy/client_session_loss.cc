@@ -48,12 +48,9 @@ void ClientSession::authorityLost(const std::string& why) {
   log::warn("session {}: the {} store's connection died ({}) while it held a write the {} store has: in doubt, "
             "journaled",
             id_, router::toString(authority_), why, router::toString(secondary));
-  if (compare::Journal* journal = worker_.context().journal) {
-    journal->append(compare::toJson(divergenceOf(
-        u, compare::divergence_kind::kErrorOneSide, authority_,
-        "connection lost before its COMMIT answered (" + why + "): committed or not, check the rows",
-        secondary_outcome)));
-  }
+  journalWrite(divergenceOf(u, compare::divergence_kind::kErrorOneSide, authority_,
+                            "connection lost before its COMMIT answered (" + why + "): committed or not, check the rows",
+                            secondary_outcome));
   if (u.wal && !u.wal->queued) settle(u.wal);   // journaled: the next start need not report it
 }
 
@@ -82,11 +79,8 @@ void ClientSession::secondaryLost(const std::string& why) {
     // Its open transaction died with the connection: what it had run of it is lost there.
     missedWriteOn(secondary, compare::divergence_kind::kSecondaryUnavailable);
     metrics::global().divergences(metrics::DivergenceKindLabel::SecondaryUnavailable).Increment();
-    if (compare::Journal* journal = worker_.context().journal) {
-      journal->append(compare::toJson(divergenceOf(
-          txn_id_, txn_statements_, {}, compare::divergence_kind::kSecondaryUnavailable, authority_, "sent",
-          "lost with the connection (" + why + "): its transaction was rolled back there")));
-    }
+    journalWrite(divergenceOf(txn_id_, txn_statements_, {}, compare::divergence_kind::kSecondaryUnavailable, authority_,
+                              "sent", "lost with the connection (" + why + "): its transaction was rolled back there"));
     txn_statements_.clear();
   }
   dropShadows("a store connection was lost");

@@ -437,11 +437,8 @@ void ClientSession::syncCommitDone(Unit& u) {
   missedWriteOn(secondary, compare::divergence_kind::kErrorOneSide);
   log::warn("session {}: the {} store's COMMIT failed after the {} store applied the write: {}", id_,
             router::toString(u.serve), router::toString(secondary), served.error);
-  if (compare::Journal* journal = worker_.context().journal) {
-    journal->append(compare::toJson(divergenceOf(u, compare::divergence_kind::kErrorOneSide, u.serve,
-                                                 "COMMIT failed: " + served.error,
-                                                 lane(secondary).outcome.describe() + " (committed)")));
-  }
+  journalWrite(divergenceOf(u, compare::divergence_kind::kErrorOneSide, u.serve, "COMMIT failed: " + served.error,
+                            lane(secondary).outcome.describe() + " (committed)"));
 }
 
 void ClientSession::releaseUnit() {
@@ -453,6 +450,23 @@ void ClientSession::releaseUnit() {
     // Async: the ReadyForQuery waits for the write-ahead record too (ackAsyncCommit).
     sendToLane(u.serve, injectedStatement(Injected::Commit), Segment{Reply::Commit, u.async});
     return;   // its ReadyForQuery completes the unit
+  }
+  if (u.journaled) {
+    // Sync mode: a miss or divergence journaled while it ran is on disk before the client hears
+    // back, as a compared write's divergence is (finishComparison).
+    u.journaled = false;
+    Worker* worker = &worker_;
+    ClientSession* self = this;
+    const uint64_t id = id_;
+    const uint64_t number = u.number;
+    compare::Journal* journal = worker_.context().journal;
+    if (journal != nullptr && journal->barrier([worker, self, id, number](bool) {
+          worker->post([worker, self, id, number] {
+            if (worker->sessionAlive(self, id) && self->unit_ && self->unit_->number == number) self->releaseUnit();
+          });
+        })) {
+      return;
+    }
   }
   if (u.held) {
     releaseHeldRead(true);   // a ramped answer waiting in the holding buffer goes first
@@ -476,9 +490,16 @@ void ClientSession::journalMiss(const Unit& unit, std::string_view kind, const s
   missedWriteOn(router::otherStore(authority_), kind);
   metrics::global().mirrorWrites(metrics::MirrorResult::Dropped).Increment();
   metrics::global().divergences(compare::kindLabel(kind)).Increment();
+  journalWrite(divergenceOf(unit, kind, authority_, "sent", outcome));
+}
+
+bool ClientSession::journalWrite(const compare::Divergence& d) {
   compare::Journal* journal = worker_.context().journal;
-  if (journal == nullptr) return;
-  journal->append(compare::toJson(divergenceOf(unit, kind, authority_, "sent", outcome)));
+  if (journal == nullptr) return false;
+  const bool queued = journal->append(compare::toJson(d));
+  if (!queued) log::error("session {}: divergence journal is full; divergence logged only: {}", id_, d.statement.substr(0, 200));
+  if (queued && unit_) unit_->journaled = true;
+  return queued;
 }
 
 compare::Divergence ClientSession::divergenceOf(const Unit& unit, std::string_view kind, Store serve,

@@ -137,6 +137,8 @@ struct Unit {
   bool held = false;                 // the serve store's ReadyForQuery is held back: cutover sends it
                                      // on release (releaseUnit)
   bool shadowed = false;             // a shadow read of it runs on the other store (shadow_)
+  bool journaled = false;            // a journal line was appended while it ran: its answer waits
+                                     // until the line is on disk (releaseUnit)
   // Its phases (one transition per event; see the enums above).
   Progress serve_progress = Progress::Unsent;
   Progress secondary_progress = Progress::Unsent;

@@ -186,16 +186,6 @@ class DualWrite:
                 raise h.CheckFailed(f"divergences.jsonl line {n} is not JSON ({e}): {line[:300]!r}")
         return out
 
-    def journal_until(self, done, timeout=15):
-        """The journal once done(lines) holds, or as it is when the timeout passed: a line is
-        written by the journal's own thread (group commit), not before the client's answer."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.journal()
-            if done(lines) or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
-
     def metrics(self):
         return h.Metrics(self.admin_port)
 
